@@ -1,0 +1,261 @@
+"""The `covenant` command line.
+
+    covenant show acg NAME|PATH [--json] [--png FILE]
+    covenant show workload NAME|PATH [--json] [--png FILE]
+
+Exit status: 0 on success, 2 for bad input (one line on stderr naming file, line and field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import networkx as nx
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mapper import __version__
+from mapper.acg import ACG, load_acg, peak_ops_per_cycle, read_paths, write_paths
+from mapper.spec import SpecError
+from mapper.workload import Workload, load_workload
+
+
+def format_bytes(n: float) -> str:
+    """Human-readable binary size: 262144 -> '256 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:g} {unit}" if unit == "B" else f"{n:.4g} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def format_count(n: float) -> str:
+    """Compact count: 118013952 -> '118.0M'."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:g}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Summaries: one dict per spec, printed as JSON or as tables
+
+def acg_summary(acg: ACG) -> dict:
+    storages = [{
+        "name": s.name, "capacity": s.capacity, "instances": s.instances, "total_capacity": s.total_capacity,
+        "offchip": s.offchip, "banks": s.banks, "double_buffer": s.double_buffer,
+        "bytes_per_cycle": s.bytes_per_cycle, "read_pj_per_byte": s.read_pj_per_byte,
+        "write_pj_per_byte": s.write_pj_per_byte,
+    } for s in acg.storages.values()]
+    capabilities = []
+    for cap in acg.capabilities:
+        peak = peak_ops_per_cycle(cap)
+        paths = {}
+        for tensor, places in cap.operands.items():
+            find = write_paths if tensor == cap.expr.output.tensor else read_paths
+            paths[tensor] = [list(p) for place in places for p in find(acg, place)]
+        capabilities.append({
+            "name": cap.name, "node": cap.node, "expr": str(cap.expr), "kind": _kind(cap.expr),
+            "fixed_dims": cap.fixed, "streaming_dims": list(cap.streaming_dims),
+            "operands": {t: list(p) for t, p in cap.operands.items()}, "dtypes": cap.dtypes,
+            "cycles": str(cap.cycles), "peak_ops_per_cycle": float(peak), "pj_per_op": cap.pj_per_op,
+            "paths": paths,
+        })
+    edges = [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle, "pj_per_byte": e.pj_per_byte}
+             for e in acg.edges]
+    return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "storages": storages,
+            "capabilities": capabilities, "edges": edges}
+
+
+def workload_summary(wl: Workload) -> dict:
+    layers = [{
+        "name": layer.name, "op": layer.op, "expr": str(layer.expr), "kind": _kind(layer.expr),
+        "dims": layer.dims, "count": layer.count,
+        "tensors": {t.name: {"shape": list(t.shape), "dtype": t.dtype, "bytes": t.bytes, "role": t.role}
+                    for t in layer.tensors.values()},
+        "macs": layer.macs, "ops": layer.points, "bytes": layer.bytes, "inputs": layer.producers,
+    } for layer in wl.layers]
+    total = {"layers": len(wl.layers), "macs": wl.macs,
+             "ops": sum(lyr.points * lyr.count for lyr in wl.layers),
+             "bytes": sum(lyr.bytes * lyr.count for lyr in wl.layers)}
+    return {"name": wl.name, "source": wl.source, "layers": layers, "total": total}
+
+
+def _kind(expr) -> str:
+    if expr.is_mac:
+        return "mac"
+    return {"+=": "sum-reduce", "max=": "max-reduce", "=": "element-wise"}[expr.update]
+
+
+def _row(table: Table, *cells: str) -> None:
+    table.add_row(*(escape(c) for c in cells))  # '[m,n]' is an index, not rich markup
+
+
+def print_acg(console: Console, s: dict) -> None:
+    console.print(f"[bold]{s['name']}[/bold]  ({s['source']}, {s['clock_ghz']:g} GHz)")
+    t = Table(title="storage", title_justify="left")
+    for col in ("node", "capacity", "instances", "total", "banks", "double buf", "port B/cyc",
+                "read pJ/B", "write pJ/B"):
+        t.add_column(col, justify="left" if col == "node" else "right")
+    for st in s["storages"]:
+        name = st["name"] + (" (off-chip)" if st["offchip"] else "")
+        port = f"{st['bytes_per_cycle']:g}" if st["bytes_per_cycle"] else "-"
+        _row(t, name, format_bytes(st["capacity"]), str(st["instances"]), format_bytes(st["total_capacity"]),
+                  str(st["banks"]), "yes" if st["double_buffer"] else "no", port,
+                  f"{st['read_pj_per_byte']:g}", f"{st['write_pj_per_byte']:g}")
+    console.print(t)
+    t = Table(title="capabilities", title_justify="left")
+    for col in ("node", "capability", "expression", "fixed dims", "operands", "cycles", "peak ops/cyc", "pJ/op"):
+        t.add_column(col, justify="right" if col in ("peak ops/cyc", "pJ/op") else "left")
+    for c in s["capabilities"]:
+        fixed = " ".join(f"{d}={v}" for d, v in c["fixed_dims"].items())
+        if c["streaming_dims"]:
+            fixed += f" ({','.join(c['streaming_dims'])} stream)"
+        ops = " ".join(f"{t}:{'|'.join(p)}:{c['dtypes'][t]}" for t, p in c["operands"].items())
+        _row(t, c["node"], c["name"], c["expr"], fixed, ops, c["cycles"], f"{c['peak_ops_per_cycle']:g}",
+                  f"{c['pj_per_op']:g}")
+    console.print(t)
+    t = Table(title="edges", title_justify="left")
+    for col in ("from", "to", "B/cycle", "pJ/B"):
+        t.add_column(col)
+    for e in s["edges"]:
+        _row(t, e["from"], e["to"], f"{e['bytes_per_cycle']:g}", f"{e['pj_per_byte']:g}")
+    console.print(t)
+
+
+def print_workload(console: Console, s: dict) -> None:
+    console.print(f"[bold]{s['name']}[/bold]  ({s['source']})")
+    t = Table(show_lines=False)
+    for col in ("layer", "op", "kind", "shapes (inputs -> output)", "dtypes", "MACs", "ops", "bytes", "count",
+                "inputs from"):
+        t.add_column(col, justify="right" if col in ("MACs", "ops", "bytes", "count") else "left")
+    for lyr in s["layers"]:
+        tensors = lyr["tensors"]
+        ins = " ".join(f"{n}{tensors[n]['shape']}" for n, v in tensors.items() if v["role"] == "input")
+        out = next(f"{n}{v['shape']}" for n, v in tensors.items() if v["role"] == "output")
+        dtypes = "/".join(dict.fromkeys(v["dtype"] for v in tensors.values()))
+        src = ", ".join(f"{k}<-{v}" for k, v in lyr["inputs"].items())
+        _row(t, lyr["name"], lyr["op"] or "expr", lyr["kind"], f"{ins} -> {out}", dtypes,
+                  format_count(lyr["macs"]), format_count(lyr["ops"]), format_bytes(lyr["bytes"]),
+                  str(lyr["count"]), src)
+    console.print(t)
+    tot = s["total"]
+    console.print(f"{tot['layers']} layers, {format_count(tot['macs'])} MACs, {format_count(tot['ops'])} ops, "
+                  f"{format_bytes(tot['bytes'])} of tensors (counts included)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Drawings
+
+def draw_graph(graph: nx.DiGraph, levels: dict[str, int], path: str, title: str, labels: dict | None = None,
+               edge_labels: dict | None = None, colors: list | None = None) -> None:
+    """Draw `graph` top-down (row = level) into a PNG, written atomically (temp file, then rename)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nx.set_node_attributes(graph, levels, "level")
+    pos = nx.multipartite_layout(graph, subset_key="level", align="horizontal", scale=-1)
+    rows = max(levels.values()) + 1
+    widest = max(list(levels.values()).count(v) for v in range(rows))
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 1.8 * widest), 60), max(4.0, 1.3 * rows)))
+    style = "arc3,rad=0.12"  # curved, so that edges both ways between two nodes stay apart
+    nx.draw_networkx(graph, pos, ax=ax, labels=labels, node_color=colors or "#cfe2f3", node_size=1800,
+                     font_size=8, node_shape="s", connectionstyle=style)
+    if edge_labels:
+        nx.draw_networkx_edge_labels(graph, pos, edge_labels=edge_labels, font_size=7, ax=ax,
+                                     connectionstyle=style)
+    ax.set_title(title)
+    ax.axis("off")
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=target.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, target)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def draw_acg(acg: ACG, path: str) -> None:
+    g = acg.graph.copy()
+    # Storage rows by distance from off-chip memory; each compute node below its deepest input.
+    dist = nx.multi_source_dijkstra_path_length(g.subgraph(acg.storages), set(acg.offchip))
+    levels = {n: dist.get(n, 0) for n in acg.storages}
+    for node in acg.computes:
+        levels[node] = max((levels[u] for u in g.predecessors(node)), default=0) + 1
+    colors = ["#f4cccc" if g.nodes[n]["kind"] == "compute" else
+              "#d9d2e9" if acg.storages[n].offchip else "#cfe2f3" for n in g]
+    labels = {n: n if g.nodes[n]["kind"] == "compute" else
+              f"{n}\n{format_bytes(acg.storages[n].total_capacity)}" for n in g}
+    edge_labels = {(u, v): (f"{d['edge'].bytes_per_cycle:g} B/c" if "edge" in d else ",".join(d["operands"]))
+                   for u, v, d in g.edges(data=True)}
+    draw_graph(g, levels, path, f"ACG {acg.name}", labels, edge_labels, colors)
+
+
+def draw_workload(wl: Workload, path: str) -> None:
+    levels = {n: i for i, gen in enumerate(nx.topological_generations(wl.graph)) for n in gen}
+    edge_labels = {(u, v): d["operand"] for u, v, d in wl.graph.edges(data=True)}
+    draw_graph(wl.graph.copy(), levels, path, f"workload {wl.name}", None, edge_labels)
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry point
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="covenant", description="An ACG-driven mapper for DL accelerators.")
+    parser.add_argument("--version", action="version", version=f"covenant {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    show = sub.add_parser("show", help="describe an accelerator (ACG) or a workload")
+    show.add_argument("what", choices=("acg", "workload"))
+    show.add_argument("spec", help="the name of a shipped spec (e.g. genesys, resnet50) or a YAML path")
+    show.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    show.add_argument("--png", metavar="FILE", help="also draw the graph into FILE (PNG)")
+    return parser
+
+
+def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    if args.what == "acg":
+        spec = load_acg(args.spec)
+        summary, printer, drawer = acg_summary(spec), print_acg, draw_acg
+    else:
+        spec = load_workload(args.spec)
+        summary, printer, drawer = workload_summary(spec), print_workload, draw_workload
+    if args.png:
+        png = Path(args.png)
+        if not png.parent.is_dir():
+            raise SpecError(args.png, None, "--png", "the folder does not exist")
+        drawer(spec, args.png)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        printer(console, summary)
+        if args.png:
+            console.print(f"drew {args.png}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(width=200 if not sys.stdout.isatty() else None)
+    try:
+        return {"show": cmd_show}[args.command](args, console)
+    except SpecError as exc:
+        print(f"covenant: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("covenant: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,542 @@
+"""One notation for layers and hardware capabilities: tensor expressions with affine indices.
+
+    O[n,k,p,q] += I[n,c,2*p+r-3,2*q+s-3] * W[k,c,r,s]     # multiply-accumulate (a stride-2 conv)
+    O[n,c,p,q] max= I[n,c,2*p+r,2*q+s]                   # max-reduction (pooling)
+    Z[i] = relu(X[i] + Y[i])                             # element-wise
+
+The parser is a small recursive-descent one (never `eval`). It also parses a safe integer-arithmetic
+language for capability cycle formulas: `m + 64`, `cdiv(m, 32) * 4`, `max(m, 8)`.
+
+    >>> e = parse_tensor_expr("C[m,n] += A[m,k] * B[k,n]")
+    >>> e.dims, e.reduction_dims, e.is_mac
+    (('m', 'n', 'k'), ('k',), True)
+    >>> parse_arith("cdiv(m, 32) + 4").evaluate({"m": 100})
+    8
+
+Semantics (shared by the reference and the simulator): every computation happens in the output
+tensor's dtype; `+=` sums over the reduction dims (the dims absent from the output), `max=` takes
+the maximum, `=` is element-wise and has no reduction dims. An index outside a tensor's shape reads
+the identity of the update (0 for `+=` and `=`, the dtype's minimum for `max=`): that is padding.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+
+class NotationError(ValueError):
+    """A syntax or semantic error in an expression, with the 1-based column it was found at."""
+
+    def __init__(self, message: str, text: str, column: int):
+        self.message, self.text, self.column = message, text, column
+        super().__init__(f"{message} at column {column} of '{text}'")
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokens
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<number>\d+\.\d*(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>\+=|//|[-+*/=\[\](),]))"
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # number, name, op, end
+    text: str
+    column: int
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            col = pos + 1 + (len(text[pos:]) - len(text[pos:].lstrip()))
+            raise NotationError(f"unexpected character {text[col - 1]!r}", text, col)
+        kind = m.lastgroup
+        tokens.append(_Token(kind, m.group(kind), m.start(kind) + 1))
+        pos = m.end()
+    tokens.append(_Token("end", "", len(text) + 1))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text, self.tokens, self.i = text, _tokenize(text), 0
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def peek(self, k: int = 1) -> _Token:
+        return self.tokens[min(self.i + k, len(self.tokens) - 1)]
+
+    def fail(self, expected: str, tok: _Token | None = None) -> NotationError:
+        tok = tok or self.tok
+        got = "the end" if tok.kind == "end" else f"'{tok.text}'"
+        return NotationError(f"expected {expected}, got {got}", self.text, tok.column)
+
+    def accept(self, text: str) -> bool:
+        if self.tok.kind in ("op", "name") and self.tok.text == text:
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, text: str, what: str | None = None) -> _Token:
+        tok = self.tok
+        if not self.accept(text):
+            raise self.fail(what or f"'{text}'")
+        return tok
+
+    def name(self, what: str) -> _Token:
+        tok = self.tok
+        if tok.kind != "name":
+            raise self.fail(what)
+        self.i += 1
+        return tok
+
+    def integer(self, what: str) -> int:
+        tok = self.tok
+        if tok.kind != "number" or not tok.text.isdigit():
+            raise self.fail(what)
+        self.i += 1
+        return int(tok.text)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tensor expressions
+
+@dataclass(frozen=True)
+class Affine:
+    """An affine index: sum(coefficient * dim) + constant. Terms keep their first-appearance order."""
+
+    terms: tuple[tuple[str, int], ...]
+    const: int = 0
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(d for d, _ in self.terms)
+
+    def coeff(self, dim: str) -> int:
+        return dict(self.terms).get(dim, 0)
+
+    @property
+    def single_dim(self) -> str | None:
+        """The dim when the index is exactly one dim (coefficient 1, no constant)."""
+        return self.terms[0][0] if len(self.terms) == 1 and self.terms[0][1] == 1 and not self.const else None
+
+    def bounds(self, extents: dict[str, int]) -> tuple[int, int]:
+        """Smallest and largest value of the index over the dims' ranges [0, extent)."""
+        lo = hi = self.const
+        for d, c in self.terms:
+            span = c * (extents[d] - 1)
+            lo, hi = lo + min(0, span), hi + max(0, span)
+        return lo, hi
+
+    def __str__(self) -> str:
+        parts = []
+        for d, c in self.terms:
+            term = d if abs(c) == 1 else f"{abs(c)}*{d}"
+            parts.append(("-" if c < 0 else "+") + term)
+        if self.const or not parts:
+            parts.append(("-" if self.const < 0 else "+") + str(abs(self.const)))
+        text = "".join(parts)
+        return text[1:] if text.startswith("+") else text
+
+
+@dataclass(frozen=True)
+class Access:
+    tensor: str
+    indices: tuple[Affine, ...]
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return _unique(d for idx in self.indices for d in idx.dims)
+
+    def __str__(self) -> str:
+        return f"{self.tensor}[{','.join(map(str, self.indices))}]"
+
+
+@dataclass(frozen=True)
+class Const:
+    value: int | float
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+@dataclass(frozen=True)
+class Call:
+    fn: str
+    args: tuple[Expr, ...]
+
+    def __str__(self) -> str:
+        return f"{self.fn}({', '.join(map(str, self.args))})"
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # '+', '-', '*'
+    lhs: Expr
+    rhs: Expr
+
+    def __str__(self) -> str:
+        return f"({self.lhs} {self.op} {self.rhs})"
+
+
+Expr = Access | Const | Call | BinOp
+
+UNARY_FUNCTIONS = ("relu", "sigmoid", "tanh", "exp", "neg", "abs")
+BINARY_FUNCTIONS = ("max", "min")
+TRANSCENDENTAL = frozenset({"sigmoid", "tanh", "exp"})
+UPDATES = ("+=", "max=", "=")
+
+
+@dataclass(frozen=True)
+class TensorExpr:
+    """`output update rhs`, e.g. O[n,k,p,q] += I[...] * W[...]. Build it with `parse_tensor_expr`."""
+
+    output: Access
+    update: str  # one of UPDATES
+    rhs: Expr
+    text: str
+
+    @cached_property
+    def accesses(self) -> tuple[Access, ...]:
+        """Every input access in order of appearance (a tensor may be read at several offsets)."""
+        return tuple(_walk_accesses(self.rhs))
+
+    @cached_property
+    def inputs(self) -> tuple[str, ...]:
+        """Input tensor names, in order of first appearance."""
+        return _unique(a.tensor for a in self.accesses)
+
+    @property
+    def tensors(self) -> tuple[str, ...]:
+        return (*self.inputs, self.output.tensor) if self.output.tensor not in self.inputs else self.inputs
+
+    @cached_property
+    def dims(self) -> tuple[str, ...]:
+        """Output dims first (in output order), then the others in order of first appearance."""
+        return _unique([*self.output.dims, *(d for a in self.accesses for d in a.dims)])
+
+    @property
+    def reduction_dims(self) -> tuple[str, ...]:
+        return tuple(d for d in self.dims if d not in self.output.dims)
+
+    @cached_property
+    def is_mac(self) -> bool:
+        """A multiply-accumulate: `+=` with a product of exactly two accesses."""
+        r = self.rhs
+        return (self.update == "+=" and isinstance(r, BinOp) and r.op == "*"
+                and isinstance(r.lhs, Access) and isinstance(r.rhs, Access))
+
+    @cached_property
+    def functions(self) -> frozenset[str]:
+        """Element operations used on the right-hand side: function names and '+', '-', '*'."""
+        return frozenset(_walk_functions(self.rhs))
+
+    def access_of(self, tensor: str) -> Access:
+        if tensor == self.output.tensor:
+            return self.output
+        return next(a for a in self.accesses if a.tensor == tensor)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _unique(items) -> tuple:
+    return tuple(dict.fromkeys(items))
+
+
+def walk(e: Expr):
+    """Every node of an element expression, depth first, left to right."""
+    yield e
+    for child in e.args if isinstance(e, Call) else (e.lhs, e.rhs) if isinstance(e, BinOp) else ():
+        yield from walk(child)
+
+
+def _walk_accesses(e: Expr):
+    return (node for node in walk(e) if isinstance(node, Access))
+
+
+def _walk_functions(e: Expr):
+    for node in walk(e):
+        if isinstance(node, Call):
+            yield node.fn
+        elif isinstance(node, BinOp):
+            yield node.op
+
+
+def parse_tensor_expr(text: str) -> TensorExpr:
+    """Parse `OUT[dims] (+=|max=|=) rhs`; raise `NotationError` naming what was expected and where."""
+    if not isinstance(text, str):
+        raise NotationError("expected an expression string", str(text), 1)
+    p = _Parser(text)
+    out_tok = p.tok
+    output = _parse_access(p, p.name("an output tensor name"))
+    if p.tok.kind == "op" and p.tok.text in ("+=", "="):
+        update = p.tok.text
+        p.i += 1
+    elif p.tok.text == "max" and p.peek().text == "=":
+        update, p.i = "max=", p.i + 2
+    else:
+        raise p.fail("'+=', 'max=' or '='")
+    rhs = _parse_sum(p)
+    if p.tok.kind != "end":
+        raise p.fail("an operator or the end of the expression")
+    expr = TensorExpr(output, update, rhs, text.strip())
+    _check_tensor_expr(expr, p, out_tok)
+    return expr
+
+
+def _check_tensor_expr(e: TensorExpr, p: _Parser, out_tok: _Token) -> None:
+    seen = set()
+    for idx in e.output.indices:
+        d = idx.single_dim
+        if d is None:
+            raise NotationError(f"output index '{idx}' must be a single dim", p.text, out_tok.column)
+        if d in seen:
+            raise NotationError(f"output dim '{d}' repeats", p.text, out_tok.column)
+        seen.add(d)
+    if not e.accesses:
+        raise NotationError("the right-hand side reads no tensor", p.text, out_tok.column)
+    if e.output.tensor in e.inputs:
+        raise NotationError(f"output tensor '{e.output.tensor}' is also read", p.text, out_tok.column)
+    ranks: dict[str, int] = {}
+    for a in e.accesses:
+        if ranks.setdefault(a.tensor, len(a.indices)) != len(a.indices):
+            raise NotationError(f"tensor '{a.tensor}' is indexed with different ranks", p.text, 1)
+    if e.update == "=" and e.reduction_dims:
+        dims = ", ".join(e.reduction_dims)
+        raise NotationError(f"'=' cannot reduce over {dims}: use '+=' or 'max='", p.text, out_tok.column)
+
+
+def _parse_access(p: _Parser, name: _Token) -> Access:
+    p.expect("[", f"'[' after tensor '{name.text}'")
+    indices = [_parse_affine(p)]
+    while p.accept(","):
+        indices.append(_parse_affine(p))
+    p.expect("]", "',' or ']'")
+    return Access(name.text, tuple(indices))
+
+
+def _parse_affine(p: _Parser) -> Affine:
+    coeffs: dict[str, int] = {}
+    const = 0
+    sign = -1 if p.accept("-") else 1
+    while True:
+        c, dim = _parse_affine_term(p)
+        if dim is None:
+            const += sign * c
+        else:
+            coeffs[dim] = coeffs.get(dim, 0) + sign * c
+        if p.accept("+"):
+            sign = 1
+        elif p.accept("-"):
+            sign = -1
+        else:
+            break
+    return Affine(tuple((d, c) for d, c in coeffs.items() if c), const)
+
+
+def _parse_affine_term(p: _Parser) -> tuple[int, str | None]:
+    """INT, NAME, or a product of them with at most one NAME: (coefficient, dim or None)."""
+    coeff, dim = 1, None
+    while True:
+        tok = p.tok
+        if tok.kind == "number":
+            coeff *= p.integer("an integer index coefficient")
+        elif tok.kind == "name":
+            if dim is not None:
+                raise NotationError("an index must be affine (dim times dim)", p.text, tok.column)
+            dim = tok.text
+            p.i += 1
+        else:
+            raise p.fail("an index (a dim, an integer or a product of them)")
+        if not p.accept("*"):
+            return coeff, dim
+
+
+def _parse_sum(p: _Parser) -> Expr:
+    e = _parse_product(p)
+    while p.tok.kind == "op" and p.tok.text in "+-":
+        op = p.tok.text
+        p.i += 1
+        e = BinOp(op, e, _parse_product(p))
+    return e
+
+
+def _parse_product(p: _Parser) -> Expr:
+    e = _parse_unary(p)
+    while p.accept("*"):
+        e = BinOp("*", e, _parse_unary(p))
+    return e
+
+
+def _parse_unary(p: _Parser) -> Expr:
+    if p.accept("-"):
+        operand = _parse_unary(p)
+        return Const(-operand.value) if isinstance(operand, Const) else Call("neg", (operand,))
+    return _parse_primary(p)
+
+
+def _parse_primary(p: _Parser) -> Expr:
+    tok = p.tok
+    if tok.kind == "number":
+        p.i += 1
+        is_float = any(ch in tok.text for ch in ".eE")
+        return Const(float(tok.text) if is_float else int(tok.text))
+    if p.accept("("):
+        e = _parse_sum(p)
+        p.expect(")", "')'")
+        return e
+    if tok.kind != "name":
+        raise p.fail("a tensor access, a number, a function call or '('")
+    p.i += 1
+    if p.tok.text == "[":
+        return _parse_access(p, tok)
+    if p.tok.text != "(":
+        raise p.fail(f"'[' (tensor access) or '(' (function call) after '{tok.text}'")
+    fn = tok.text
+    if fn not in (*UNARY_FUNCTIONS, *BINARY_FUNCTIONS, "clip"):
+        known = ", ".join((*UNARY_FUNCTIONS, *BINARY_FUNCTIONS, "clip"))
+        raise NotationError(f"unknown function '{fn}' (known: {known})", p.text, tok.column)
+    p.expect("(")
+    args = [_parse_sum(p)]
+    while p.accept(","):
+        args.append(_parse_sum(p))
+    p.expect(")", "',' or ')'")
+    arity = 1 if fn in UNARY_FUNCTIONS else (2 if fn in BINARY_FUNCTIONS else 3)
+    if len(args) != arity:
+        raise NotationError(f"{fn}() takes {arity} argument(s), got {len(args)}", p.text, tok.column)
+    if fn == "clip" and not all(isinstance(a, Const) for a in args[1:]):
+        raise NotationError("clip(x, lo, hi) needs constant bounds", p.text, tok.column)
+    return Call(fn, tuple(args))
+
+
+# --------------------------------------------------------------------------------------------------
+# Integer arithmetic for cycle formulas
+
+ARITH_FUNCTIONS = {"cdiv": 2, "max": None, "min": None}
+
+
+@dataclass(frozen=True)
+class Arith:
+    """An integer formula over names: +, -, *, // (floor), cdiv(a, b) (ceiling), max(...), min(...).
+
+    `evaluate` works on Python ints and, element-wise, on NumPy integer arrays.
+    """
+
+    op: str  # 'num', 'name', '+', '-', '*', '//', 'neg', 'cdiv', 'max', 'min'
+    args: tuple = ()
+    value: int | str | None = None
+    text: str = ""
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        if self.op == "name":
+            return frozenset([self.value])
+        return frozenset().union(*(a.names for a in self.args))
+
+    def evaluate(self, env: dict):
+        op = self.op
+        if op == "num":
+            return self.value
+        if op == "name":
+            return env[self.value]
+        vals = [a.evaluate(env) for a in self.args]
+        if op == "+":
+            return vals[0] + vals[1]
+        if op == "-":
+            return vals[0] - vals[1]
+        if op == "*":
+            return vals[0] * vals[1]
+        if op == "neg":
+            return -vals[0]
+        if op in ("//", "cdiv") and np.any(np.asarray(vals[1]) == 0):
+            raise ZeroDivisionError(f"division by zero in '{self.text}'")
+        if op == "//":
+            return vals[0] // vals[1]
+        if op == "cdiv":
+            return -(-vals[0] // vals[1])
+        pick = (max if op == "max" else min) if all(isinstance(v, int) for v in vals) else None
+        if pick:
+            return pick(vals)
+        return (np.maximum if op == "max" else np.minimum).reduce(np.broadcast_arrays(*vals))
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_arith(text: str | int) -> Arith:
+    """Parse an integer formula; an int is a constant formula."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return Arith("num", value=text, text=str(text))
+    if not isinstance(text, str):
+        raise NotationError("expected a formula string or an integer", str(text), 1)
+    p = _Parser(text)
+    e = _arith_sum(p)
+    if p.tok.kind != "end":
+        raise p.fail("an operator (+ - * //) or the end of the formula")
+    return _with_text(e, text.strip())
+
+
+def _with_text(e: Arith, text: str) -> Arith:
+    return Arith(e.op, e.args, e.value, text)
+
+
+def _arith_sum(p: _Parser) -> Arith:
+    e = _arith_product(p)
+    while p.tok.kind == "op" and p.tok.text in ("+", "-"):
+        op = p.tok.text
+        p.i += 1
+        e = Arith(op, (e, _arith_product(p)))
+    return e
+
+
+def _arith_product(p: _Parser) -> Arith:
+    e = _arith_unary(p)
+    while p.tok.kind == "op" and p.tok.text in ("*", "//", "/"):
+        if p.tok.text == "/":
+            raise NotationError("'/' is not integer division: use '//' (floor) or cdiv(a, b) (ceiling)",
+                                p.text, p.tok.column)
+        op = p.tok.text
+        p.i += 1
+        e = Arith(op, (e, _arith_unary(p)))
+    return e
+
+
+def _arith_unary(p: _Parser) -> Arith:
+    if p.accept("-"):
+        return Arith("neg", (_arith_unary(p),))
+    tok = p.tok
+    if tok.kind == "number":
+        return Arith("num", value=p.integer("an integer"))
+    if p.accept("("):
+        e = _arith_sum(p)
+        p.expect(")", "')'")
+        return e
+    if tok.kind != "name":
+        raise p.fail("a number, a name, a function call or '('")
+    p.i += 1
+    if not p.accept("("):
+        return Arith("name", value=tok.text)
+    if tok.text not in ARITH_FUNCTIONS:
+        raise NotationError(f"unknown function '{tok.text}' (known: cdiv, max, min)", p.text, tok.column)
+    args = [_arith_sum(p)]
+    while p.accept(","):
+        args.append(_arith_sum(p))
+    p.expect(")", "',' or ')'")
+    arity = ARITH_FUNCTIONS[tok.text]
+    if (arity and len(args) != arity) or len(args) < 2:
+        raise NotationError(f"{tok.text}() takes {arity or 'at least 2'} arguments", p.text, tok.column)
+    return Arith(tok.text, tuple(args))

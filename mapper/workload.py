@@ -1,0 +1,294 @@
+"""Workloads: layers (by op template or raw tensor expression) and, with `inputs:`, a DAG of them.
+
+    >>> wl = load_workload("resnet50")
+    >>> conv1 = wl.layer("conv1")
+    >>> conv1.macs, conv1.tensors["I"].shape, conv1.tensors["O"].bytes
+    (118013952, (1, 3, 224, 224), 3211264)
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import networkx as nx
+
+from mapper.acg import dtype_field, parse_expr_field
+from mapper.dtypes import dtype_bytes, expr_dtype_problem
+from mapper.notation import TensorExpr, parse_tensor_expr
+from mapper.ops import TEMPLATES, Proto, Slots, TemplateError, expand
+from mapper.spec import Field, SpecError, find_spec, load_yaml
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    role: str  # 'input' (an activation or weight read by the layer) or 'output'
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def bytes(self) -> int:
+        return self.elements * dtype_bytes(self.dtype)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One tensor expression over fixed dim extents, with its tensors and where its inputs come from."""
+
+    name: str
+    expr: TensorExpr
+    dims: dict[str, int]
+    tensors: dict[str, Tensor]
+    op: str | None = None  # the template it came from; None for a raw `expr:`
+    params: dict = field(default_factory=dict)
+    producers: dict[str, str] = field(default_factory=dict)  # operand -> producing layer
+    count: int = 1  # identical occurrences in the model (totals multiply)
+
+    @property
+    def points(self) -> int:
+        """Points of the iteration space: one MAC, comparison or element operation each."""
+        return math.prod(self.dims.values())
+
+    @property
+    def macs(self) -> int:
+        return self.points if self.expr.is_mac else 0
+
+    @property
+    def output(self) -> Tensor:
+        return self.tensors[self.expr.output.tensor]
+
+    @property
+    def inputs(self) -> tuple[Tensor, ...]:
+        return tuple(self.tensors[t] for t in self.expr.inputs)
+
+    @property
+    def bytes(self) -> int:
+        return sum(t.bytes for t in self.tensors.values())
+
+    @property
+    def dtypes(self) -> dict[str, str]:
+        return {name: t.dtype for name, t in self.tensors.items()}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    layers: tuple[Layer, ...]
+    source: str = ""
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph, compare=False, repr=False)
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        hint = difflib.get_close_matches(name, [lyr.name for lyr in self.layers], n=1)
+        raise KeyError(f"{self.name} has no layer '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs * layer.count for layer in self.layers)
+
+
+def make_layer(name: str, expr: str | TensorExpr, dims: dict[str, int], dtypes: dict[str, str],
+               shapes: dict[str, tuple[int, ...]] | None = None, **extra) -> Layer:
+    """A Layer from plain values (for code and tests; files go through `load_workload`).
+
+    Input shapes default to the range the expression indexes; `shapes` overrides them (padding).
+    """
+    expr = parse_tensor_expr(expr) if isinstance(expr, str) else expr
+    shapes = shapes or {}
+    tensors = {}
+    for t in expr.tensors:
+        if t == expr.output.tensor:
+            shape, role = tuple(dims[d] for d in expr.output.dims), "output"
+        else:
+            shape, role = shapes.get(t) or indexed_shape(expr, t, dims), "input"
+        tensors[t] = Tensor(t, tuple(shape), dtypes[t], role)
+    return Layer(name, expr, dict(dims), tensors, **extra)
+
+
+def indexed_shape(expr: TensorExpr, tensor: str, dims: dict[str, int]) -> tuple[int, ...]:
+    """The smallest shape holding every index the expression reads of `tensor` (from index 0)."""
+    accesses = [a for a in expr.accesses if a.tensor == tensor]
+    return tuple(max(max(a.indices[i].bounds(dims)[1] + 1, 1) for a in accesses)
+                 for i in range(len(accesses[0].indices)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading and validation
+
+WORKLOAD_FOLDER = "workloads"
+_LAYER_FIELDS = ("name", "op", "params", "expr", "dims", "dtypes", "shapes", "inputs", "count")
+
+
+def load_workload(name_or_path: str | Path) -> Workload:
+    """Load a shipped workload by name (`resnet50`) or any workload file by path."""
+    return parse_workload(load_yaml(find_spec(name_or_path, WORKLOAD_FOLDER)))
+
+
+def parse_workload(root: Field) -> Workload:
+    top = root.keys(required=("name", "layers"), optional=("description",))
+    name = top["name"].str()
+    items = top["layers"].items()
+    if not items:
+        raise top["layers"].error("expected at least one layer")
+    layers: list[Layer] = []
+    wiring: list[tuple[Field | None, Slots, str]] = []  # an entry's `inputs` field, its slots, its name
+    where: dict[str, Field] = {}
+    for item in items:
+        for layer, slots in _parse_entry(item):
+            if layer.name in where:
+                raise item.child("name").error(f"duplicate layer name '{layer.name}' (first at line "
+                                               f"{where[layer.name].line})")
+            where[layer.name] = item
+            layers.append(layer)
+            if slots is not None:
+                wiring.append((item.opt("inputs"), slots, item.child("name").value))
+    layers = _wire(layers, wiring)
+    graph = nx.DiGraph()
+    for layer in layers:
+        graph.add_node(layer.name, layer=layer)
+    for layer in layers:
+        for operand, producer in layer.producers.items():
+            graph.add_edge(producer, layer.name, operand=operand)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)
+        names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        raise where[cycle[0][0]].child("inputs").error(f"the inputs form a cycle: {names}")
+    return Workload(name, tuple(layers), root.source, graph)
+
+
+def _parse_entry(item: Field) -> list[tuple[Layer, Slots | None]]:
+    """The layers of one `layers:` entry, each with the activation slots its `inputs:` fill."""
+    f = item.keys(required=("name",), optional=_LAYER_FIELDS)
+    name = f["name"].str()
+    count = f["count"].int(minimum=1) if "count" in f else 1
+    if ("op" in f) == ("expr" in f):
+        raise item.error("expected exactly one of 'op' (a template) or 'expr' (a tensor expression)")
+    if "op" in f:
+        for key in ("dims", "dtypes", "shapes"):
+            if key in f:
+                raise f[key].error(f"'{key}' belongs to 'expr:' layers; an 'op:' layer takes 'params'")
+        return _parse_template_entry(name, f, count)
+    if "params" in f:
+        raise f["params"].error("'params' belongs to 'op:' layers; an 'expr:' layer takes dims/dtypes")
+    expr = parse_expr_field(f["expr"])
+    dims = _parse_dims(f, expr)
+    dtypes = {t: "int8" for t in expr.inputs}
+    dtypes[expr.output.tensor] = "int32" if expr.update == "+=" else "int8"
+    if "dtypes" in f:
+        for tensor, value in f["dtypes"].mapping().items():
+            if tensor not in expr.tensors:
+                raise value.error(f"'{tensor}' is not a tensor of the expression "
+                                  f"(tensors: {', '.join(expr.tensors)})")
+            dtypes[tensor] = dtype_field(value)
+    problem = expr_dtype_problem(expr, dtypes[expr.output.tensor])
+    if problem:
+        raise (f.get("dtypes") or f["expr"]).error(problem)
+    shapes = {}
+    if "shapes" in f:
+        for tensor, value in f["shapes"].mapping().items():
+            if tensor not in expr.inputs:
+                raise value.error(f"'{tensor}' is not an input tensor of the expression "
+                                  f"(inputs: {', '.join(expr.inputs)})")
+            shape = [v.int(minimum=1) for v in value.items()]
+            rank = len(expr.access_of(tensor).indices)
+            if len(shape) != rank:
+                raise value.error(f"expected {rank} extents for tensor {tensor}, got {len(shape)}")
+            shapes[tensor] = tuple(shape)
+    layer = make_layer(name, expr, dims, dtypes, shapes, count=count)
+    slots = {t: (("", t),) for t in expr.inputs}
+    return [(layer, slots)]
+
+
+def _parse_dims(f: dict[str, Field], expr: TensorExpr) -> dict[str, int]:
+    if "dims" not in f:
+        raise f["expr"].error(f"missing 'dims' giving the extent of each dim ({', '.join(expr.dims)})")
+    given = f["dims"].mapping()
+    dims = {}
+    for dim, value in given.items():
+        if dim not in expr.dims:
+            raise value.error(f"'{dim}' is not a dim of the expression (dims: {', '.join(expr.dims)})")
+        dims[dim] = value.int(minimum=1)
+    missing = [d for d in expr.dims if d not in dims]
+    if missing:
+        raise f["dims"].error(f"dim(s) {', '.join(missing)} used in the expression but missing from dims")
+    return {d: dims[d] for d in expr.dims}
+
+
+def _parse_template_entry(name: str, f: dict[str, Field], count: int) -> list[tuple[Layer, Slots | None]]:
+    op_field = f["op"]
+    op = op_field.str()
+    if op not in TEMPLATES:
+        hint = difflib.get_close_matches(op, TEMPLATES, n=1)
+        also = f"; did you mean '{hint[0]}'?" if hint else f" (known: {', '.join(TEMPLATES)})"
+        raise op_field.error(f"unknown op '{op}'{also}")
+    params_field = f.get("params")
+    params = params_field.keys(optional=TEMPLATES[op].params) if params_field else {}
+    try:
+        protos, slots = expand(op, {k: v.value for k, v in params.items()})
+    except TemplateError as exc:
+        target = params[exc.param] if exc.param in params else (params_field or op_field)
+        raise target.error(str(exc)) from None
+    layers = []
+    for proto in protos:
+        layer = _proto_layer(name, op, proto, {k: v.value for k, v in params.items()}, count)
+        problem = expr_dtype_problem(layer.expr, layer.output.dtype)
+        if problem:
+            raise (params_field or op_field).error(problem)
+        layers.append(layer)
+    # Only the first layer of a template carries the slots; the others are wired internally.
+    return [(layer, slots if i == 0 else None) for i, layer in enumerate(layers)]
+
+
+def _proto_layer(name: str, op: str, proto: Proto, params: dict, count: int) -> Layer:
+    producers = {operand: name + suffix for operand, suffix in proto.internal.items()}
+    return make_layer(name + proto.suffix, proto.expr, proto.dims, proto.dtypes, proto.shapes, op=op,
+                      params=params, producers=producers, count=count)
+
+
+def _wire(layers: list[Layer], wiring) -> list[Layer]:
+    """Fill each entry's activation slots from its `inputs:` (a list in slot order or a mapping)."""
+    by_name = {layer.name: layer for layer in layers}
+    extra: dict[str, dict[str, str]] = {}
+    for inputs, slots, entry in wiring:
+        if inputs is None:
+            continue
+        if isinstance(inputs.value, list):
+            given = inputs.items()
+            if len(given) > len(slots):
+                raise inputs.error(f"expected at most {len(slots)} input(s) ({', '.join(slots)}), "
+                                   f"got {len(given)}")
+            pairs = list(zip(slots, given, strict=False))
+        else:
+            children = inputs.mapping()
+            for key, child in children.items():
+                if key not in slots:
+                    raise child.error(f"'{key}' is not an input of this layer (inputs: {', '.join(slots)})")
+            pairs = list(children.items())
+        for slot, source in pairs:
+            producer = source.str()
+            if producer not in by_name:
+                hint = difflib.get_close_matches(producer, by_name, n=1)
+                raise source.error(f"unknown layer '{producer}'" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+            out = by_name[producer].output
+            for suffix, operand in slots[slot]:
+                consumer = by_name[entry + suffix]
+                tensor = consumer.tensors[operand]
+                if out.elements != tensor.elements:
+                    raise source.error(
+                        f"layer '{producer}' produces {out.elements} elements {list(out.shape)}, but input "
+                        f"{operand} of '{consumer.name}' holds {tensor.elements} {list(tensor.shape)}")
+                extra.setdefault(consumer.name, {})[operand] = producer
+    return [replace(layer, producers={**layer.producers, **extra[layer.name]}) if layer.name in extra
+            else layer for layer in layers]
+
+
+__all__ = ["Layer", "Tensor", "Workload", "SpecError", "load_workload", "parse_workload", "make_layer"]

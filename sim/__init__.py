@@ -1,0 +1,1 @@
+"""The vectorized NumPy simulator of an ACG and the reference evaluation of tensor expressions."""

@@ -1,0 +1,1 @@
+"""Mapping strategies: cpsat, exhaustive, random (one search-space description, one cost model)."""

@@ -1,0 +1,80 @@
+"""`covenant show`: tables, JSON, drawings, and exit status 2 with one line for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mapper.cli import format_bytes, main
+from mapper.spec import PROJECT_ROOT
+
+ACGS = sorted(p.stem for p in (PROJECT_ROOT / "acg_specs").glob("*.yaml"))
+WORKLOADS = sorted(p.stem for p in (PROJECT_ROOT / "workloads").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", ACGS)
+def test_show_acg(name: str, capsys) -> None:
+    assert main(["show", "acg", name]) == 0
+    out = capsys.readouterr().out
+    assert name in out and "capabilities" in out and "edges" in out
+    assert "C[m,n] += A[m,k] * B[k,n]" in out or "Z[i]" in out  # indices survive the table renderer
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_show_workload_json(name: str, capsys) -> None:
+    assert main(["show", "workload", name, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["name"] and doc["total"]["layers"] == len(doc["layers"]) > 0
+    assert doc["total"]["macs"] == sum(lyr["macs"] * lyr["count"] for lyr in doc["layers"])
+
+
+def test_show_acg_json_has_peaks_and_paths(capsys) -> None:
+    assert main(["show", "acg", "genesys", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    mvmul = next(c for c in doc["capabilities"] if c["name"] == "mvmul")
+    assert mvmul["peak_ops_per_cycle"] == 1024
+    assert mvmul["paths"]["A"] == [["DRAM", "IBUF"]] and ["OBUF", "DRAM"] in mvmul["paths"]["C"]
+    assert {s["name"]: s["total_capacity"] for s in doc["storages"]}["IBUF"] == 64 * 1024
+
+
+def test_png_drawings(tmp_path: Path, capsys) -> None:
+    acg_png, wl_png = tmp_path / "acg.png", tmp_path / "wl.png"
+    assert main(["show", "acg", "hvx_like", "--png", str(acg_png)]) == 0
+    assert main(["show", "workload", "resnet18", "--png", str(wl_png)]) == 0
+    for png in (acg_png, wl_png):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(tmp_path.iterdir()) == sorted([acg_png, wl_png])  # no temporary file left behind
+
+
+def test_bad_spec_exits_2_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nnodes:\n  DRAM: {kind: storage, capacity: 12 KiBB, offchip: true}\nedges: []\n")
+    proc = subprocess.run([sys.executable, "-m", "mapper.cli", "show", "acg", str(bad)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{bad}:3: nodes.DRAM.capacity" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["show", "acg", "no_such_acg"], ["show", "workload", "/no/such.yaml"],
+                                  ["show", "acg", "genesys", "--png", "/no/such/dir/x.png"]])
+def test_unknown_names_exit_2(argv, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("covenant: error:") and err.count("\n") == 1
+
+
+def test_usage_errors_exit_2() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["show", "nonsense", "x"])
+    assert info.value.code == 2
+
+
+def test_format_bytes() -> None:
+    assert format_bytes(262144) == "256 KiB" and format_bytes(100) == "100 B" and format_bytes(2**31) == "2 GiB"

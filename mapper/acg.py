@@ -128,19 +128,20 @@ def storage_graph(acg: ACG) -> nx.DiGraph:
 
 def read_paths(acg: ACG, node: str) -> list[tuple[str, ...]]:
     """Every simple path along edges from an off-chip memory to storage `node`, shortest first."""
-    if acg.storages[node].offchip:
-        return [(node,)]
-    g = storage_graph(acg)
-    paths = [tuple(p) for src in acg.offchip for p in nx.all_simple_paths(g, src, node)]
-    return sorted(paths, key=lambda p: (len(p), p))
+    return _offchip_paths(acg, node, inbound=True)
 
 
 def write_paths(acg: ACG, node: str) -> list[tuple[str, ...]]:
     """Every simple path along edges from storage `node` back to an off-chip memory, shortest first."""
+    return _offchip_paths(acg, node, inbound=False)
+
+
+def _offchip_paths(acg: ACG, node: str, inbound: bool) -> list[tuple[str, ...]]:
     if acg.storages[node].offchip:
         return [(node,)]
     g = storage_graph(acg)
-    paths = [tuple(p) for dst in acg.offchip for p in nx.all_simple_paths(g, node, dst)]
+    ends = [(src, node) if inbound else (node, src) for src in acg.offchip]
+    paths = [tuple(p) for u, v in ends for p in nx.all_simple_paths(g, u, v)]
     return sorted(paths, key=lambda p: (len(p), p))
 
 

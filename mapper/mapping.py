@@ -1,0 +1,446 @@
+"""A Mapping: one complete decision for running a layer on an ACG, and its legality.
+
+The loop nest has one *level* per storage hop: level 0 runs over tiles held off-chip, level j over
+tiles held in the j-th storage of each tensor's placement path, the last level issues one instruction
+per iteration. Each tensor is *placed* on a path from off-chip memory to the storage its capability
+operand reads (outputs travel it backwards); at level j it lives in `path[j]`, and a tensor with a
+shorter path keeps its innermost tile across the remaining levels.
+
+    tile of dim d at level j  =  spatial[d] * prod(factor of d at levels >= j)     (clipped to the extent)
+
+The factors of a dim cover its extent (their product may exceed it: edge tiles are partial). A
+tensor's tile in a storage is its footprint over those tiles (halos included), doubled when the
+tensor is double-buffered there; the tiles placed in one storage must fit its capacity.
+
+    >>> from mapper.acg import load_acg
+    >>> from mapper.binding import bind
+    >>> from mapper.workload import make_layer
+    >>> acg = load_acg("tiny")
+    >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
+    ...                    {"A": "int8", "B": "int8", "C": "int32"})
+    >>> m = greedy_mapping(layer, bind(layer, acg)[0], acg)
+    >>> check_legal(m, acg)
+    []
+    >>> parse_mapping_text(mapping_to_yaml(m), "m.yaml") == m
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+from mapper.acg import ACG
+from mapper.binding import Binding, bind
+from mapper.dtypes import dtype_bytes
+from mapper.notation import Access
+from mapper.spec import Field, SpecError, load_yaml, load_yaml_text
+from mapper.workload import Layer, make_layer
+
+FORMAT = "covenant-mapping/1"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Everything needed to reproduce a decision without re-solving (all fields plain and hashable)."""
+
+    acg: str
+    acg_digest: str
+    layer: Layer
+    binding: Binding
+    placement: tuple[tuple[str, tuple[str, ...]], ...]  # (tensor, path from off-chip to operand storage)
+    loops: tuple[tuple[tuple[str, int], ...], ...]  # per level, outermost first: (dim, factor)
+    spatial: tuple[tuple[str, int], ...]  # (dim, extent inside one instruction)
+    double_buffer: tuple[tuple[str, str], ...] = ()  # (tensor, storage)
+    predicted: tuple[tuple[str, float], ...] = ()  # figures a strategy predicted, e.g. ('cycles', 1e6)
+    workload: str = ""
+
+    @property
+    def levels(self) -> int:
+        return len(self.loops)
+
+    def path(self, tensor: str) -> tuple[str, ...]:
+        return dict(self.placement)[tensor]
+
+    def factor(self, dim: str, level: int) -> int:
+        return math.prod(f for d, f in self.loops[level] if d == dim)
+
+    def spatial_of(self, dim: str) -> int:
+        return dict(self.spatial).get(dim, 1)
+
+    def tile(self, level: int) -> dict[str, int]:
+        """Tile extent of every dim at `level` (level 0 = the whole layer), clipped to the extents."""
+        out = {}
+        for d, extent in self.layer.dims.items():
+            nominal = self.spatial_of(d) * math.prod(self.factor(d, j) for j in range(level, self.levels))
+            out[d] = min(extent, nominal)
+        return out
+
+    def storage_level(self, tensor: str, level: int) -> str:
+        """The storage holding `tensor`'s tile for loops at `level`."""
+        path = self.path(tensor)
+        return path[min(level, len(path) - 1)]
+
+    def is_double_buffered(self, tensor: str, storage: str) -> bool:
+        return (tensor, storage) in self.double_buffer
+
+
+def footprint(access: Access, tile: dict[str, int], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Extent per tensor axis of the data an access touches over `tile` (halos included), clipped to
+    the tensor's shape: `2*p+r` over p=4, r=3 touches 2*3 + 2 + 1 = 9 rows."""
+    return tuple(min(n, sum(abs(c) * (tile[d] - 1) for d, c in idx.terms) + 1)
+                 for idx, n in zip(access.indices, shape, strict=True))
+
+
+def tile_bytes(layer: Layer, tensor: str, tile: dict[str, int]) -> int:
+    t = layer.tensors[tensor]
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
+    # Several accesses of one tensor (offsets) share the tile: take the bounding box.
+    extents = [max(ext) for ext in zip(*(footprint(a, tile, t.shape) for a in accesses), strict=True)]
+    return math.prod(extents) * dtype_bytes(t.dtype)
+
+
+def bare_layer(layer: Layer) -> Layer:
+    """The layer as a mapping records it: its computation only (no template, wiring or count)."""
+    return replace(layer, op=None, params={}, producers={}, count=1)
+
+
+def storage_demand(m: Mapping) -> dict[str, list[tuple[str, int]]]:
+    """Per on-chip storage, the (tensor, bytes) it must hold, double buffering counted."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for tensor, path in m.placement:
+        for level, storage in enumerate(path):
+            if level == 0:
+                continue
+            need = tile_bytes(m.layer, tensor, m.tile(level))
+            if m.is_double_buffered(tensor, storage):
+                need *= 2
+            out.setdefault(storage, []).append((tensor, need))
+    return out
+
+
+def acg_digest(acg: ACG) -> str:
+    """A content hash of what an ACG means (not of its file: comments and layout do not count)."""
+    content = repr((acg.name, acg.clock_ghz, sorted(acg.storages.items()),
+                    [(c.name, [(cap.name, str(cap.expr), sorted(cap.fixed.items()), sorted(cap.operands.items()),
+                                sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)
+                               for cap in c.capabilities]) for c in acg.computes.values()],
+                    acg.edges))
+    return "sha256:" + hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------------
+# Legality
+
+def check_legal(m: Mapping, acg: ACG) -> list[str]:
+    """Every violation of the mapping on `acg`, each naming the resource; [] when legal."""
+    problems = []
+    layer, b = m.layer, m.binding
+    if m.acg != acg.name or m.acg_digest != acg_digest(acg):
+        problems.append(f"the mapping is for ACG '{m.acg}' ({m.acg_digest}), not '{acg.name}' "
+                        f"({acg_digest(acg)})")
+        return problems
+    try:
+        cap = acg.capability(b.capability)
+    except KeyError:
+        return [f"{acg.name} has no capability '{b.capability}'"]
+    valid = {(x.capability, x.tensors, x.dims) for x in bind(layer, acg)}
+    if (b.capability, b.tensors, b.dims) not in valid:
+        problems.append(f"binding '{b.describe()}' is not a valid binding of layer {layer.name}")
+    # extents
+    for e, extent in cap.fixed.items():
+        used = math.prod(m.spatial_of(d) for d in b.fused(e))
+        if used > extent:
+            problems.append(f"{cap.name}: dim {e} holds {extent}, the instruction needs {used} "
+                            f"({'*'.join(f'{d}={m.spatial_of(d)}' for d in b.fused(e))})")
+    for d, s in m.spatial:
+        if b.dim_map.get(d) is None and s != 1:
+            problems.append(f"dim {d} is temporal in the binding but has spatial factor {s}")
+        if s < 1:
+            problems.append(f"dim {d}: spatial factor {s} < 1")
+    # factors
+    for level, loops in enumerate(m.loops):
+        for d, f in loops:
+            if d not in layer.dims:
+                problems.append(f"level {level}: '{d}' is not a dim of layer {layer.name}")
+            elif f < 1:
+                problems.append(f"level {level}: factor {f} of dim {d} < 1")
+    if problems:
+        return problems
+    for d, extent in layer.dims.items():
+        nominal = [m.spatial_of(d) * math.prod(m.factor(d, j) for j in range(lv, m.levels))
+                   for lv in range(m.levels + 1)]
+        if nominal[0] < extent:
+            problems.append(f"dim {d}: factors cover {nominal[0]} of its extent {extent}")
+        elif m.levels and nominal[0] - nominal[1] >= extent:
+            problems.append(f"dim {d}: the outermost factor {m.factor(d, 0)} iterates past the extent {extent}")
+    # placement and edges
+    for tensor in layer.tensors:
+        paths = b.paths.get(tensor, ())
+        path = dict(m.placement).get(tensor)
+        if path is None:
+            problems.append(f"tensor {tensor} has no placement")
+            continue
+        if path not in paths:
+            problems.append(f"tensor {tensor}: placement {'->'.join(path)} is not one of its storage paths "
+                            f"({'; '.join('->'.join(p) for p in paths)})")
+        if len(path) > m.levels:
+            problems.append(f"tensor {tensor}: placement has {len(path)} storages but the nest has "
+                            f"{m.levels} levels")
+    if problems:
+        return problems
+    out = layer.expr.output.tensor
+    for j, (src, dst) in enumerate(zip(m.path(out), m.path(out)[1:], strict=False), start=1):
+        if _revisits_output(m, j) and acg.edge(src, dst) is None:
+            problems.append(f"partial sums of {out} return from {src} to {dst} (a reduction loop runs outside "
+                            f"an output loop above level {j}), but there is no edge {src}->{dst}")
+    for tensor, storage in m.double_buffer:
+        st = acg.storages.get(storage)
+        if st is None or storage not in m.path(tensor)[1:]:
+            problems.append(f"tensor {tensor} is double-buffered in {storage}, which is not on its path")
+        elif not st.double_buffer:
+            problems.append(f"{storage} does not support double buffering (tensor {tensor})")
+    # capacities
+    for storage, needs in storage_demand(m).items():
+        total, have = sum(n for _, n in needs), acg.storages[storage].total_capacity
+        if total > have:
+            parts = " + ".join(f"{n} B for tensor {t}" + (" (double-buffered)" if m.is_double_buffered(t, storage)
+                                                          else "") for t, n in needs)
+            problems.append(f"{storage}: needs {total} B ({parts}), holds {have} B")
+    return problems
+
+
+def _revisits_output(m: Mapping, level: int) -> bool:
+    """Whether the output tile held at `level` is left and later re-entered: some reduction loop
+    (factor > 1) at an outer level runs outside an output loop (factor > 1) of an outer level."""
+    reduction = set(m.layer.expr.reduction_dims)
+    seen_reduction = False
+    for loops in m.loops[:level]:
+        for d, f in loops:
+            if f <= 1:
+                continue
+            if d in reduction:
+                seen_reduction = True
+            elif seen_reduction:
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------------
+# A simple legal mapping per binding: the floor every strategy must beat
+
+def greedy_mapping(layer: Layer, binding: Binding, acg: ACG, grow: bool = True) -> Mapping | None:
+    """A legal mapping for `binding`, or None when even the smallest tiles do not fit.
+
+    Placement: each tensor's shortest path. Instruction: each capability dim filled greedily with
+    divisors of the fused dims. Without `grow`, every other factor loops at level 0 (the smallest
+    tiles); with it, factors move inward, innermost level first, while the tiles still fit.
+    """
+    cap = acg.capability(binding.capability)
+    layer = bare_layer(layer)
+    placement = tuple((t, binding.paths[t][0]) for t in layer.tensors)
+    levels = max(len(p) for _, p in placement)
+    spatial = {d: 1 for d in layer.dims}
+    for e in cap.expr.dims:
+        room = cap.fixed.get(e)
+        for d in binding.fused(e):
+            best = max((f for f in _divisors(layer.dims[d])
+                        if room is None or f * math.prod(spatial[x] for x in binding.fused(e)) <= room),
+                       default=1)
+            spatial[d] = best if room is not None else 1  # streaming dims grow below, with the buffers
+    remaining = {d: layer.dims[d] // spatial[d] for d in layer.dims}
+    per_level: list[dict[str, int]] = [dict(remaining)] + [{d: 1 for d in layer.dims} for _ in range(levels - 1)]
+    double = tuple((t, s) for t, p in placement for s in p[1:] if acg.storages[s].double_buffer)
+
+    def build(spatial_, per_level_, double_) -> Mapping:
+        order = list(layer.dims)
+        loops = tuple(tuple((d, lv[d]) for d in order if lv[d] > 1) for lv in per_level_)
+        return Mapping(acg.name, acg_digest(acg), layer, binding, placement, loops,
+                       tuple((d, s) for d, s in spatial_.items() if s > 1), double_)
+
+    def fits(mp: Mapping) -> bool:
+        return not any(sum(n for _, n in needs) > acg.storages[s].total_capacity
+                       for s, needs in storage_demand(mp).items())
+
+    m = build(spatial, per_level, double)
+    if not fits(m):
+        m = build(spatial, per_level, ())
+        double = ()
+        if not fits(m):
+            return None
+    if grow:
+        streaming = [d for d in binding.spatial_dims if cap.fixed.get(binding.dim_map[d]) is None]
+        # Grow the instruction along streaming dims first (longer streams amortise fixed costs), then
+        # the tiles of each level, innermost first.
+        for target in (["spatial"] if streaming else []) + list(range(levels - 1, 0, -1)):
+            dims = streaming if target == "spatial" else list(layer.dims)
+            changed = True
+            while changed:
+                changed = False
+                for d in dims:
+                    for p in _prime_factors(per_level[0][d]):
+                        trial_sp, trial_lv = dict(spatial), [dict(lv) for lv in per_level]
+                        trial_lv[0][d] //= p
+                        if target == "spatial":
+                            trial_sp[d] *= p
+                        else:
+                            trial_lv[target][d] *= p
+                        trial = build(trial_sp, trial_lv, double)
+                        if fits(trial):
+                            spatial, per_level, m, changed = trial_sp, trial_lv, trial, True
+                            break
+    return m
+
+
+def simple_mappings(layer: Layer, acg: ACG) -> list[Mapping]:
+    """The smallest-tile legal mapping of every binding that has one."""
+    return [m for b in bind(layer, acg) if (m := greedy_mapping(layer, b, acg, grow=False)) is not None]
+
+
+def _divisors(n: int) -> list[int]:
+    small = [i for i in range(1, math.isqrt(n) + 1) if n % i == 0]
+    return sorted(set(small + [n // i for i in small]))
+
+
+def _prime_factors(n: int) -> list[int]:
+    out, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    if n > 1:
+        out.append(n)
+    return sorted(set(out))
+
+
+# --------------------------------------------------------------------------------------------------
+# YAML
+
+def mapping_to_dict(m: Mapping) -> dict:
+    layer = m.layer
+    doc = {
+        "format": FORMAT,
+        "acg": {"name": m.acg, "digest": m.acg_digest},
+        "layer": {
+            "name": layer.name, "workload": m.workload, "expr": str(layer.expr), "dims": dict(layer.dims),
+            "dtypes": layer.dtypes,
+            "shapes": {t.name: list(t.shape) for t in layer.inputs},
+        },
+        "binding": {
+            "capability": m.binding.capability,
+            "tensors": dict(m.binding.tensors),
+            "dims": {d: e for d, e in m.binding.dims if e is not None},
+        },
+        "placement": {t: list(p) for t, p in m.placement},
+        "double_buffer": {t: [s for t2, s in m.double_buffer if t2 == t]
+                          for t in dict.fromkeys(t for t, _ in m.double_buffer)},
+        "loops": [[[d, f] for d, f in lv] for lv in m.loops],
+        "spatial": dict(m.spatial),
+    }
+    if m.predicted:
+        doc["predicted"] = dict(m.predicted)
+    return doc
+
+
+def mapping_to_yaml(m: Mapping) -> str:
+    header = (f"# covenant mapping of layer {m.layer.name} on {m.acg}: loops per level, outermost first "
+              "(level 0 runs over off-chip tiles)\n")
+    return header + yaml.safe_dump(mapping_to_dict(m), sort_keys=False, default_flow_style=None, width=110)
+
+
+def write_mapping(m: Mapping, path: str | Path) -> None:
+    """Write atomically: a temporary file in the same folder, renamed into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(mapping_to_yaml(m))
+    tmp.replace(path)
+
+
+def load_mapping(path: str | Path, acg: ACG | None = None) -> Mapping:
+    return parse_mapping(load_yaml(path), acg)
+
+
+def parse_mapping_text(text: str, source: str, acg: ACG | None = None) -> Mapping:
+    return parse_mapping(load_yaml_text(text, source), acg)
+
+
+def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
+    """Read a mapping document; with `acg`, also check that the mapping is for that ACG."""
+    from mapper.acg import dtype_field, load_acg, parse_expr_field
+
+    f = root.keys(required=("format", "acg", "layer", "binding", "placement", "loops", "spatial"),
+                  optional=("double_buffer", "predicted"))
+    if f["format"].value != FORMAT:
+        raise f["format"].expected(f"'{FORMAT}'")
+    acg_f = f["acg"].keys(required=("name", "digest"))
+    acg_name, digest = acg_f["name"].str(), acg_f["digest"].str()
+    if acg is None:
+        acg = load_acg(acg_name)
+    if acg.name != acg_name or acg_digest(acg) != digest:
+        raise f["acg"].error(f"the mapping is for ACG '{acg_name}' ({digest}); '{acg.name}' is "
+                             f"{acg_digest(acg)}")
+
+    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes"))
+    expr = parse_expr_field(lf["expr"])
+    dims = {d: v.int(minimum=1) for d, v in lf["dims"].mapping().items()}
+    if set(dims) != set(expr.dims):
+        raise lf["dims"].error(f"expected extents for exactly the dims {', '.join(expr.dims)}")
+    dtypes = {t: dtype_field(v) for t, v in lf["dtypes"].mapping().items()}
+    if set(dtypes) != set(expr.tensors):
+        raise lf["dtypes"].error(f"expected dtypes for exactly the tensors {', '.join(expr.tensors)}")
+    shapes = {}
+    if "shapes" in lf:
+        for t, v in lf["shapes"].mapping().items():
+            if t not in expr.inputs:
+                raise v.error(f"'{t}' is not an input tensor of the expression")
+            shapes[t] = tuple(x.int(minimum=1) for x in v.items())
+    layer = make_layer(lf["name"].str(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes)
+
+    bf = f["binding"].keys(required=("capability", "tensors", "dims"))
+    cap_name = bf["capability"].str()
+    tensors = {t: v.str() for t, v in bf["tensors"].mapping().items()}
+    bdims = {d: v.str() for d, v in bf["dims"].mapping().items()}
+    match = [b for b in bind(layer, acg) if b.capability == cap_name and dict(b.tensors) == tensors
+             and {d: e for d, e in b.dims if e is not None} == bdims]
+    if not match:
+        raise f["binding"].error(f"not a valid binding of layer {layer.name} on {acg.name}")
+    binding = match[0]
+
+    placement = []
+    for t in layer.tensors:
+        pf = f["placement"].child(t)
+        placement.append((t, tuple(s.str() for s in pf.items())))
+    loops = []
+    for lv in f["loops"].items():
+        level = []
+        for item in lv.items():
+            pair = item.items()
+            if len(pair) != 2:
+                raise item.expected("a pair [dim, factor]")
+            level.append((pair[0].str(), pair[1].int(minimum=1)))
+        loops.append(tuple(level))
+    spatial = tuple((d, v.int(minimum=1)) for d, v in f["spatial"].mapping().items())
+    double = []
+    if "double_buffer" in f:
+        for t, v in f["double_buffer"].mapping().items():
+            double.extend((t, s.str()) for s in v.items())
+    predicted = ()
+    if "predicted" in f:
+        predicted = tuple((k, v.number(minimum=-math.inf)) for k, v in f["predicted"].mapping().items())
+    workload = lf["workload"].value if "workload" in lf and isinstance(lf["workload"].value, str) else ""
+    m = Mapping(acg.name, digest, layer, binding, tuple(placement), tuple(loops), spatial, tuple(double),
+                predicted, workload)
+    problems = check_legal(m, acg)
+    if problems:
+        raise SpecError(root.source, None, "", f"illegal mapping: {problems[0]}"
+                        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    return m
+
+
+def with_predicted(m: Mapping, **figures: float) -> Mapping:
+    return replace(m, predicted=tuple(sorted({**dict(m.predicted), **figures}.items())))

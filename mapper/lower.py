@@ -1,0 +1,185 @@
+"""Lowering: a Mapping becomes a Program, the instruction stream a sequential controller would issue.
+
+Instructions name ACG resources only: storage nodes, edges (`src` -> `dst`) and capabilities, with
+tile *regions* (half-open [lo, hi) per tensor axis, or per layer dim for a compute). The simulator
+executes them without knowing the mapping.
+
+    Alloc(T, S, region, slot)      reserve a buffer for a tile of T in storage S (slot: double buffering)
+    Move(T, src, dst, region)      copy a tile along the edge src -> dst (a load, a write-back or a
+                                   partial-sum reload)
+    Init(T, S, region)             set a fresh output tile to the update's identity (0, or the minimum)
+    Compute(cap, ranges, places)   one instruction of capability `cap` over the layer-dim ranges
+    Free(T, S, region)             release the buffer
+
+    >>> from mapper.acg import load_acg
+    >>> from mapper.binding import bind
+    >>> from mapper.mapping import greedy_mapping
+    >>> from mapper.workload import make_layer
+    >>> acg = load_acg("tiny")
+    >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 4, "n": 4, "k": 8},
+    ...                    {"A": "int8", "B": "int8", "C": "int32"})
+    >>> prog = lower(greedy_mapping(layer, bind(layer, acg)[0], acg))
+    >>> sum(isinstance(i, Compute) for i in prog.instructions)
+    2
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from mapper.mapping import Mapping
+from mapper.workload import Layer
+
+Region = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Alloc:
+    tensor: str
+    storage: str
+    region: Region
+    slot: int
+
+
+@dataclass(frozen=True)
+class Free:
+    tensor: str
+    storage: str
+    region: Region
+
+
+@dataclass(frozen=True)
+class Init:
+    tensor: str
+    storage: str
+    region: Region
+
+
+@dataclass(frozen=True)
+class Move:
+    tensor: str
+    src: str
+    dst: str
+    region: Region
+
+
+@dataclass(frozen=True)
+class Compute:
+    capability: str
+    ranges: tuple[tuple[str, int, int], ...]  # (layer dim, lo, hi)
+    places: tuple[tuple[str, str], ...]  # (tensor, storage it is read from / written to)
+
+
+Instruction = Alloc | Free | Init | Move | Compute
+
+
+@dataclass(frozen=True)
+class Program:
+    """The instruction stream of one layer on one ACG, plus what the simulator needs to check it."""
+
+    acg: str
+    layer: Layer
+    capability: str
+    tensors: tuple[tuple[str, str], ...]  # the binding's layer tensor -> capability operand
+    dim_map: tuple[tuple[str, str | None], ...]  # the binding's layer dim -> capability dim
+    instructions: tuple[Instruction, ...]
+
+
+def tensor_region(layer: Layer, tensor: str, ranges: dict[str, tuple[int, int]]) -> Region:
+    """The region of `tensor` that the layer touches over dim `ranges`, clipped to its shape."""
+    shape = layer.tensors[tensor].shape
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
+    out = []
+    for axis, n in enumerate(shape):
+        lo = hi = None
+        for a in accesses:
+            idx = a.indices[axis]
+            a_lo = idx.const + sum(c * (ranges[d][0] if c > 0 else ranges[d][1] - 1) for d, c in idx.terms)
+            a_hi = idx.const + sum(c * (ranges[d][1] - 1 if c > 0 else ranges[d][0]) for d, c in idx.terms)
+            lo = a_lo if lo is None else min(lo, a_lo)
+            hi = a_hi if hi is None else max(hi, a_hi)
+        out.append((max(0, lo), min(n, hi + 1)))
+    return tuple(out)
+
+
+def lower(m: Mapping) -> Program:
+    """The instruction stream of mapping `m`, in issue order."""
+    layer, levels = m.layer, m.levels
+    out_t = layer.expr.output.tensor
+    nest = [(lv, d, f) for lv, loops in enumerate(m.loops) for d, f in loops]
+    tiles = [m.tile(lv) for lv in range(levels + 1)]  # tile extents per level; levels = the instruction
+    strides = [_stride(m, nest, i) for i in range(len(nest))]
+    paths = dict(m.placement)
+    double = set(m.double_buffer)
+    code: list[Instruction] = []
+    resident: dict[tuple[str, int], Region] = {}  # (tensor, level) -> region held in paths[t][level]
+    slots: dict[tuple[str, int], int] = {}
+    written_back: set[tuple[int, Region]] = set()  # output regions that already hold partial results
+
+    def ranges_at(index: tuple[int, ...], level: int) -> dict[str, tuple[int, int]]:
+        base = dict.fromkeys(layer.dims, 0)
+        for (lv, d, _), i, stride in zip(nest, index, strides, strict=True):
+            if lv < level:
+                base[d] += i * stride
+        return {d: (base[d], min(layer.dims[d], base[d] + tiles[level][d])) for d in layer.dims}
+
+    def acquire(t: str, j: int, region: Region) -> None:
+        path = paths[t]
+        slot = (slots.get((t, j), -1) + 1) % (2 if (t, path[j]) in double else 1)
+        slots[(t, j)] = slot
+        code.append(Alloc(t, path[j], region, slot))
+        if t != out_t or (j - 1, region) in written_back:  # inputs, and partial sums coming back
+            code.append(Move(t, path[j - 1], path[j], region))
+        else:
+            code.append(Init(t, path[j], region))
+        resident[(t, j)] = region
+
+    def release(t: str, j: int) -> None:
+        region = resident.pop((t, j))
+        if t == out_t:
+            code.append(Move(t, paths[t][j], paths[t][j - 1], region))
+            written_back.add((j - 1, region))
+        code.append(Free(t, paths[t][j], region))
+
+    for index in itertools.product(*(range(f) for _, _, f in nest)):
+        wanted = {}
+        for t, path in paths.items():
+            for j in range(1, len(path)):
+                region = tensor_region(layer, t, ranges_at(index, j))
+                if resident.get((t, j)) != region:
+                    wanted[(t, j)] = region
+        # Write back and free deepest first (double-buffered inputs wait: the next tile loads into the
+        # other slot before the current one is freed), then load shallowest first.
+        swaps = {key for key in wanted if key in resident and key[0] != out_t and (key[0], paths[key[0]][key[1]])
+                 in double}
+        for t, j in sorted(wanted, key=lambda key: -key[1]):
+            if (t, j) in resident and (t, j) not in swaps:
+                release(t, j)
+        for t, j in sorted(wanted, key=lambda key: key[1]):
+            old = resident.pop((t, j), None) if (t, j) in swaps else None
+            acquire(t, j, wanted[(t, j)])
+            if old is not None:
+                code.append(Free(t, paths[t][j], old))
+        ranges = ranges_at(index, levels)
+        if all(hi > lo for lo, hi in ranges.values()):  # edge tiles may leave nothing to compute
+            places = tuple((t, paths[t][-1]) for t in layer.tensors)
+            code.append(Compute(m.binding.capability, tuple((d, lo, hi) for d, (lo, hi) in ranges.items()),
+                                places))
+    for t, j in sorted(resident, key=lambda key: -key[1]):
+        release(t, j)
+    return Program(m.acg, layer, m.binding.capability, m.binding.tensors, m.binding.dims, tuple(code))
+
+
+def _stride(m: Mapping, nest: list[tuple[int, str, int]], i: int) -> int:
+    """How far one iteration of loop `i` of the nest advances its dim: the tile of the next level,
+    times the factors of the same dim at the same level that run inside it."""
+    level, dim, _ = nest[i]
+    inner = 1
+    for lv, d, f in nest[i + 1:]:
+        if lv == level and d == dim:
+            inner *= f
+    nominal = m.spatial_of(dim)
+    for j in range(level + 1, m.levels):
+        nominal *= m.factor(dim, j)
+    return nominal * inner

@@ -2,8 +2,10 @@
 
     covenant show acg NAME|PATH [--json] [--png FILE]
     covenant show workload NAME|PATH [--json] [--png FILE]
+    covenant simulate MAPPING.yaml [--json] [--listing] [--seed N] [--acg NAME|PATH]
 
-Exit status: 0 on success, 2 for bad input (one line on stderr naming file, line and field).
+Exit status: 0 on success, 1 when a simulated output differs from the reference or the program breaks
+a rule of the ACG, 2 for bad input (one line on stderr naming file, line and field).
 """
 
 from __future__ import annotations
@@ -220,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("spec", help="the name of a shipped spec (e.g. genesys, resnet50) or a YAML path")
     show.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     show.add_argument("--png", metavar="FILE", help="also draw the graph into FILE (PNG)")
+    sim = sub.add_parser("simulate", help="execute a mapping on the simulator and check it against the reference")
+    sim.add_argument("mapping", help="a mapping YAML file (as `covenant map -o` writes)")
+    sim.add_argument("--acg", help="the ACG to use (default: the shipped one the mapping names)")
+    sim.add_argument("--seed", type=int, default=0, help="seed of the random input tensors (default 0)")
+    sim.add_argument("--json", action="store_true", help="print one JSON document")
+    sim.add_argument("--listing", action="store_true", help="print the lowered program, one instruction a line")
     return parser
 
 
@@ -244,11 +252,83 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def program_listing(program) -> list[str]:
+    """One readable line per instruction of a lowered program."""
+    from mapper.lower import Alloc, Compute, Free, Init, Move
+
+    def region(r):
+        return "[" + ", ".join(f"{lo}:{hi}" for lo, hi in r) + "]"
+
+    lines = []
+    for k, ins in enumerate(program.instructions):
+        if isinstance(ins, Alloc):
+            text = f"alloc    {ins.tensor:<4} {ins.storage}{region(ins.region)} slot {ins.slot}"
+        elif isinstance(ins, Free):
+            text = f"free     {ins.tensor:<4} {ins.storage}{region(ins.region)}"
+        elif isinstance(ins, Init):
+            text = f"init     {ins.tensor:<4} {ins.storage}{region(ins.region)}"
+        elif isinstance(ins, Move):
+            text = f"move     {ins.tensor:<4} {ins.src} -> {ins.dst} {region(ins.region)}"
+        elif isinstance(ins, Compute):
+            ranges = " ".join(f"{d}={lo}:{hi}" for d, lo, hi in ins.ranges if hi - lo != 1 or lo)
+            text = f"compute  {ins.capability} {ranges}"
+        else:
+            text = repr(ins)
+        lines.append(f"{k:>7}  {text}")
+    return lines
+
+
+def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
+    from mapper.acg import load_acg
+    from mapper.lower import lower
+    from mapper.mapping import load_mapping
+    from sim.machine import SimError, simulate
+
+    acg = load_acg(args.acg) if args.acg else None
+    mapping = load_mapping(args.mapping, acg)
+    acg = acg or load_acg(mapping.acg)
+    program = lower(mapping)
+    try:
+        result = simulate(program, acg, seed=args.seed)
+    except SimError as exc:
+        print(f"covenant: simulation failed: {exc}", file=sys.stderr)
+        return 1
+    doc = {
+        "acg": acg.name, "layer": mapping.layer.name, "capability": mapping.binding.capability,
+        "valid": result.matches_reference, "cycles": result.cycles, "energy_pj": result.energy_pj,
+        "utilization": result.utilization, "macs": mapping.layer.macs, "ops": result.ops,
+        "instructions": result.instructions, "computes": result.computes,
+        "busy_cycles": result.busy, "buffer_peaks": result.buffer_peaks, "seed": args.seed,
+        "predicted": dict(mapping.predicted),
+    }
+    if args.json:
+        if args.listing:
+            doc["listing"] = program_listing(program)
+        print(json.dumps(doc, indent=2))
+    else:
+        if args.listing:
+            for line in program_listing(program):
+                console.print(escape(line), highlight=False)
+        t = Table(title=f"{mapping.layer.name} on {acg.name} ({mapping.binding.describe()})", title_justify="left")
+        t.add_column("figure")
+        t.add_column("value", justify="right")
+        rows = [("output equals reference", "yes" if result.matches_reference else "NO"),
+                ("cycles", f"{result.cycles:,.0f}"), ("energy", f"{result.energy_pj / 1e6:,.3f} uJ"),
+                ("utilization", f"{100 * result.utilization:.1f} %"),
+                ("instructions", f"{result.instructions:,} ({result.computes:,} computes)")]
+        rows += [(f"busy {engine}", f"{cycles:,.0f}") for engine, cycles in sorted(result.busy.items())]
+        rows += [(f"peak {storage}", format_bytes(n)) for storage, n in result.buffer_peaks.items()]
+        for row in rows:
+            _row(t, *row)
+        console.print(t)
+    return 0 if result.matches_reference else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(width=200 if not sys.stdout.isatty() else None)
     try:
-        return {"show": cmd_show}[args.command](args, console)
+        return {"show": cmd_show, "simulate": cmd_simulate}[args.command](args, console)
     except SpecError as exc:
         print(f"covenant: error: {exc}", file=sys.stderr)
         return 2

@@ -78,3 +78,37 @@ def test_usage_errors_exit_2() -> None:
 
 def test_format_bytes() -> None:
     assert format_bytes(262144) == "256 KiB" and format_bytes(100) == "100 B" and format_bytes(2**31) == "2 GiB"
+
+
+def _write_mapping(tmp_path: Path, acg_name: str = "tiny") -> Path:
+    from mapper.acg import load_acg
+    from mapper.binding import bind
+    from mapper.mapping import greedy_mapping, write_mapping
+    from mapper.workload import make_layer
+
+    acg = load_acg(acg_name)
+    layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
+                       {"A": "int8", "B": "int8", "C": "int32"})
+    path = tmp_path / "m.yaml"
+    write_mapping(greedy_mapping(layer, bind(layer, acg)[0], acg), path)
+    return path
+
+
+def test_simulate_json_and_listing(tmp_path: Path, capsys) -> None:
+    path = _write_mapping(tmp_path)
+    assert main(["simulate", str(path), "--json", "--listing", "--seed", "3"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["valid"] is True and doc["cycles"] > 0 and doc["macs"] == 512 and doc["seed"] == 3
+    assert any("compute  mvmul" in line for line in doc["listing"])
+    assert main(["simulate", str(path)]) == 0
+    assert "output equals reference" in capsys.readouterr().out
+
+
+def test_simulate_bad_files_exit_2(tmp_path: Path, capsys) -> None:
+    path = _write_mapping(tmp_path)
+    assert main(["simulate", str(path), "--acg", "genesys"]) == 2
+    assert "the mapping is for ACG 'tiny'" in capsys.readouterr().err
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(path.read_text().replace("capacity", "x").replace("format: covenant-mapping/1", "format: 7"))
+    assert main(["simulate", str(broken)]) == 2
+    assert f"{broken}:2: format: expected 'covenant-mapping/1'" in capsys.readouterr().err

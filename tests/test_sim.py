@@ -1,0 +1,185 @@
+"""The simulator: outputs equal the reference bit for bit, illegal programs are rejected with the
+resource named, and its timing obeys the physical bounds."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mapper.acg import ACG, load_acg
+from mapper.binding import bind
+from mapper.lower import Alloc, Compute, Move, lower
+from mapper.mapping import greedy_mapping
+from mapper.ops import TemplateError, expand
+from mapper.workload import make_layer
+from sim.machine import SimError, simulate
+from sim.reference import access_view
+
+TINY, GENESYS = load_acg("tiny"), load_acg("genesys")
+
+
+def layer_from(op: str, **params):
+    (proto,), _ = expand(op, params)
+    return make_layer(op, proto.expr, proto.dims, proto.dtypes, proto.shapes)
+
+
+small_layers = st.one_of(
+    st.builds(lambda c, k, h, r, s, p, dil, g: ("conv2d", dict(C=c * g, K=k * g, H=h, W=h + 1, R=r, stride=s, pad=p,
+                                                              dilation=dil, groups=g)),
+              st.integers(1, 5), st.integers(1, 6), st.integers(3, 9), st.sampled_from([1, 2, 3]),
+              st.integers(1, 2), st.integers(0, 2), st.integers(1, 2), st.integers(1, 2)),
+    st.builds(lambda c, h, s: ("depthwise_conv2d", dict(C=c, H=h, W=h, R=3, pad=1, stride=s)), st.integers(1, 9),
+              st.integers(2, 8), st.integers(1, 2)),
+    st.builds(lambda m, n, k: ("gemm", dict(M=m, N=n, K=k)), st.integers(1, 24), st.integers(1, 24),
+              st.integers(1, 24)),
+    st.builds(lambda c, h, p: ("max_pool2d", dict(C=c, H=h, W=h, R=3, stride=2, pad=p)), st.integers(1, 9),
+              st.integers(3, 9), st.integers(0, 1)),
+    st.builds(lambda c, h: ("avg_pool2d", dict(C=c, H=h, W=h, R=2)), st.integers(1, 9), st.integers(2, 8)),
+    st.builds(lambda n, act: ("add", dict(shape=[2, n], dtype="int32", activation=act)), st.integers(1, 30),
+              st.just("none")),
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(spec=small_layers, acg=st.sampled_from([TINY, GENESYS]), grow=st.booleans(), seed=st.integers(0, 99),
+       data=st.data())
+def test_every_binding_simulates_bit_exactly(spec, acg, grow, seed, data) -> None:
+    op, params = spec
+    try:
+        layer = layer_from(op, **params)
+    except TemplateError:
+        return
+    bindings = bind(layer, acg)
+    if not bindings:
+        return
+    for binding in data.draw(st.lists(st.sampled_from(bindings), min_size=1, max_size=3, unique=True)):
+        m = greedy_mapping(layer, binding, acg, grow=grow)
+        if m is None:
+            continue
+        result = simulate(lower(m), acg, seed=seed)
+        assert result.output.dtype == result.reference.dtype
+        assert np.array_equal(result.output, result.reference), binding.describe()
+
+
+def gemm_program(acg: ACG = TINY, grow: bool = True):
+    layer = layer_from("gemm", M=8, N=8, K=16)
+    return lower(greedy_mapping(layer, bind(layer, acg)[0], acg, grow=grow))
+
+
+def test_rejects_over_capacity() -> None:
+    prog = gemm_program()
+    big = tuple(replace(i, region=((0, 64), (0, 64))) if isinstance(i, Alloc) and i.storage == "IBUF" else i
+                for i in prog.instructions)
+    with pytest.raises(SimError, match=r"IBUF: needs \d+ B for tensor A .* holds 256 B"):
+        simulate(replace(prog, instructions=big), TINY)
+
+
+def test_rejects_a_move_without_an_edge() -> None:
+    prog = gemm_program()
+    bad = tuple(replace(i, src="WBUF") if isinstance(i, Move) and i.dst == "IBUF" else i for i in prog.instructions)
+    with pytest.raises(SimError, match="no edge WBUF->IBUF"):
+        simulate(replace(prog, instructions=bad), TINY)
+
+
+def test_rejects_an_exceeded_extent() -> None:
+    prog = gemm_program()
+
+    def widen(ins):
+        if isinstance(ins, Compute):
+            return replace(ins, ranges=tuple((d, 0, 8) if d == "n" else (d, lo, hi) for d, lo, hi in ins.ranges))
+        return ins
+
+    with pytest.raises(SimError, match="mvmul: dim n holds 4, the instruction needs 8"):
+        simulate(replace(prog, instructions=tuple(map(widen, prog.instructions))), TINY)
+
+
+def test_rejects_a_read_before_a_write() -> None:
+    prog = gemm_program()
+    first_load = next(k for k, i in enumerate(prog.instructions) if isinstance(i, Move) and i.dst == "WBUF")
+    bad = prog.instructions[:first_load] + prog.instructions[first_load + 1:]
+    with pytest.raises(SimError, match="WBUF: tensor B region .* is read before it is written"):
+        simulate(replace(prog, instructions=bad), TINY)
+
+
+def test_rejects_leaks_and_unwritten_outputs() -> None:
+    prog = gemm_program()
+    no_writeback = tuple(i for i in prog.instructions if not (isinstance(i, Move) and i.dst == "DRAM"))
+    with pytest.raises(SimError, match="never written back"):
+        simulate(replace(prog, instructions=no_writeback), TINY)
+
+
+def with_bandwidth(acg: ACG, scale: float) -> ACG:
+    edges = tuple(replace(e, bytes_per_cycle=e.bytes_per_cycle * scale) for e in acg.edges)
+    graph = nx.DiGraph(acg.graph)
+    for e in edges:
+        graph.edges[e.src, e.dst]["edge"] = e
+    return replace(acg, edges=edges, graph=graph)
+
+
+def touched_bytes(layer) -> int:
+    """Bytes of every tensor element the layer reads or writes, counted once."""
+    total = 0
+    for t in layer.tensors.values():
+        if t.role == "output":
+            total += t.bytes
+            continue
+        idx = np.arange(t.elements).reshape(t.shape)
+        seen = set()
+        for a in layer.expr.accesses:
+            if a.tensor == t.name:
+                view = access_view(idx, a, layer.expr.dims, layer.dims, pad_value=-1)
+                seen |= set(np.unique(view).tolist())
+        seen.discard(-1)
+        total += len(seen) * np.dtype(t.dtype).itemsize
+    return total
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=small_layers, grow=st.booleans(), scale=st.sampled_from([2.0, 4.0, 16.0]))
+def test_timing_bounds_and_monotone_bandwidth(spec, grow, scale) -> None:
+    op, params = spec
+    try:
+        layer = layer_from(op, **params)
+    except TemplateError:
+        return
+    for acg in (TINY, GENESYS):
+        bindings = bind(layer, acg)
+        if not bindings:
+            continue
+        m = greedy_mapping(layer, bindings[0], acg, grow=grow)
+        if m is None:
+            continue
+        prog = lower(m)
+        base = simulate(prog, acg)
+        faster = simulate(prog, with_bandwidth(acg, scale))
+        assert faster.cycles <= base.cycles + 1e-9  # more bandwidth never adds cycles
+        cap = acg.capability(m.binding.capability)
+        assert base.cycles >= layer.points / base.peak_ops_per_cycle - 1e-9  # compute roofline
+        dram_bw = sum(e.bytes_per_cycle for e in acg.edges if "DRAM" in (e.src, e.dst))
+        port = acg.storages["DRAM"].bytes_per_cycle
+        dram_bw = min(dram_bw, port) if port else dram_bw
+        assert base.cycles >= touched_bytes(layer) / dram_bw - 1e-9  # memory roofline
+        assert 0 < base.utilization <= 1 + 1e-9 and f"compute:{cap.node}" in base.busy
+
+
+def test_double_buffering_overlaps_loads_with_compute() -> None:
+    layer = layer_from("gemm", M=64, N=4, K=64)
+    m = greedy_mapping(layer, bind(layer, TINY)[0], TINY, grow=False)
+    single = replace(m, double_buffer=())
+    both = simulate(lower(m), TINY), simulate(lower(single), TINY)
+    assert both[0].cycles < both[1].cycles
+    assert math.isclose(both[0].energy_pj, both[1].energy_pj)  # same traffic, only overlap differs
+
+
+def test_tpu_like_dram_port_is_shared() -> None:
+    tpu = load_acg("tpu_like")
+    layer = layer_from("gemm", M=64, N=64, K=64)
+    result = simulate(lower(greedy_mapping(layer, bind(layer, tpu)[0], tpu)), tpu)
+    assert result.busy["port:DRAM"] == pytest.approx(sum(v for k, v in result.busy.items() if k.startswith("edge:")
+                                                         and "DRAM" in k))

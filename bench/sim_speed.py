@@ -1,0 +1,80 @@
+"""Simulator speed on ResNet-50 / genesys with large-tile mappings.
+
+For every layer that binds, the mapping is the greedy (grown) mapping of whichever of the six
+best-utilising bindings issues the fewest instructions. Prints `name: value` lines:
+per-layer ratio of simulator wall time (lower + simulate) to the NumPy reference's wall time, their
+median, and the time to simulate the whole network functionally.
+
+    python bench/sim_speed.py [--acg genesys] [--workload resnet50] [--layers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+from mapper.acg import load_acg
+from mapper.binding import bind, utilization_bound
+from mapper.lower import lower
+from mapper.mapping import greedy_mapping
+from mapper.workload import load_workload
+from sim.machine import random_inputs, simulate
+from sim.reference import evaluate
+
+
+def large_tile_mapping(layer, acg):
+    bindings = bind(layer, acg)
+    bindings.sort(key=lambda b: -utilization_bound(b, layer, acg.capability(b.capability)))
+    best = None
+    for b in bindings[:6]:
+        m = greedy_mapping(layer, b, acg)
+        if m is None:
+            continue
+        count = math.prod(f for lv in m.loops for _, f in lv)
+        if best is None or count < best[0]:
+            best = (count, m)
+    return best[1] if best else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--acg", default="genesys")
+    ap.add_argument("--workload", default="resnet50")
+    ap.add_argument("--layers", type=int, default=0, help="only the first N layers (0: all)")
+    args = ap.parse_args()
+    acg, wl = load_acg(args.acg), load_workload(args.workload)
+    layers = wl.layers[: args.layers or None]
+    ratios, sim_total, ref_total, skipped, instructions = [], 0.0, 0.0, [], 0
+    start = time.perf_counter()
+    for layer in layers:
+        m = large_tile_mapping(layer, acg)
+        if m is None:
+            skipped.append(layer.name)
+            continue
+        inputs = random_inputs(layer, seed=0)
+        t0 = time.perf_counter()
+        ref = evaluate(layer.expr, layer.dims, inputs, layer.output.dtype)
+        t1 = time.perf_counter()
+        result = simulate(lower(m), acg, inputs=inputs)
+        t2 = time.perf_counter()
+        assert result.matches_reference and (result.output == ref).all(), layer.name
+        ratios.append((t2 - t1) / (t1 - t0))
+        sim_total += t2 - t1
+        ref_total += t1 - t0
+        instructions += result.instructions
+        print(f"{layer.name}: {ratios[-1]:.2f}x  ({result.instructions} instructions, sim {t2 - t1:.3f} s, "
+              f"reference {t1 - t0:.3f} s, {result.cycles:,.0f} cycles, util {100 * result.utilization:.1f} %)",
+              flush=True)
+    print(f"layers_simulated: {len(ratios)}")
+    print(f"layers_without_binding: {len(skipped)} ({', '.join(skipped[:4])}{', ...' if len(skipped) > 4 else ''})")
+    print(f"instructions_total: {instructions}")
+    print(f"reference_seconds_total: {ref_total:.2f}")
+    print(f"simulate_seconds_total: {sim_total:.2f}")
+    print(f"wall_seconds_including_mapping: {time.perf_counter() - start:.2f}")
+    print(f"median_sim_to_reference_ratio: {statistics.median(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -99,7 +99,8 @@ def tensor_region(layer: Layer, tensor: str, ranges: dict[str, tuple[int, int]])
             a_hi = idx.const + sum(c * (ranges[d][1] - 1 if c > 0 else ranges[d][0]) for d, c in idx.terms)
             lo = a_lo if lo is None else min(lo, a_lo)
             hi = a_hi if hi is None else max(hi, a_hi)
-        out.append((max(0, lo), min(n, hi + 1)))
+        lo = min(max(0, lo), n)
+        out.append((lo, max(lo, min(n, hi + 1))))  # a tile wholly in the padding reads nothing
     return tuple(out)
 
 

@@ -157,7 +157,33 @@ def simulate(program: Program, acg: ACG, seed: int = 0, inputs: dict[str, np.nda
             busy[e] = busy.get(e, 0.0) + duration
         return end
 
+    pending: list[tuple[dict[str, Buffer], dict[str, tuple[int, int]]]] = []
+
+    def flush() -> None:
+        """Execute the data part of the pending computes (all on the same buffers). When their ranges
+        exactly partition a box, one evaluation over the box does the work of all of them: the updates
+        are associative (integer sums wrap identically in any order), and each instruction was already
+        checked and timed on its own."""
+        if not pending:
+            return
+        bufs = pending[0][0]
+        groups = [ranges for _, ranges in pending]
+        if len(groups) > 1:
+            box = {d: (min(r[d][0] for r in groups), max(r[d][1] for r in groups)) for d in layer.dims}
+            if _partitions(groups, box):
+                groups = [box]
+        for ranges in groups:
+            extents = {d: hi - lo for d, (lo, hi) in ranges.items()}
+            shifted = _shifted(expr, {t: b.region for t, b in bufs.items()}, ranges, shifted_cache)
+            out_buf = bufs[out_t]
+            sl = out_buf.view(tensor_region(layer, out_t, ranges))
+            arrays = {t: b.data for t, b in bufs.items() if t != out_t}
+            out_buf.data[sl] = evaluate(shifted, extents, arrays, out_dtype, initial=out_buf.data[sl])
+        pending.clear()
+
     for ins in program.instructions:
+        if not isinstance(ins, Compute):
+            flush()
         if isinstance(ins, Alloc):
             st = acg.storages.get(ins.storage)
             if st is None or st.offchip:
@@ -243,11 +269,10 @@ def simulate(program: Program, acg: ACG, seed: int = 0, inputs: dict[str, np.nda
                     raise SimError(f"{storage}: tensor {t} region {_show(region)} is read before it is written")
                 bufs[t] = (buf, region)
                 start = max(start, buf.ready)
-            shifted = _shifted(expr, {t: b.region for t, (b, _) in bufs.items()}, ranges, shifted_cache)
-            out_buf, out_region = bufs[out_t]
-            sl = out_buf.view(out_region)
-            arrays = {t: b.data for t, (b, _) in bufs.items() if t != out_t}
-            out_buf.data[sl] = evaluate(shifted, extents, arrays, out_dtype, initial=out_buf.data[sl])
+            if pending and any(pending[0][0][t] is not b for t, (b, _) in bufs.items()):
+                flush()
+            pending.append(({t: b for t, (b, _) in bufs.items()}, ranges))
+            out_buf = bufs[out_t][0]
             streaming = {e: cap_extents.get(e, 1) for e in cap.streaming_dims}
             cycles = cap.instruction_cycles(streaming)
             end = run([f"compute:{cap.node}"], start, cycles)
@@ -265,6 +290,7 @@ def simulate(program: Program, acg: ACG, seed: int = 0, inputs: dict[str, np.nda
         else:
             raise SimError(f"unknown instruction {ins!r}")
 
+    flush()
     leftover = [f"{b.tensor} in {s}" for s, bufs in live.items() for b in bufs]
     if leftover:
         raise SimError(f"the program ends with buffers still allocated: {', '.join(leftover)}")
@@ -279,6 +305,20 @@ def simulate(program: Program, acg: ACG, seed: int = 0, inputs: dict[str, np.nda
     cycles = max(engines.values(), default=0.0)
     return SimResult(out.data, reference, cycles, energy, busy, {s: p for s, p in peaks.items() if p},
                      len(program.instructions), computes, ops, float(peak_ops_per_cycle(cap)), same)
+
+
+def _partitions(groups: list[dict[str, tuple[int, int]]], box: dict[str, tuple[int, int]]) -> bool:
+    """Whether the ranges tile `box` exactly: per dim, the distinct intervals tile the box's interval
+    end to end, and the groups are exactly every combination of them (a full grid, each once)."""
+    count = 1
+    for d, (lo, hi) in box.items():
+        intervals = sorted({r[d] for r in groups})
+        if intervals[0][0] != lo or intervals[-1][1] != hi:
+            return False
+        if any(a[1] != b[0] for a, b in zip(intervals, intervals[1:], strict=False)):
+            return False
+        count *= len(intervals)
+    return count == len(groups) == len({tuple(r.values()) for r in groups})
 
 
 def _show(region: Region) -> str:

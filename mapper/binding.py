@@ -115,7 +115,7 @@ def bind(layer: Layer, acg: ACG) -> list[Binding]:
 
 def no_binding_reason(layer: Layer, acg: ACG) -> str:
     """Why `bind` found nothing, naming the operation and the nearest capabilities."""
-    kind = _kind(layer)
+    kind = layer.expr.kind
     same_kind = [cap for cap in acg.capabilities if list(match_tensors(layer, cap))]
     if not same_kind:
         return (f"{acg.name} has no capability computing '{layer.expr.update} {layer.expr.rhs}' "
@@ -233,10 +233,3 @@ def _placements(acg: ACG, cap: Capability, tensors: dict[str, str], layer: Layer
                 paths.extend(read_paths(acg, place))
         out.append((lt, tuple(paths)))
     return tuple(out)
-
-
-def _kind(layer: Layer) -> str:
-    e = layer.expr
-    if e.is_mac:
-        return "multiply-accumulate"
-    return {"+=": "sum-reduction", "max=": "max-reduction", "=": "element-wise"}[e.update]

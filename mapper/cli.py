@@ -63,7 +63,7 @@ def acg_summary(acg: ACG) -> dict:
             find = write_paths if tensor == cap.expr.output.tensor else read_paths
             paths[tensor] = [list(p) for place in places for p in find(acg, place)]
         capabilities.append({
-            "name": cap.name, "node": cap.node, "expr": str(cap.expr), "kind": _kind(cap.expr),
+            "name": cap.name, "node": cap.node, "expr": str(cap.expr), "kind": cap.expr.kind,
             "fixed_dims": cap.fixed, "streaming_dims": list(cap.streaming_dims),
             "operands": {t: list(p) for t, p in cap.operands.items()}, "dtypes": cap.dtypes,
             "cycles": str(cap.cycles), "peak_ops_per_cycle": float(peak), "pj_per_op": cap.pj_per_op,
@@ -77,7 +77,7 @@ def acg_summary(acg: ACG) -> dict:
 
 def workload_summary(wl: Workload) -> dict:
     layers = [{
-        "name": layer.name, "op": layer.op, "expr": str(layer.expr), "kind": _kind(layer.expr),
+        "name": layer.name, "op": layer.op, "expr": str(layer.expr), "kind": layer.expr.kind,
         "dims": layer.dims, "count": layer.count,
         "tensors": {t.name: {"shape": list(t.shape), "dtype": t.dtype, "bytes": t.bytes, "role": t.role}
                     for t in layer.tensors.values()},
@@ -87,12 +87,6 @@ def workload_summary(wl: Workload) -> dict:
              "ops": sum(lyr.points * lyr.count for lyr in wl.layers),
              "bytes": sum(lyr.bytes * lyr.count for lyr in wl.layers)}
     return {"name": wl.name, "source": wl.source, "layers": layers, "total": total}
-
-
-def _kind(expr) -> str:
-    if expr.is_mac:
-        return "mac"
-    return {"+=": "sum-reduce", "max=": "max-reduce", "=": "element-wise"}[expr.update]
 
 
 def _row(table: Table, *cells: str) -> None:

@@ -180,7 +180,4 @@ def _stride(m: Mapping, nest: list[tuple[int, str, int]], i: int) -> int:
     for lv, d, f in nest[i + 1:]:
         if lv == level and d == dim:
             inner *= f
-    nominal = m.spatial_of(dim)
-    for j in range(level + 1, m.levels):
-        nominal *= m.factor(dim, j)
-    return nominal * inner
+    return m.nominal(dim, level + 1) * inner

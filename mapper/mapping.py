@@ -72,13 +72,13 @@ class Mapping:
     def spatial_of(self, dim: str) -> int:
         return dict(self.spatial).get(dim, 1)
 
+    def nominal(self, dim: str, level: int) -> int:
+        """Tile of `dim` at `level` before clipping: the spatial factor times the factors at levels >= level."""
+        return self.spatial_of(dim) * math.prod(self.factor(dim, j) for j in range(level, self.levels))
+
     def tile(self, level: int) -> dict[str, int]:
         """Tile extent of every dim at `level` (level 0 = the whole layer), clipped to the extents."""
-        out = {}
-        for d, extent in self.layer.dims.items():
-            nominal = self.spatial_of(d) * math.prod(self.factor(d, j) for j in range(level, self.levels))
-            out[d] = min(extent, nominal)
-        return out
+        return {d: min(extent, self.nominal(d, level)) for d, extent in self.layer.dims.items()}
 
     def storage_level(self, tensor: str, level: int) -> str:
         """The storage holding `tensor`'s tile for loops at `level`."""
@@ -172,8 +172,7 @@ def check_legal(m: Mapping, acg: ACG) -> list[str]:
     if problems:
         return problems
     for d, extent in layer.dims.items():
-        nominal = [m.spatial_of(d) * math.prod(m.factor(d, j) for j in range(lv, m.levels))
-                   for lv in range(m.levels + 1)]
+        nominal = [m.nominal(d, lv) for lv in range(m.levels + 1)]
         if nominal[0] < extent:
             problems.append(f"dim {d}: factors cover {nominal[0]} of its extent {extent}")
         elif m.levels and nominal[0] - nominal[1] >= extent:

@@ -239,6 +239,13 @@ class TensorExpr:
         return (self.update == "+=" and isinstance(r, BinOp) and r.op == "*"
                 and isinstance(r.lhs, Access) and isinstance(r.rhs, Access))
 
+    @property
+    def kind(self) -> str:
+        """'multiply-accumulate', 'sum-reduction', 'max-reduction' or 'element-wise'."""
+        if self.is_mac:
+            return "multiply-accumulate"
+        return {"+=": "sum-reduction", "max=": "max-reduction", "=": "element-wise"}[self.update]
+
     @cached_property
     def functions(self) -> frozenset[str]:
         """Element operations used on the right-hand side: function names and '+', '-', '*'."""

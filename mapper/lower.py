@@ -139,8 +139,13 @@ def lower(m: Mapping) -> Program:
     def release(t: str, j: int) -> None:
         region = resident.pop((t, j))
         if t == out_t:
-            code.append(Move(t, paths[t][j], paths[t][j - 1], region))
-            written_back.add((j - 1, region))
+            write_back(t, j, region)
+        else:
+            code.append(Free(t, paths[t][j], region))
+
+    def write_back(t: str, j: int, region: Region) -> None:
+        code.append(Move(t, paths[t][j], paths[t][j - 1], region))
+        written_back.add((j - 1, region))
         code.append(Free(t, paths[t][j], region))
 
     for index in itertools.product(*(range(f) for _, _, f in nest)):
@@ -154,6 +159,15 @@ def lower(m: Mapping) -> Program:
         # other slot before the current one is freed), then load shallowest first.
         swaps = {key for key in wanted if key in resident and key[0] != out_t and (key[0], paths[key[0]][key[1]])
                  in double}
+        # A double-buffered output tile is written back after the next tiles' loads are issued (the
+        # loads are what the next computes wait for); a level defers only if every outer changing
+        # output level does, so that partial results still flow outward deepest first.
+        deferred: list[tuple[str, int]] = []
+        for t, j in sorted(wanted, key=lambda key: key[1]):
+            if t == out_t and (t, j) in resident and (t, paths[t][j]) in double and \
+                    all((t, i) in deferred for i in range(1, j) if (t, i) in wanted and (t, i) in resident):
+                deferred.append((t, j))
+        held = {key: resident.pop(key) for key in deferred}
         for t, j in sorted(wanted, key=lambda key: -key[1]):
             if (t, j) in resident and (t, j) not in swaps:
                 release(t, j)
@@ -162,6 +176,8 @@ def lower(m: Mapping) -> Program:
             acquire(t, j, wanted[(t, j)])
             if old is not None:
                 code.append(Free(t, paths[t][j], old))
+        for t, j in sorted(deferred, key=lambda key: -key[1]):
+            write_back(t, j, held[(t, j)])
         ranges = ranges_at(index, levels)
         if all(hi > lo for lo, hi in ranges.values()):  # edge tiles may leave nothing to compute
             places = tuple((t, paths[t][-1]) for t in layer.tensors)

@@ -151,6 +151,15 @@ def check_legal(m: Mapping, acg: ACG) -> list[str]:
     valid = {(x.capability, x.tensors, x.dims) for x in bind(layer, acg)}
     if (b.capability, b.tensors, b.dims) not in valid:
         problems.append(f"binding '{b.describe()}' is not a valid binding of layer {layer.name}")
+    return problems + resource_problems(m, acg)
+
+
+def resource_problems(m: Mapping, acg: ACG) -> list[str]:
+    """The violations of a mapping whose binding is known to be valid: extents, factors, placement,
+    edges, buffering and capacity."""
+    problems = []
+    layer, b = m.layer, m.binding
+    cap = acg.capability(b.capability)
     # extents
     for e, extent in cap.fixed.items():
         used = math.prod(m.spatial_of(d) for d in b.fused(e))

@@ -1,0 +1,56 @@
+"""Exhaustive search: every point of the space, scored by the cost model. The ground truth on
+small layers (the CP-SAT optimum must equal it).
+
+    >>> from mapper.acg import load_acg
+    >>> from mapper.workload import make_layer
+    >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 4, "n": 4, "k": 4},
+    ...                    {"A": "int8", "B": "int8", "C": "int32"})
+    >>> solve(layer, load_acg("tiny")).status
+    'optimal'
+"""
+
+from __future__ import annotations
+
+import time
+
+from mapper.acg import ACG
+from mapper.cost import evaluate
+from mapper.workload import Layer
+from solver.space import NoMapping, Solution, explain_infeasible, layer_spaces, legal, points
+
+MAX_POINTS = 5_000_000
+
+
+def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float | None = None,
+          max_points: int = MAX_POINTS) -> Solution:
+    """The optimum over every point; with `time_limit`, the best found so far ('feasible')."""
+    start = time.perf_counter()
+    spaces = layer_spaces(layer, acg)
+    if not spaces:
+        raise NoMapping(explain_infeasible(layer, acg))
+    total = sum(s.size() for s in spaces)
+    if total > max_points:
+        raise NoMapping(f"the space of layer {layer.name} has {total} points, more than the {max_points} "
+                        "exhaustive search enumerates")
+    best = best_value = None
+    evaluated = 0
+    complete = True
+    for space in spaces:
+        for point in points(space):
+            if time_limit is not None and time.perf_counter() - start > time_limit:
+                complete = False
+                break
+            m = legal(space, point, acg)
+            if m is None:
+                continue
+            evaluated += 1
+            value = evaluate(m, acg).objective(objective)
+            if best_value is None or value < best_value:
+                best, best_value = m, value
+    seconds = time.perf_counter() - start
+    if best is None:
+        return Solution("exhaustive", objective, "infeasible", None, None, None, seconds, evaluated,
+                        explain_infeasible(layer, acg))
+    status = "optimal" if complete else "feasible"
+    return Solution("exhaustive", objective, status, best, best_value, best_value if complete else None,
+                    seconds, evaluated)

@@ -1,0 +1,281 @@
+"""The search space every strategy explores, as small value objects and pure functions over them.
+
+For one layer on one ACG the space has one `Space` per candidate binding. A `Point` of a space picks:
+
+- per layer dim, a *chain* of tile sizes, one per level below off-chip memory, ending with the
+  instruction's spatial extent: (t_1, ..., t_{L-1}, s) with s | t_{L-1} | ... | t_1 | extent
+  (divisor tiles: no partial edge tiles);
+- per tensor, one of its storage paths (placement; paths that only stage through an extra
+  storage are left out);
+- per loop level that moves data (0 .. L-2), which tensor is *stationary*: the loops that do not
+  index it run innermost, so its tile stays while they iterate (None: no tensor is);
+- which (tensor, storage) tiles are double-buffered.
+
+Loop order is canonical given the stationary tensor X of a level: the loops that index X, then
+those that do not. A level admits X only if some loop there (factor > 1) indexes every tensor but X,
+so that exactly X gets reuse (and None only if some loop indexes every tensor, or the level is
+empty). This is what makes the CP-SAT encoding of the cost model exact; it leaves out only orders in
+which every loop of a level skips two or more tensors.
+
+    >>> from mapper.acg import load_acg
+    >>> from mapper.workload import make_layer
+    >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
+    ...                    {"A": "int8", "B": "int8", "C": "int32"})
+    >>> spaces = layer_spaces(layer, load_acg("tiny"))
+    >>> [s.binding.capability for s in spaces], spaces[0].levels
+    (['mvmul', 'mvmul', 'vmac', 'vmac'], 2)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass
+from fractions import Fraction
+
+from mapper.acg import ACG
+from mapper.binding import Binding, bind, no_binding_reason
+from mapper.mapping import Mapping, acg_digest, bare_layer, resource_problems, storage_demand
+from mapper.workload import Layer
+
+Chain = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Space:
+    """The decisions available for one binding of a layer."""
+
+    layer: Layer
+    binding: Binding
+    levels: int  # L: level 0 loops over off-chip tiles, level L-1 issues the instructions
+    dims: tuple[str, ...]
+    options: tuple[tuple[Chain, ...], ...]  # per dim: its chains (t_1, ..., t_{L-1}, s)
+    paths: tuple[tuple[tuple[str, ...], ...], ...]  # per tensor (layer order): its storage paths
+    stationary: tuple[str | None, ...]  # the stationary choices a level may admit
+    double: tuple[tuple[str, str], ...]  # (tensor, storage) pairs that may be double-buffered
+
+    @property
+    def tensors(self) -> tuple[str, ...]:
+        return tuple(self.layer.tensors)
+
+    def size(self) -> int:
+        """How many points the space has (before legality)."""
+        return math.prod(len(o) for o in self.options) * math.prod(len(p) for p in self.paths) * \
+            len(self.stationary) ** (self.levels - 1) * 2 ** len(self.double)
+
+
+@dataclass(frozen=True)
+class Point:
+    chains: tuple[Chain, ...]  # per dim
+    paths: tuple[int, ...]  # per tensor: index into Space.paths
+    stationary: tuple[str | None, ...]  # per level 0 .. L-2
+    double: tuple[tuple[str, str], ...]  # sorted
+
+
+@dataclass(frozen=True)
+class Solution:
+    """What every strategy returns for one layer."""
+
+    strategy: str
+    objective_name: str
+    status: str  # 'optimal', 'feasible' or 'infeasible'
+    mapping: Mapping | None
+    objective: Fraction | None  # the strategy's figure for its mapping (cycles, pJ or cycles x pJ)
+    bound: Fraction | None  # a proven lower bound (None when the strategy proves nothing)
+    seconds: float
+    evaluated: int = 0  # candidates scored (exhaustive and random)
+    reason: str = ""  # why there is no mapping
+
+    @property
+    def gap(self) -> float | None:
+        if self.objective is None or self.bound is None:
+            return None
+        return float((self.objective - self.bound) / self.objective) if self.objective else 0.0
+
+
+class NoMapping(ValueError):
+    """The layer cannot run on the ACG at all; the message says why."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Building the space
+
+def irrelevant(layer: Layer) -> dict[str, frozenset[str]]:
+    """Per dim, the tensors whose accesses do not use it (the tensors its loop reuses)."""
+    accesses = [layer.expr.output, *layer.expr.accesses]
+    return {d: frozenset(t for t in layer.tensors if not any(d in a.dims for a in accesses if a.tensor == t))
+            for d in layer.dims}
+
+
+def layer_spaces(layer: Layer, acg: ACG) -> list[Space]:
+    """One Space per non-dominated binding. A binding that fuses, into every capability dim, a subset
+    of what another binding of the same capability and tensors fuses is dominated: the larger one
+    with spatial factor 1 on the extra dims is the same program."""
+    layer = bare_layer(layer)
+    bindings = bind(layer, acg)
+
+    def fused_sets(b: Binding) -> dict[str | None, frozenset[str]]:
+        return {e: frozenset(b.fused(e)) for e in acg.capability(b.capability).expr.dims}
+
+    kept = []
+    for b in bindings:
+        mine = fused_sets(b)
+        dominated = any(o is not b and o.capability == b.capability and o.tensors == b.tensors
+                        and fused_sets(o) != mine and all(mine[e] <= s for e, s in fused_sets(o).items())
+                        for o in bindings)
+        if not dominated:
+            kept.append(b)
+    return [_space(layer, b, acg) for b in kept]
+
+
+def _space(layer: Layer, b: Binding, acg: ACG) -> Space:
+    cap = acg.capability(b.capability)
+    paths = tuple(_direct(b.paths[t]) for t in layer.tensors)
+    levels = max(len(p) for alts in paths for p in alts)
+    options = []
+    for d, extent in layer.dims.items():
+        e = b.dim_map[d]
+        if e is None:
+            spatial = [1]
+        else:
+            spatial = [s for s in divisors(extent) if e not in cap.fixed or s <= cap.fixed[e]]
+        options.append(tuple(c for s in spatial for c in _chains(extent, s, levels - 1)))
+    irr = irrelevant(layer)
+    stationary = tuple(t for t in layer.tensors if any(v == {t} for v in irr.values())) + (None,)
+    double = tuple(sorted({(t, s) for t, alts in zip(layer.tensors, paths, strict=True) for p in alts
+                           for s in p[1:] if acg.storages[s].double_buffer}))
+    return Space(layer, b, levels, tuple(layer.dims), tuple(options), paths, stationary, double)
+
+
+def _direct(paths: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    """The paths that do not merely stage through an extra storage: a path is dropped when another
+    path of the tensor is a proper subsequence of it (same ends, fewer hops). Staging could add reuse
+    only at the price of a whole extra loop level for every tensor; it is not searched."""
+    def within(short: tuple[str, ...], long: tuple[str, ...]) -> bool:
+        it = iter(long)
+        return len(short) < len(long) and all(node in it for node in short)
+    return tuple(p for p in paths if not any(within(q, p) for q in paths))
+
+
+def _chains(extent: int, spatial: int, cuts: int) -> list[Chain]:
+    """Every (t_1, ..., t_cuts, spatial) with spatial | t_cuts | ... | t_1 | extent."""
+    if cuts == 0:
+        return [(spatial,)]
+    out = []
+    for t in divisors(extent):
+        if t % spatial == 0:
+            out.extend((t,) + rest for rest in _chains(t, spatial, cuts - 1))
+    return out
+
+
+def divisors(n: int) -> list[int]:
+    small = [i for i in range(1, math.isqrt(n) + 1) if n % i == 0]
+    return sorted(set(small + [n // i for i in small]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Points: admissibility, decoding, enumeration, sampling
+
+def factors(space: Space, point: Point) -> list[dict[str, int]]:
+    """Per level, the loop factor of every dim."""
+    out = []
+    for j in range(space.levels):
+        out.append({d: (space.layer.dims[d] if j == 0 else c[j - 1]) // c[j]
+                    for d, c in zip(space.dims, point.chains, strict=True)})
+    return out
+
+
+def admissible(space: Space, point: Point) -> bool:
+    """Whether each level's stationary choice is one the canonical order realises exactly."""
+    irr = irrelevant(space.layer)
+    for level, x in zip(factors(space, point), point.stationary, strict=False):
+        moving = [d for d, f in level.items() if f > 1]
+        if x is None:
+            if moving and not any(not irr[d] for d in moving):
+                return False
+        elif not any(irr[d] == {x} for d in moving):
+            return False
+    return True
+
+
+def decode(space: Space, point: Point, acg: ACG) -> Mapping:
+    """The Mapping a point stands for (loops in canonical order, factor-1 loops omitted)."""
+    irr = irrelevant(space.layer)
+    loops = []
+    for j, level in enumerate(factors(space, point)):
+        x = point.stationary[j] if j < len(point.stationary) else None
+        moving = [d for d in space.dims if level[d] > 1]
+        if j == space.levels - 1:
+            order = moving
+        elif x is None:
+            order = [d for d in moving if irr[d]] + [d for d in moving if not irr[d]]
+        else:
+            order = [d for d in moving if x not in irr[d]] + \
+                    [d for d in moving if x in irr[d] and irr[d] != {x}] + [d for d in moving if irr[d] == {x}]
+        loops.append(tuple((d, level[d]) for d in order))
+    placement = tuple((t, space.paths[i][k]) for i, (t, k) in enumerate(zip(space.tensors, point.paths,
+                                                                             strict=True)))
+    spatial = tuple((d, c[-1]) for d, c in zip(space.dims, point.chains, strict=True) if c[-1] > 1)
+    return Mapping(acg.name, acg_digest(acg), space.layer, space.binding, placement, tuple(loops), spatial,
+                   point.double)
+
+
+def legal(space: Space, point: Point, acg: ACG) -> Mapping | None:
+    """The decoded mapping if the point is admissible and legal, else None."""
+    if not admissible(space, point):
+        return None
+    m = decode(space, point, acg)
+    return None if resource_problems(m, acg) else m
+
+
+def _doubles(space: Space, path_choice: tuple[int, ...]) -> list[tuple[str, str]]:
+    on_path = {(t, s) for t, alts, k in zip(space.tensors, space.paths, path_choice, strict=True)
+               for s in alts[k][1:]}
+    return [pair for pair in space.double if pair in on_path]
+
+
+def points(space: Space):
+    """Every point of the space (admissible or not), in a deterministic order."""
+    for chains in itertools.product(*space.options):
+        for path_choice in itertools.product(*(range(len(p)) for p in space.paths)):
+            doubles = _doubles(space, path_choice)
+            for stationary in itertools.product(space.stationary, repeat=space.levels - 1):
+                for mask in itertools.product((False, True), repeat=len(doubles)):
+                    yield Point(chains, path_choice, stationary,
+                                tuple(p for p, on in zip(doubles, mask, strict=True) if on))
+
+
+def sample(space: Space, rng: random.Random) -> Point:
+    """A uniformly random point (each decision drawn independently)."""
+    chains = tuple(rng.choice(o) for o in space.options)
+    path_choice = tuple(rng.randrange(len(p)) for p in space.paths)
+    stationary = tuple(rng.choice(space.stationary) for _ in range(space.levels - 1))
+    doubles = tuple(p for p in _doubles(space, path_choice) if rng.random() < 0.5)
+    return Point(chains, path_choice, stationary, doubles)
+
+
+# --------------------------------------------------------------------------------------------------
+# Infeasibility explained
+
+def explain_infeasible(layer: Layer, acg: ACG) -> str:
+    """Why no mapping exists: no binding at all, or the resource that cannot hold even the smallest
+    tiles (bytes needed vs held), for the binding that comes closest."""
+    spaces = layer_spaces(layer, acg)
+    if not spaces:
+        return no_binding_reason(layer, acg)
+    best = None
+    for space in spaces:
+        smallest = Point(tuple(min(o) for o in space.options), tuple(0 for _ in space.paths),
+                         (None,) * (space.levels - 1), ())
+        m = decode(space, smallest, acg)
+        for storage, needs in storage_demand(m).items():
+            have = acg.storages[storage].total_capacity
+            total = sum(n for _, n in needs)
+            if total > have and (best is None or total / have < best[0]):
+                parts = " + ".join(f"{n} B for tensor {t}" for t, n in needs)
+                best = (total / have, f"{storage}: needs {total} B even for the smallest tiles ({parts}), "
+                                      f"holds {have} B (binding {space.binding.describe()})")
+    if best is None:
+        return f"no legal mapping of layer {layer.name} on {acg.name} in the search space"
+    return best[1]

@@ -145,7 +145,7 @@ def check_legal(m: Mapping, acg: ACG) -> list[str]:
                         f"({acg_digest(acg)})")
         return problems
     try:
-        cap = acg.capability(b.capability)
+        acg.capability(b.capability)
     except KeyError:
         return [f"{acg.name} has no capability '{b.capability}'"]
     valid = {(x.capability, x.tensors, x.dims) for x in bind(layer, acg)}

@@ -260,7 +260,7 @@ def _build_space(mm: _Model, space: Space, acg: ACG, pick, scale: int, escale: i
         alts = space.paths[space.tensors.index(t)]
         on = [lit for p, lit in zip(alts, z[t], strict=True) if storage in p[1:]]
         v = mm.m.NewBoolVar(mm.name(f"db_{t}_{storage}"))
-        if 1 not in on:  # double buffering only where the tensor is placed
+        if not any(isinstance(o, int) for o in on):  # double buffering only where the tensor is placed
             mm.m.AddBoolOr(on).OnlyEnforceIf(v)
         db[t, storage] = v
     busy: dict[str, list] = {}

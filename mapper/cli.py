@@ -1,11 +1,13 @@
 """The `covenant` command line.
 
+    covenant map --acg NAME|PATH --workload NAME|PATH [--layer L] [--objective latency|energy|edp]
+                 [--strategy cpsat|exhaustive|random] [--time-limit S] [--no-validate] [--json] [-o PATH]
     covenant show acg NAME|PATH [--json] [--png FILE]
     covenant show workload NAME|PATH [--json] [--png FILE]
     covenant simulate MAPPING.yaml [--json] [--listing] [--seed N] [--acg NAME|PATH]
 
-Exit status: 0 on success, 1 when a simulated output differs from the reference or the program breaks
-a rule of the ACG, 2 for bad input (one line on stderr naming file, line and field).
+Exit status: 0 on success, 1 when a layer has no mapping, a simulated output differs from the reference
+or the program breaks a rule of the ACG, 2 for bad input (one line on stderr naming file, line and field).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from rich.table import Table
 
 from mapper import __version__
 from mapper.acg import ACG, load_acg, peak_ops_per_cycle, read_paths, write_paths
+from mapper.cost import OBJECTIVES
 from mapper.spec import SpecError
 from mapper.workload import Workload, load_workload
+from solver import STRATEGIES
 
 
 def format_bytes(n: float) -> str:
@@ -216,6 +220,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("spec", help="the name of a shipped spec (e.g. genesys, resnet50) or a YAML path")
     show.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     show.add_argument("--png", metavar="FILE", help="also draw the graph into FILE (PNG)")
+    mp = sub.add_parser("map", help="map a workload's layers onto an ACG and validate them on the simulator")
+    mp.add_argument("--acg", required=True, help="the ACG: a shipped name (genesys) or a YAML path")
+    mp.add_argument("--workload", required=True, help="the workload: a shipped name (resnet50) or a YAML path")
+    mp.add_argument("--layer", action="append", help="map only this layer (repeatable)")
+    mp.add_argument("--objective", choices=OBJECTIVES, default="latency", help="what to minimise (default latency)")
+    mp.add_argument("--strategy", choices=STRATEGIES, default="cpsat", help="the search strategy (default cpsat)")
+    mp.add_argument("--time-limit", type=float, default=10.0, metavar="S",
+                    help="per-layer time limit in seconds (default 10); cpsat returns its best with the gap")
+    mp.add_argument("--seed", type=int, default=0, help="seed of random search and of the input tensors")
+    mp.add_argument("--no-validate", action="store_true", help="skip the simulator check")
+    mp.add_argument("--json", action="store_true", help="print one JSON document")
+    mp.add_argument("-o", "--output", metavar="PATH",
+                    help="write the mappings: one layer -> this YAML file; several -> this folder, one file each")
     sim = sub.add_parser("simulate", help="execute a mapping on the simulator and check it against the reference")
     sim.add_argument("mapping", help="a mapping YAML file (as `covenant map -o` writes)")
     sim.add_argument("--acg", help="the ACG to use (default: the shipped one the mapping names)")
@@ -318,11 +335,95 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     return 0 if result.matches_reference else 1
 
 
+def cmd_map(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mapper.flow import Options, map_layers, succeeded, totals
+    from mapper.mapping import write_mapping
+
+    if not args.time_limit > 0:
+        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
+    acg = load_acg(args.acg)
+    wl = load_workload(args.workload)
+    layers = list(wl.layers)
+    if args.layer:
+        names = {layer.name for layer in layers}
+        unknown = [n for n in args.layer if n not in names]
+        if unknown:
+            raise SpecError(wl.source or args.workload, None, "--layer",
+                            f"no layer named '{unknown[0]}' (layers: {', '.join(list(names)[:8])}, ...)")
+        layers = [layer for layer in layers if layer.name in args.layer]
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        folder = out if len(layers) > 1 else out.parent
+        if len(layers) > 1 and out.exists() and not out.is_dir():
+            raise SpecError(args.output, None, "-o", "several layers are written to a folder, but this is a file")
+        if not (folder.is_dir() or (len(layers) > 1 and folder.parent.is_dir())):
+            raise SpecError(args.output, None, "-o", "the folder does not exist")
+    options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed)
+
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=len(layers) < 2 or not err.is_terminal) as bar:
+        task = bar.add_task(f"mapping {wl.name} on {acg.name}", total=len(layers))
+        results = map_layers(layers, acg, options, progress=lambda name: bar.update(task, advance=1,
+                                                                                      description=name))
+    records = [r for r, _ in results]
+    if out is not None:
+        if len(layers) > 1:
+            out.mkdir(exist_ok=True)
+        for record, mapping in results:
+            if mapping is not None:
+                write_mapping(mapping, out / f"{record['name']}.yaml" if len(layers) > 1 else out)
+    doc = {"acg": acg.name, "workload": wl.name, "objective": args.objective, "strategy": args.strategy,
+           "layers": records, "total": totals(records)}
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print_map(console, doc)
+        if out is not None:
+            console.print(f"wrote {out}")
+    return 0 if all(succeeded(r, options.validate) for r in records) else 1
+
+
+def print_map(console: Console, doc: dict) -> None:
+    t = Table(title=f"{doc['workload']} on {doc['acg']}: {doc['strategy']}, minimising {doc['objective']}",
+              title_justify="left")
+    for col, justify in (("layer", "left"), ("capability", "left"), ("status", "left"), ("MACs", "right"),
+                         ("predicted", "right"), ("simulated", "right"), ("Δ", "right"), ("util.", "right"),
+                         ("energy", "right"), ("solve", "right"), ("gap", "right"), ("valid", "left")):
+        t.add_column(col, justify=justify)
+
+    def num(v, fmt="{:,.0f}"):
+        return "-" if v is None else fmt.format(v)
+
+    for r in doc["layers"]:
+        delta = None
+        if r["predicted_cycles"] and r["simulated_cycles"]:
+            delta = 100 * (r["predicted_cycles"] - r["simulated_cycles"]) / r["simulated_cycles"]
+        name = r["name"] + (f" x{r['count']}" if r["count"] > 1 else "")
+        valid = {True: "yes", False: "NO", None: "-"}[r["valid"]]
+        status = r["status"] if not r.get("reused_from") else f"= {r['reused_from']}"
+        _row(t, name, r["capability"] or "-", status, format_count(r["macs"]), num(r["predicted_cycles"]),
+             num(r["simulated_cycles"]), num(delta, "{:+.1f} %"),
+             num(r["utilization"] and 100 * r["utilization"], "{:.1f} %"),
+             num(r["energy_pj"] and r["energy_pj"] / 1e6, "{:,.2f} uJ"), num(r["solve_seconds"], "{:.2f} s"),
+             num(r["optimality_gap"] and 100 * r["optimality_gap"], "{:.1f} %"), valid)
+    console.print(t)
+    for r in doc["layers"]:
+        if r["error"] and not r.get("reused_from"):
+            console.print(f"[bold]{escape(r['name'])}[/bold]: {escape(r['error'])}", highlight=False)
+    tot = doc["total"]
+    console.print(f"{tot['mapped']}/{tot['layers']} layers mapped, {tot['valid']} validated; "
+                  f"predicted {num(tot['predicted_cycles'])} cycles, simulated {num(tot['simulated_cycles'])}; "
+                  f"solve time {tot['solve_seconds']:.1f} s", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(width=200 if not sys.stdout.isatty() else None)
     try:
-        return {"show": cmd_show, "simulate": cmd_simulate}[args.command](args, console)
+        return {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map}[args.command](args, console)
     except SpecError as exc:
         print(f"covenant: error: {exc}", file=sys.stderr)
         return 2

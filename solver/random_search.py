@@ -1,0 +1,50 @@
+"""Random search, the Timeloop-style baseline: sample points of the space uniformly (a binding, then
+each decision independently), keep the best legal one, under a sample and/or time budget.
+
+    >>> from mapper.acg import load_acg
+    >>> from mapper.workload import make_layer
+    >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
+    ...                    {"A": "int8", "B": "int8", "C": "int32"})
+    >>> s = solve(layer, load_acg("tiny"), samples=200, seed=1)
+    >>> s.status, s.mapping == solve(layer, load_acg("tiny"), samples=200, seed=1).mapping
+    ('feasible', True)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from mapper.acg import ACG
+from mapper.cost import evaluate
+from mapper.workload import Layer
+from solver.space import NoMapping, Solution, explain_infeasible, layer_spaces, legal, sample
+
+
+def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float | None = 10.0,
+          samples: int | None = None, seed: int = 0) -> Solution:
+    """The best of `samples` random points (or as many as `time_limit` allows)."""
+    if time_limit is None and samples is None:
+        raise ValueError("random search needs a sample budget or a time limit")
+    start = time.perf_counter()
+    spaces = layer_spaces(layer, acg)
+    if not spaces:
+        raise NoMapping(explain_infeasible(layer, acg))
+    rng = random.Random(seed)
+    best = best_value = None
+    drawn = evaluated = 0
+    while (samples is None or drawn < samples) and (time_limit is None or time.perf_counter() - start < time_limit):
+        drawn += 1
+        space = rng.choice(spaces)
+        m = legal(space, sample(space, rng), acg)
+        if m is None:
+            continue
+        evaluated += 1
+        value = evaluate(m, acg).objective(objective)
+        if best_value is None or value < best_value:
+            best, best_value = m, value
+    seconds = time.perf_counter() - start
+    if best is None:
+        return Solution("random", objective, "infeasible", None, None, None, seconds, evaluated,
+                        f"no legal mapping among {drawn} random samples")
+    return Solution("random", objective, "feasible", best, best_value, None, seconds, evaluated)

@@ -15,7 +15,8 @@ The output is written back once per visit and reloaded on every visit but the fi
 Time. Engines are the simulator's: one per edge, one per storage port, one per compute node; a
 transfer of b bytes keeps each of its engines busy b / min(bandwidths) cycles.
 
-    latency = max(prologue + compute + stalls + epilogue, busiest transfer engine + last tile's compute)
+    latency = max(prologue + compute + stalls + epilogue, busiest transfer engine + last tile's compute,
+                  partial-sum chain)
 
 - compute: the capability's cycle formula summed over the instructions;
 - prologue: the first tiles (the largest per-engine sum of first loads);
@@ -23,7 +24,9 @@ transfer of b bytes keeps each of its engines busy b / min(bandwidths) cycles.
   reload after the first adds its transfer time (for the output: write-back plus reload);
 - epilogue: the last output tile's write-back, level by level;
 - last tile's compute: the instructions of one iteration of the innermost loop level that moves
-  data (the busiest engine's last transfer is followed, or preceded, by at least that much compute).
+  data (the busiest engine's last transfer is followed, or preceded, by at least that much compute);
+- a double-buffered output whose partial sums return adds a third bound, (write-backs + reloads +
+  compute) / 2: a slot is reloaded only once the tile two visits back has been written back.
 
 Energy: bytes moved x (source read + destination write + edge) pJ/B, plus iteration points x the
 capability's pJ per op, plus every instruction's operand accesses in the storages it reads.
@@ -227,7 +230,14 @@ def evaluate(m: Mapping, acg: ACG) -> Cost:
     # The busiest transfer engine cannot finish before the compute of the last tile it fed.
     outer = math.prod(f for loops in m.loops[:-1] for _, f in loops)
     transfer_bound = max((v for e, v in busy.items() if not e.startswith("compute:")), default=Fraction(0))
-    latency = max(prologue + compute + stalls + epilogue, transfer_bound + Fraction(compute, outer))
+    bounds = [prologue + compute + stalls + epilogue, transfer_bound + Fraction(compute, outer)]
+    # A double-buffered output tile whose partial sums return: its slot is refilled (reloaded) only
+    # after the tile two visits back was written back, so two visits take write-back + reload + compute.
+    for s in result:
+        if s.kind == "writeback" and m.is_double_buffered(s.tensor, s.src):
+            back = sum(r.count * r.tile_cycles for r in result if r.kind == "reload" and r.level == s.level)
+            bounds.append((s.count * s.tile_cycles + back + compute) / 2)
+    latency = max(bounds)
 
     ops = math.prod(layer.dims.values())
     energy = sum((s.bytes * s.pj_per_byte for s in result), Fraction(0)) + ops * exact(cap.pj_per_op)

@@ -152,7 +152,7 @@ def scales(spaces: list[Space], acg: ACG) -> tuple[int, int]:
                             pjs.append(s.pj_per_byte)
                 st = acg.storages[path[-1]]
                 pjs += [exact(st.read_pj_per_byte), exact(st.read_pj_per_byte) + exact(st.write_pj_per_byte)]
-    return _lcm_of(bws), _lcm_of(p.denominator for p in pjs)
+    return 2 * _lcm_of(bws), _lcm_of(p.denominator for p in pjs)  # 2: the partial-sum chain halves
 
 
 def _build_space(mm: _Model, space: Space, acg: ACG, pick, scale: int, escale: int) -> dict:
@@ -265,7 +265,7 @@ def _build_space(mm: _Model, space: Space, acg: ACG, pick, scale: int, escale: i
         db[t, storage] = v
     busy: dict[str, list] = {}
     first: dict[str, list] = {}
-    stalls, epilogue, energy, need = [], [], [], {}
+    stalls, epilogue, energy, need, chains = [], [], [], {}, []
     for t, alts in zip(space.tensors, space.paths, strict=True):
         for path, lit in zip(alts, z[t], strict=True):
             for k in range(1, len(path)):
@@ -301,6 +301,7 @@ def _build_space(mm: _Model, space: Space, acg: ACG, pick, scale: int, escale: i
                     energy.append(_scale(moved_back, int(rl.pj_per_byte * escale)))
                     stall_terms.append(_scale(back, _per(rl, scale)))
                 stalls.append(mm.when(_add(*stall_terms), [lit, _neg(dbl)], "stall"))
+                chains.append((_add(*stall_terms[:1], _scale(Bt[k, t], _per(wb, scale)), *stall_terms[1:]), [lit, dbl]))
             # operand accesses by every instruction
             st = acg.storages[path[-1]]
             pj = exact(st.read_pj_per_byte) + (exact(st.write_pj_per_byte) if t == out_t else 0)
@@ -324,6 +325,11 @@ def _build_space(mm: _Model, space: Space, acg: ACG, pick, scale: int, escale: i
     prologue = mm.maximum([_add((0, 0, 0), *terms) for terms in first.values()] or [(0, 0, 0)], "prologue")
     serial = _add(prologue, _scale(compute, scale), *stalls, *epilogue)
     bounds = [serial] + [_add(_scale(last_tile, scale), *terms) for e, terms in busy.items()]
+    for chain, lits in chains:  # the partial-sum chain of a double-buffered output (see cost.py)
+        term = mm.when(_add(chain, _scale(compute, scale)), lits, "chain")
+        half = mm.var(term[1] // 2, term[2] // 2, "half")
+        mm.m.Add(2 * half == term[0])
+        bounds.append((half, term[1] // 2, term[2] // 2))
     latency = mm.maximum(bounds, "latency")
     points = math.prod(layer.dims.values())
     energy_total = _add((points * int(exact(cap.pj_per_op) * escale),) * 3, *energy)

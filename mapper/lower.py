@@ -155,23 +155,35 @@ def lower(m: Mapping) -> Program:
                 region = tensor_region(layer, t, ranges_at(index, j))
                 if resident.get((t, j)) != region:
                     wanted[(t, j)] = region
-        # Write back and free deepest first (double-buffered inputs wait: the next tile loads into the
-        # other slot before the current one is freed), then load shallowest first.
+        # Order within an iteration, so that transfers overlap computes as double buffering allows:
+        # 1. double-buffered inputs load their next tile into the other slot first (their engines then
+        #    run while the previous computes finish), shallowest first;
+        # 2. the other changing tiles are written back / freed, deepest first;
+        # 3. the rest load, shallowest first;
+        # 4. double-buffered outputs are written back last. A level moves early (1) or late (4) only
+        #    if every changing level above it of the same tensor does, so data still flows level by level.
         swaps = {key for key in wanted if key in resident and key[0] != out_t and (key[0], paths[key[0]][key[1]])
                  in double}
-        # A double-buffered output tile is written back after the next tiles' loads are issued (the
-        # loads are what the next computes wait for); a level defers only if every outer changing
-        # output level does, so that partial results still flow outward deepest first.
+        early: list[tuple[str, int]] = []
         deferred: list[tuple[str, int]] = []
         for t, j in sorted(wanted, key=lambda key: key[1]):
-            if t == out_t and (t, j) in resident and (t, paths[t][j]) in double and \
-                    all((t, i) in deferred for i in range(1, j) if (t, i) in wanted and (t, i) in resident):
+            above = [(t, i) for i in range(1, j) if (t, i) in wanted]
+            if (t, j) in swaps and all(key in early for key in above):
+                early.append((t, j))
+            elif t == out_t and (t, j) in resident and (t, paths[t][j]) in double and \
+                    all(key in deferred for key in above if key in resident or key in deferred):
                 deferred.append((t, j))
         held = {key: resident.pop(key) for key in deferred}
+        for t, j in early:
+            old = resident.pop((t, j))
+            acquire(t, j, wanted[(t, j)])
+            code.append(Free(t, paths[t][j], old))
         for t, j in sorted(wanted, key=lambda key: -key[1]):
             if (t, j) in resident and (t, j) not in swaps:
                 release(t, j)
         for t, j in sorted(wanted, key=lambda key: key[1]):
+            if (t, j) in early:
+                continue
             old = resident.pop((t, j), None) if (t, j) in swaps else None
             acquire(t, j, wanted[(t, j)])
             if old is not None:

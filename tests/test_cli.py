@@ -112,3 +112,57 @@ def test_simulate_bad_files_exit_2(tmp_path: Path, capsys) -> None:
     broken.write_text(path.read_text().replace("capacity", "x").replace("format: covenant-mapping/1", "format: 7"))
     assert main(["simulate", str(broken)]) == 2
     assert f"{broken}:2: format: expected 'covenant-mapping/1'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# covenant map
+
+FUZZ = str(PROJECT_ROOT / "tests" / "data" / "fuzz_workload.yaml")
+
+
+def test_map_json_maps_and_validates_every_layer(tmp_path, capsys) -> None:
+    code = main(["map", "--acg", "tiny", "--workload", FUZZ, "--layer", "conv1", "--layer", "pool", "--layer", "fc",
+                 "--layer", "add", "--json", "-o", str(tmp_path / "out")])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [r["name"] for r in doc["layers"]] == ["conv1", "pool", "add", "fc"]
+    for r in doc["layers"]:
+        assert r["status"] == "optimal" and r["valid"] is True and r["error"] is None
+        assert r["predicted_cycles"] > 0 and r["simulated_cycles"] > 0 and r["mapping"]["format"]
+        assert (tmp_path / "out" / f"{r['name']}.yaml").is_file()
+    assert doc["total"]["simulated_cycles"] == sum(r["simulated_cycles"] for r in doc["layers"])
+    # a written mapping runs on its own
+    assert main(["simulate", str(tmp_path / "out" / "conv1.yaml"), "--json"]) == 0
+
+
+def test_map_table_and_single_file_output(tmp_path, capsys) -> None:
+    out = tmp_path / "fc.yaml"
+    assert main(["map", "--acg", "tiny", "--workload", FUZZ, "--layer", "fc", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "fc" in text and "optimal" in text and "1/1 layers mapped" in text
+    assert out.read_text().startswith("# covenant mapping of layer fc")
+
+
+def test_map_reports_a_layer_without_capability_with_exit_1(capsys) -> None:
+    code = main(["map", "--acg", "tpu_like", "--workload", "resnet50", "--layer", "layer1.0.add", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    (r,) = doc["layers"]
+    assert r["status"] == "infeasible" and "element-wise" in r["error"] and r["mapping"] is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--time-limit", "0"], "positive number of seconds"),
+    (["--layer", "nope"], "no layer named 'nope'"),
+    (["--acg", "nope"], "nope"),
+])
+def test_map_bad_input_exits_2_with_one_line(argv, message) -> None:
+    base = {"--acg": "tiny", "--workload": FUZZ}
+    args = ["map"]
+    for flag, value in base.items():
+        if flag not in argv:
+            args += [flag, value]
+    proc = subprocess.run([sys.executable, "-m", "mapper.cli", *args, *argv], capture_output=True, text=True,
+                          cwd=PROJECT_ROOT)
+    assert proc.returncode == 2
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

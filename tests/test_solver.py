@@ -29,13 +29,14 @@ def layer_from(op: str, **params):
 
 def tiny_variant(ibuf: int, wbuf: int, obuf: int, vmem: int, bw: int, db: bool, array: int):
     """tiny.yaml with drawn buffer sizes, bandwidths, buffering and array size."""
+    dbl = str(db).lower()
     text = f"""
 name: tiny_variant
 nodes:
   DRAM: {{kind: storage, capacity: 16MiB, offchip: true, read_pj_per_byte: 80, write_pj_per_byte: 80}}
-  IBUF: {{kind: storage, capacity: {ibuf}, double_buffer: {str(db).lower()}, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
+  IBUF: {{kind: storage, capacity: {ibuf}, double_buffer: {dbl}, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
   WBUF: {{kind: storage, capacity: {wbuf}, double_buffer: true, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
-  OBUF: {{kind: storage, capacity: {obuf}, double_buffer: {str(db).lower()}, read_pj_per_byte: 0.75, write_pj_per_byte: 0.5}}
+  OBUF: {{kind: storage, capacity: {obuf}, double_buffer: {dbl}, read_pj_per_byte: 0.75, write_pj_per_byte: 0.5}}
   VMEM: {{kind: storage, capacity: {vmem}, double_buffer: true, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
   ARRAY:
     kind: compute

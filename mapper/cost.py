@@ -45,6 +45,7 @@ capability's pJ per op, plus every instruction's operand accesses in the storage
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -56,6 +57,7 @@ from mapper.workload import Layer
 OBJECTIVES = ("latency", "energy", "edp")
 
 
+@functools.lru_cache(maxsize=4096)
 def exact(x: float | int) -> Fraction:
     """A spec number as the decimal it was written as (1.2 -> 6/5, not the nearest binary float)."""
     return Fraction(str(x)) if isinstance(x, float) else Fraction(x)
@@ -112,7 +114,12 @@ class Cost:
 
 def relevant_dims(layer: Layer, tensor: str) -> frozenset[str]:
     """The dims whose loops change `tensor`'s tile (those its accesses index)."""
-    return frozenset(d for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor for d in a.dims)
+    return _relevant(layer.expr, tensor)
+
+
+@functools.lru_cache(maxsize=1024)
+def _relevant(expr, tensor: str) -> frozenset[str]:
+    return frozenset(d for a in [expr.output, *expr.accesses] if a.tensor == tensor for d in a.dims)
 
 
 def loads(m: Mapping, tensor: str, k: int) -> int:

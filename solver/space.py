@@ -28,6 +28,7 @@ which every loop of a level skips two or more tensors.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -103,9 +104,14 @@ class NoMapping(ValueError):
 
 def irrelevant(layer: Layer) -> dict[str, frozenset[str]]:
     """Per dim, the tensors whose accesses do not use it (the tensors its loop reuses)."""
-    accesses = [layer.expr.output, *layer.expr.accesses]
-    return {d: frozenset(t for t in layer.tensors if not any(d in a.dims for a in accesses if a.tensor == t))
-            for d in layer.dims}
+    return dict(_irrelevant(layer.expr))
+
+
+@functools.lru_cache(maxsize=1024)
+def _irrelevant(expr) -> tuple[tuple[str, frozenset[str]], ...]:
+    accesses = [expr.output, *expr.accesses]
+    return tuple((d, frozenset(t for t in expr.tensors if not any(d in a.dims for a in accesses if a.tensor == t)))
+                 for d in expr.dims)
 
 
 def layer_spaces(layer: Layer, acg: ACG) -> list[Space]:

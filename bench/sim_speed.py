@@ -13,15 +13,20 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from mapper.acg import load_acg
-from mapper.binding import bind, utilization_bound
-from mapper.lower import lower
-from mapper.mapping import greedy_mapping
-from mapper.workload import load_workload
-from sim.machine import random_inputs, simulate
-from sim.reference import evaluate
+# The project root first: bench/mapper.py would otherwise shadow the `mapper` package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mapper.acg import load_acg  # noqa: E402
+from mapper.binding import bind, utilization_bound  # noqa: E402
+from mapper.lower import lower  # noqa: E402
+from mapper.mapping import greedy_mapping  # noqa: E402
+from mapper.workload import load_workload  # noqa: E402
+from sim.machine import random_inputs, simulate  # noqa: E402
+from sim.reference import evaluate  # noqa: E402
 
 
 def large_tile_mapping(layer, acg):

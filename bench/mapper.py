@@ -21,8 +21,8 @@ from mapper.acg import load_acg  # noqa: E402
 from mapper.cost import roofline_cycles  # noqa: E402
 from mapper.flow import layer_key  # noqa: E402
 from mapper.lower import lower  # noqa: E402
-from mapper.ops import TemplateError, expand  # noqa: E402
-from mapper.workload import load_workload, make_layer  # noqa: E402
+from mapper.ops import TemplateError  # noqa: E402
+from mapper.workload import load_workload, template_layer  # noqa: E402
 from sim.machine import simulate  # noqa: E402
 from solver import NoMapping, cpsat, exhaustive, random_search  # noqa: E402
 from solver.space import layer_spaces  # noqa: E402
@@ -50,10 +50,9 @@ def small_layers(n: int, seed: int, acg) -> list:
         else:
             op, params = "add", dict(shape=[rng.choice([1, 2, 3]), rng.choice([4, 8, 12])], dtype="int32")
         try:
-            (proto,), _ = expand(op, params)
+            layer = template_layer(op, params, f"{op}{len(out)}")
         except TemplateError:
             continue
-        layer = make_layer(f"{op}{len(out)}", proto.expr, proto.dims, proto.dtypes, proto.shapes)
         spaces = layer_spaces(layer, acg)
         if spaces and sum(s.size() for s in spaces) <= 60_000:
             out.append(layer)

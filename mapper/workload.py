@@ -248,6 +248,19 @@ def _parse_template_entry(name: str, f: dict[str, Field], count: int) -> list[tu
     return [(layer, slots if i == 0 else None) for i, layer in enumerate(layers)]
 
 
+def template_layer(op: str, params: dict, name: str | None = None) -> Layer:
+    """The layer of a one-layer template, as a bare computation (no wiring); raises TemplateError.
+
+    >>> template_layer("gemm", {"M": 2, "N": 3, "K": 4}).dims
+    {'m': 2, 'n': 3, 'k': 4}
+    """
+    protos, _ = expand(op, params)
+    if len(protos) != 1:
+        raise TemplateError(f"template '{op}' makes {len(protos)} layers, not one")
+    (proto,) = protos
+    return make_layer(name or op, proto.expr, proto.dims, proto.dtypes, proto.shapes)
+
+
 def _proto_layer(name: str, op: str, proto: Proto, params: dict, count: int) -> Layer:
     producers = {operand: name + suffix for operand, suffix in proto.internal.items()}
     return make_layer(name + proto.suffix, proto.expr, proto.dims, proto.dtypes, proto.shapes, op=op,

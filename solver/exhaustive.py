@@ -14,9 +14,8 @@ from __future__ import annotations
 import time
 
 from mapper.acg import ACG
-from mapper.cost import evaluate
 from mapper.workload import Layer
-from solver.space import NoMapping, Solution, explain_infeasible, layer_spaces, legal, points
+from solver.space import NoMapping, Solution, best_of, explain_infeasible, layer_spaces, legal, points
 
 MAX_POINTS = 5_000_000
 
@@ -32,21 +31,18 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
     if total > max_points:
         raise NoMapping(f"the space of layer {layer.name} has {total} points, more than the {max_points} "
                         "exhaustive search enumerates")
-    best = best_value = None
-    evaluated = 0
     complete = True
-    for space in spaces:
-        for point in points(space):
-            if time_limit is not None and time.perf_counter() - start > time_limit:
-                complete = False
-                break
-            m = legal(space, point, acg)
-            if m is None:
-                continue
-            evaluated += 1
-            value = evaluate(m, acg).objective(objective)
-            if best_value is None or value < best_value:
-                best, best_value = m, value
+
+    def candidates():
+        nonlocal complete
+        for space in spaces:
+            for point in points(space):
+                if time_limit is not None and time.perf_counter() - start > time_limit:
+                    complete = False
+                    return
+                yield legal(space, point, acg)
+
+    best, best_value, evaluated = best_of(candidates(), acg, objective)
     seconds = time.perf_counter() - start
     if best is None:
         return Solution("exhaustive", objective, "infeasible", None, None, None, seconds, evaluated,

@@ -16,9 +16,8 @@ import random
 import time
 
 from mapper.acg import ACG
-from mapper.cost import evaluate
 from mapper.workload import Layer
-from solver.space import NoMapping, Solution, explain_infeasible, layer_spaces, legal, sample
+from solver.space import NoMapping, Solution, best_of, explain_infeasible, layer_spaces, legal, sample
 
 
 def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float | None = 10.0,
@@ -31,18 +30,17 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
     if not spaces:
         raise NoMapping(explain_infeasible(layer, acg))
     rng = random.Random(seed)
-    best = best_value = None
-    drawn = evaluated = 0
-    while (samples is None or drawn < samples) and (time_limit is None or time.perf_counter() - start < time_limit):
-        drawn += 1
-        space = rng.choice(spaces)
-        m = legal(space, sample(space, rng), acg)
-        if m is None:
-            continue
-        evaluated += 1
-        value = evaluate(m, acg).objective(objective)
-        if best_value is None or value < best_value:
-            best, best_value = m, value
+    drawn = 0
+
+    def candidates():
+        nonlocal drawn
+        while (samples is None or drawn < samples) and (time_limit is None or
+                                                       time.perf_counter() - start < time_limit):
+            drawn += 1
+            space = rng.choice(spaces)
+            yield legal(space, sample(space, rng), acg)
+
+    best, best_value, evaluated = best_of(candidates(), acg, objective)
     seconds = time.perf_counter() - start
     if best is None:
         return Solution("random", objective, "infeasible", None, None, None, seconds, evaluated,

@@ -261,6 +261,22 @@ def sample(space: Space, rng: random.Random) -> Point:
     return Point(chains, path_choice, stationary, doubles)
 
 
+def best_of(candidates, acg: ACG, objective: str) -> tuple[Mapping | None, Fraction | None, int]:
+    """(best mapping, its objective, how many were scored) over candidate mappings (None = illegal)."""
+    from mapper.cost import evaluate
+
+    best = best_value = None
+    scored = 0
+    for m in candidates:
+        if m is None:
+            continue
+        scored += 1
+        value = evaluate(m, acg).objective(objective)
+        if best_value is None or value < best_value:
+            best, best_value = m, value
+    return best, best_value, scored
+
+
 # --------------------------------------------------------------------------------------------------
 # Infeasibility explained
 

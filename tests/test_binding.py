@@ -10,15 +10,14 @@ from hypothesis import strategies as st
 
 from mapper.acg import load_acg
 from mapper.binding import MAX_FUSED, bind, match_tensors, no_binding_reason, utilization_bound
-from mapper.ops import TemplateError, expand
-from mapper.workload import Layer, make_layer
+from mapper.ops import TemplateError
+from mapper.workload import Layer, make_layer, template_layer
 
 GENESYS, TINY, HVX = load_acg("genesys"), load_acg("tiny"), load_acg("hvx_like")
 
 
 def layer_from(op: str, **params) -> Layer:
-    (proto,), _ = expand(op, params)
-    return make_layer(op, proto.expr, proto.dims, proto.dtypes, proto.shapes)
+    return template_layer(op, params)
 
 
 def test_depthwise_binds_to_array_poorly_and_to_simd_fully() -> None:

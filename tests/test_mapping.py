@@ -24,16 +24,15 @@ from mapper.mapping import (
     write_mapping,
 )
 from mapper.notation import parse_tensor_expr
-from mapper.ops import TemplateError, expand
+from mapper.ops import TemplateError
 from mapper.spec import SpecError
-from mapper.workload import make_layer
+from mapper.workload import Layer, template_layer
 
 ACGS = {name: load_acg(name) for name in ("tiny", "genesys", "hvx_like", "tpu_like")}
 
 
-def layer_from(op: str, **params):
-    (proto,), _ = expand(op, params)
-    return make_layer(op, proto.expr, proto.dims, proto.dtypes, proto.shapes)
+def layer_from(op: str, **params) -> Layer:
+    return template_layer(op, params)
 
 
 def conv_on(acg_name: str = "genesys", **params):

@@ -16,17 +16,16 @@ from mapper.acg import ACG, load_acg
 from mapper.binding import bind
 from mapper.lower import Alloc, Compute, Move, lower
 from mapper.mapping import greedy_mapping
-from mapper.ops import TemplateError, expand
-from mapper.workload import make_layer
+from mapper.ops import TemplateError
+from mapper.workload import Layer, template_layer
 from sim.machine import SimError, simulate
 from sim.reference import access_view
 
 TINY, GENESYS = load_acg("tiny"), load_acg("genesys")
 
 
-def layer_from(op: str, **params):
-    (proto,), _ = expand(op, params)
-    return make_layer(op, proto.expr, proto.dims, proto.dtypes, proto.shapes)
+def layer_from(op: str, **params) -> Layer:
+    return template_layer(op, params)
 
 
 small_layers = st.one_of(

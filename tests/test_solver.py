@@ -12,9 +12,9 @@ from mapper.acg import load_acg, parse_acg
 from mapper.cost import evaluate
 from mapper.lower import lower
 from mapper.mapping import check_legal, greedy_mapping
-from mapper.ops import TemplateError, expand
+from mapper.ops import TemplateError
 from mapper.spec import load_yaml_text
-from mapper.workload import make_layer
+from mapper.workload import Layer, template_layer
 from sim.machine import simulate
 from solver import NoMapping, cpsat, exhaustive, random_search
 from solver.space import layer_spaces
@@ -22,9 +22,8 @@ from solver.space import layer_spaces
 TINY = load_acg("tiny")
 
 
-def layer_from(op: str, **params):
-    (proto,), _ = expand(op, params)
-    return make_layer(op, proto.expr, proto.dims, proto.dtypes, proto.shapes)
+def layer_from(op: str, **params) -> Layer:
+    return template_layer(op, params)
 
 
 def tiny_variant(ibuf: int, wbuf: int, obuf: int, vmem: int, bw: int, db: bool, array: int):

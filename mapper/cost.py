@@ -50,7 +50,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mapper.acg import ACG, Capability
+from mapper.acg import ACG, Capability, peak_ops_per_cycle
 from mapper.mapping import Mapping, tile_bytes
 from mapper.workload import Layer
 
@@ -259,8 +259,6 @@ def evaluate(m: Mapping, acg: ACG) -> Cost:
 def roofline_cycles(layer: Layer, acg: ACG, cap: Capability) -> Fraction:
     """The physical limit: max(points / peak points per cycle, compulsory off-chip bytes / the
     off-chip bandwidth), the bandwidth being the fastest way in or out of off-chip memory."""
-    from mapper.acg import peak_ops_per_cycle
-
     compute = Fraction(math.prod(layer.dims.values())) / peak_ops_per_cycle(cap)
     offchip = set(acg.offchip)
     bws = []

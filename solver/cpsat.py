@@ -186,7 +186,7 @@ def _build_space(mm: _Model, space: Space, acg: ACG, pick, scale: int, escale: i
          for j in range(L) for t in layer.tensors}
 
     def any_of(terms: list[tuple], prefix: str) -> tuple:
-        return mm.maximum(terms or [(0, 0, 0)], prefix) if terms else (0, 0, 0)
+        return mm.maximum(terms, prefix) if terms else (0, 0, 0)
 
     # Stationary choice per data-moving level, with the admissibility rule.
     irr = irrelevant(layer)

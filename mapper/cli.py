@@ -5,6 +5,7 @@
     covenant show acg NAME|PATH [--json] [--png FILE]
     covenant show workload NAME|PATH [--json] [--png FILE]
     covenant simulate MAPPING.yaml [--json] [--listing] [--seed N] [--acg NAME|PATH]
+    covenant run experiments/NAME.yaml [--jobs N] [--out DIR] [--executor local|dask --scheduler ADDR] [--json]
 
 Exit status: 0 on success, 1 when a layer has no mapping, a simulated output differs from the reference
 or the program breaks a rule of the ACG, 2 for bad input (one line on stderr naming file, line and field).
@@ -15,8 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import networkx as nx
@@ -27,6 +28,7 @@ from rich.table import Table
 from mapper import __version__
 from mapper.acg import ACG, load_acg, peak_ops_per_cycle, read_paths, write_paths
 from mapper.cost import OBJECTIVES
+from mapper.files import save_figure
 from mapper.spec import SpecError
 from mapper.workload import Workload, load_workload
 from solver import STRATEGIES
@@ -174,16 +176,7 @@ def draw_graph(graph: nx.DiGraph, levels: dict[str, int], path: str, title: str,
                                      connectionstyle=style)
     ax.set_title(title)
     ax.axis("off")
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=target.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, target)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path)
 
 
 def draw_acg(acg: ACG, path: str) -> None:
@@ -239,7 +232,55 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="seed of the random input tensors (default 0)")
     sim.add_argument("--json", action="store_true", help="print one JSON document")
     sim.add_argument("--listing", action="store_true", help="print the lowered program, one instruction a line")
+    run = sub.add_parser("run", help="run a YAML experiment: results database, report.md, CSV and plots")
+    run.add_argument("experiment", help="an experiment YAML file, or the name of a shipped one in experiments/")
+    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                     help="worker processes (default: the number of cores)")
+    run.add_argument("--out", metavar="DIR", help="output folder (default results/NAME)")
+    run.add_argument("--executor", choices=("local", "dask"), default="local",
+                     help="local process pool (default) or a dask.distributed cluster")
+    run.add_argument("--scheduler", metavar="ADDR",
+                     help="the dask scheduler address (tcp://host:8786); without it, dask starts a local cluster")
+    run.add_argument("--json", action="store_true", help="print the result rows as one JSON document")
     return parser
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mapper.experiment import load_experiment
+    from mapper.report import write_report
+    from mapper.runner import experiment_rows, run_experiment
+
+    if args.jobs < 1:
+        raise SpecError("--jobs", None, "", f"expected a positive number of workers, got {args.jobs}")
+    if args.scheduler and args.executor != "dask":
+        raise SpecError("--scheduler", None, "", "only used with --executor dask")
+    exp = load_experiment(args.experiment)
+    out = Path(args.out) if args.out else Path("results") / exp.name
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"experiment {exp.name}", total=None)
+
+        def progress(advance: int, total: int, title: str) -> None:
+            bar.update(task, advance=advance, total=total, description=escape(title or f"experiment {exp.name}"))
+
+        summary = run_experiment(exp, out, args.jobs, args.executor, args.scheduler, progress)
+    rows = experiment_rows(exp, out)
+    written = write_report(exp, rows, out, summary.cases)
+    if args.json:
+        print(json.dumps({"experiment": exp.name, "out": str(out), "cases": summary.cases,
+                          "computed": summary.computed, "reused": summary.reused, "rows": rows}, indent=2))
+    else:
+        failed = [r for r in rows if r["status"] in ("error", "missing") or r["valid"] is False]
+        console.print(f"experiment {exp.name}: {summary.cases} cases, {summary.computed} results computed now, "
+                      f"{summary.reused} found in {out / 'results.db'}", highlight=False)
+        for r in failed[:10]:
+            console.print(f"  {escape(r['layer'])} on {escape(r['acg'])} ({escape(r['strategy'])}): "
+                          f"{escape(r['error'] or r['status'])}", highlight=False)
+        console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+    return 1 if failed else 0
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
@@ -419,11 +460,17 @@ def print_map(console: Console, doc: dict) -> None:
                   f"solve time {tot['solve_seconds']:.1f} s", highlight=False)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: finished results are already stored
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     console = Console(width=200 if not sys.stdout.isatty() else None)
     try:
-        return {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map}[args.command](args, console)
+        commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run}
+        return commands[args.command](args, console)
     except SpecError as exc:
         print(f"covenant: error: {exc}", file=sys.stderr)
         return 2

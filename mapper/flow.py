@@ -33,45 +33,65 @@ def layer_key(layer: Layer) -> tuple:
             tuple(sorted((t.name, t.dtype, t.shape) for t in layer.tensors.values())))
 
 
+def new_record(layer: Layer, strategy: str) -> dict:
+    """A layer's record before anything is known (the `covenant map --json` schema)."""
+    return {"name": layer.name, "status": "error", "strategy": strategy, "macs": layer.macs,
+            "count": layer.count, "capability": None, "predicted_cycles": None, "simulated_cycles": None,
+            "roofline_cycles": None, "energy_pj": None, "utilization": None, "solve_seconds": 0.0,
+            "optimality_gap": None, "valid": None, "error": None, "mapping": None}
+
+
 def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[dict, Mapping | None]:
     """Solve and validate one layer; never raises for an infeasible layer (status says so)."""
-    from solver import NoMapping, solve
+    from solver import NoMapping, SpaceTooLarge, solve
 
-    record = {"name": layer.name, "status": "error", "strategy": options.strategy, "macs": layer.macs,
-              "count": layer.count, "capability": None, "predicted_cycles": None, "simulated_cycles": None,
-              "energy_pj": None, "utilization": None, "solve_seconds": 0.0, "optimality_gap": None,
-              "valid": None, "error": None, "mapping": None}
+    record = new_record(layer, options.strategy)
     start = time.perf_counter()
     try:
         solution = solve(layer, acg, options.strategy, options.objective, options.time_limit, options.seed)
     except NoMapping as exc:
-        record.update(status="infeasible", error=str(exc), solve_seconds=time.perf_counter() - start)
+        status = "skipped" if isinstance(exc, SpaceTooLarge) else "infeasible"  # skipped: too big to enumerate
+        record.update(status=status, error=str(exc), solve_seconds=time.perf_counter() - start)
         return record, None
     record["solve_seconds"] = solution.seconds
     if solution.mapping is None:
         record.update(status="infeasible", error=solution.reason)
         return record, None
-    cost = evaluate(solution.mapping, acg)
-    mapping = with_predicted(solution.mapping, cycles=float(cost.latency), energy_pj=float(cost.energy))
+    record.update(status=solution.status)
+    mapping = score_mapping(record, solution.mapping, acg, options.validate, options.seed)
+    record["optimality_gap"] = solution.gap
+    return record, mapping
+
+
+def score_mapping(record: dict, mapping: Mapping, acg: ACG, validate: bool, seed: int) -> Mapping:
+    """Fill `record` with a mapping's predicted figures and, when `validate`, its simulated ones.
+
+    Returns the mapping with its predicted figures attached. A program that breaks a rule of the ACG
+    or computes a wrong output is reported in the record (`valid` false, `error`), never raised.
+    """
+    from mapper.cost import roofline_cycles
+
+    cost = evaluate(mapping, acg)
+    mapping = with_predicted(mapping, cycles=float(cost.latency), energy_pj=float(cost.energy))
     cap = acg.capability(mapping.binding.capability)
     peak = float(peak_ops_per_cycle(cap))
-    record.update(status=solution.status, capability=cap.name, predicted_cycles=float(cost.latency),
-                  energy_pj=float(cost.energy), optimality_gap=solution.gap,
+    record.update(capability=cap.name, predicted_cycles=float(cost.latency), energy_pj=float(cost.energy),
+                  roofline_cycles=float(roofline_cycles(mapping.layer, acg, cap)),
                   utilization=cost.ops / (float(cost.latency) * peak) if cost.latency else 0.0,
                   mapping=mapping_to_dict(mapping))
-    if options.validate:
+    if validate:
         from mapper.lower import lower
         from sim.machine import SimError, simulate
         try:
-            result = simulate(lower(mapping), acg, seed=options.seed)
+            result = simulate(lower(mapping), acg, seed=seed)
         except SimError as exc:
             record.update(valid=False, error=f"simulation failed: {exc}")
-            return record, mapping
+            return mapping
         record.update(simulated_cycles=result.cycles, energy_pj=result.energy_pj, utilization=result.utilization,
                       valid=result.matches_reference)
         if not result.matches_reference:
             record["error"] = "the simulated output differs from the reference"
-    return record, mapping
+    return mapping
 
 
 def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,

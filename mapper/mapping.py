@@ -37,6 +37,7 @@ import yaml
 from mapper.acg import ACG
 from mapper.binding import Binding, bind
 from mapper.dtypes import dtype_bytes
+from mapper.files import write_text
 from mapper.notation import Access
 from mapper.spec import Field, SpecError, load_yaml, load_yaml_text
 from mapper.workload import Layer, make_layer
@@ -363,10 +364,7 @@ def mapping_to_yaml(m: Mapping) -> str:
 
 def write_mapping(m: Mapping, path: str | Path) -> None:
     """Write atomically: a temporary file in the same folder, renamed into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(mapping_to_yaml(m))
-    tmp.replace(path)
+    write_text(path, mapping_to_yaml(m))
 
 
 def load_mapping(path: str | Path, acg: ACG | None = None) -> Mapping:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from mapper.acg import ACG
 from mapper.workload import Layer
-from solver.space import NoMapping, Solution
+from solver.space import NoMapping, Solution, SpaceTooLarge
 
 STRATEGIES = ("cpsat", "exhaustive", "random")
 
-__all__ = ["STRATEGIES", "NoMapping", "Solution", "solve"]
+__all__ = ["STRATEGIES", "NoMapping", "Solution", "SpaceTooLarge", "solve"]
 
 
 def solve(layer: Layer, acg: ACG, strategy: str = "cpsat", objective: str = "latency",

@@ -15,7 +15,7 @@ import time
 
 from mapper.acg import ACG
 from mapper.workload import Layer
-from solver.space import NoMapping, Solution, best_of, explain_infeasible, layer_spaces, legal, points
+from solver.space import NoMapping, Solution, SpaceTooLarge, best_of, explain_infeasible, layer_spaces, legal, points
 
 MAX_POINTS = 5_000_000
 
@@ -29,7 +29,7 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
         raise NoMapping(explain_infeasible(layer, acg))
     total = sum(s.size() for s in spaces)
     if total > max_points:
-        raise NoMapping(f"the space of layer {layer.name} has {total} points, more than the {max_points} "
+        raise SpaceTooLarge(f"the space of layer {layer.name} has {total} points, more than the {max_points} "
                         "exhaustive search enumerates")
     complete = True
 

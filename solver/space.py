@@ -99,6 +99,10 @@ class NoMapping(ValueError):
     """The layer cannot run on the ACG at all; the message says why."""
 
 
+class SpaceTooLarge(NoMapping):
+    """The space is larger than an enumerating strategy takes on (not a property of the layer)."""
+
+
 # --------------------------------------------------------------------------------------------------
 # Building the space
 

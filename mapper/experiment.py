@@ -1,0 +1,337 @@
+"""Experiments: the YAML format (`experiments/NAME.yaml`) and its expansion into cases.
+
+An experiment crosses ACG variants x layers x strategies x objectives x repetitions. Every case has a
+content key (a hash of what its result depends on: the ACG's meaning, the layer's computation, the
+strategy and its budget, the objective, the seed); the result database is keyed by it, so re-running
+an experiment skips what is done, and identical layers (ResNet's repeated blocks) are solved once.
+
+    name: dse_example
+    acgs:
+      - genesys                                  # a shipped name or a path
+      - spec: genesys                            # a swept variant
+        overrides: {nodes.IBUF.capacity: 32KiB}  # dotted paths into the ACG document
+        sweep:                                   # the cartesian product of the axes
+          array: {paths: [nodes.PE_ARRAY.capabilities.mvmul.dims.k,
+                          nodes.PE_ARRAY.capabilities.mvmul.dims.n], values: [16, 32]}
+    workloads: [covenant14, {spec: resnet50, layers: [conv1]}]
+    strategies: [cpsat, {name: random, same_time_as: cpsat}, expert]
+    objectives: [latency]
+
+Override paths walk mappings by key and lists by the `name` of their items
+(`capabilities.mvmul` is the capability named mvmul). The README documents every field.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mapper.acg import ACG, ACG_FOLDER, parse_acg
+from mapper.cost import OBJECTIVES
+from mapper.flow import layer_key
+from mapper.mapping import acg_digest
+from mapper.spec import Field, SpecError, find_spec, load_yaml
+from mapper.workload import Layer, load_workload
+
+EXPERIMENT_FOLDER = "experiments"
+SEARCH_STRATEGIES = ("cpsat", "exhaustive", "random")
+STRATEGY_NAMES = (*SEARCH_STRATEGIES, "expert")
+PLOTS = ("utilization", "roofline", "predicted_vs_simulated", "pareto")
+RESULT_FORMAT = 1  # bump when a result's meaning changes: old rows are then recomputed
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One ACG of the experiment: a spec with overrides applied."""
+
+    label: str
+    acg: ACG
+    settings: tuple[tuple[str, Any], ...] = ()  # (sweep axis, value): the variant's coordinates
+
+
+@dataclass(frozen=True)
+class Strategy:
+    label: str  # the name reports use (unique in an experiment)
+    name: str  # cpsat | exhaustive | random | expert
+    time_limit: float
+    same_time_as: str | None = None  # the label of a strategy whose solve time this one gets, per layer
+
+
+@dataclass(frozen=True)
+class Report:
+    baseline: str | None = None  # strategy label the others are compared with, in % of its performance
+    metric: str = "cycles"  # cycles | energy
+    plots: tuple[str, ...] = PLOTS
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    source: str
+    variants: tuple[Variant, ...]
+    layers: tuple[tuple[str, Layer], ...]  # (workload name, layer)
+    strategies: tuple[Strategy, ...]
+    objectives: tuple[str, ...]
+    repetitions: int = 1
+    seed: int = 0
+    validate: bool = True
+    expert_dir: Path | None = None
+    report: Report = Report()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One result to compute (or to find in the database)."""
+
+    variant: Variant
+    workload: str
+    layer: Layer
+    strategy: Strategy
+    objective: str
+    repetition: int
+    seed: int
+    validate: bool
+    time_limit: float  # resolved (for same_time_as, after the other strategy's case ran)
+    expert_file: str | None = None
+    expert_text: str | None = None
+
+    @property
+    def key(self) -> str:
+        """A content hash of everything the result depends on (not of names or file layout)."""
+        what = (RESULT_FORMAT, acg_digest(self.variant.acg), layer_key(self.layer), self.strategy.name,
+                self.objective, round(self.time_limit, 3) if self.strategy.name != "expert" else None,
+                self.seed, self.validate, self.expert_text if self.strategy.name == "expert" else None)
+        return hashlib.sha256(repr(what).encode()).hexdigest()[:24]
+
+    @property
+    def title(self) -> str:
+        return f"{self.layer.name} on {self.variant.label} ({self.strategy.label}, {self.objective})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+def load_experiment(name_or_path: str | Path) -> Experiment:
+    """Load `experiments/NAME.yaml` (by name or path); raise `SpecError` naming file, line and field."""
+    return parse_experiment(load_yaml(find_spec(name_or_path, EXPERIMENT_FOLDER)))
+
+
+def parse_experiment(root: Field) -> Experiment:
+    top = root.keys(required=("name", "acgs", "workloads"),
+                    optional=("description", "strategies", "objectives", "time_limit", "repetitions", "seed",
+                              "validate", "expert_mappings", "report"))
+    name = top["name"].str()
+    if "/" in name or name.startswith("."):
+        raise top["name"].expected("a name without '/' (it names the output folder)")
+    time_limit = top["time_limit"].number(strict=True) if "time_limit" in top else 10.0
+    variants = tuple(v for item in _nonempty(top["acgs"]) for v in _parse_variants(item))
+    labels = [v.label for v in variants]
+    if len(set(labels)) < len(labels):
+        dup = next(x for x in labels if labels.count(x) > 1)
+        raise top["acgs"].error(f"ACG variant '{dup}' appears twice (give one a 'label')")
+    layers = tuple(pair for item in _nonempty(top["workloads"]) for pair in _parse_workload(item))
+    strategies = _parse_strategies(top.get("strategies"), time_limit)
+    objectives = tuple(f.choice(OBJECTIVES) for f in _nonempty(top["objectives"])) if "objectives" in top \
+        else ("latency",)
+    base = Path(root.source).parent
+    expert_dir = None
+    if "expert_mappings" in top:
+        expert_dir = base / top["expert_mappings"].str()
+        if not expert_dir.is_dir():
+            raise top["expert_mappings"].error(f"no such folder: {expert_dir}")
+    elif any(s.name == "expert" for s in strategies):
+        raise root.error("strategy 'expert' needs 'expert_mappings: FOLDER' (holding ACG/LAYER.yaml files)")
+    report = _parse_report(top.get("report"), strategies)
+    return Experiment(
+        name=name, description=top["description"].str() if "description" in top else "", source=root.source,
+        variants=variants, layers=layers, strategies=strategies, objectives=objectives,
+        repetitions=top["repetitions"].int(minimum=1) if "repetitions" in top else 1,
+        seed=top["seed"].int(minimum=0) if "seed" in top else 0,
+        validate=top["validate"].bool() if "validate" in top else True,
+        expert_dir=expert_dir, report=report)
+
+
+def _nonempty(f: Field) -> list[Field]:
+    items = f.items()
+    if not items:
+        raise f.error("expected at least one entry")
+    return items
+
+
+def _parse_variants(item: Field) -> list[Variant]:
+    if isinstance(item.value, str):
+        spec, fields = item, {}
+    else:
+        fields = item.keys(required=("spec",), optional=("label", "overrides", "sweep"))
+        spec = fields["spec"]
+    try:
+        doc = load_yaml(find_spec(spec.str(), ACG_FOLDER))
+    except SpecError as exc:
+        raise spec.error(exc.message if exc.source == spec.value else str(exc)) from None
+    fixed = [(p, f) for p, f in fields["overrides"].mapping().items()] if "overrides" in fields else []
+    axes = []
+    for axis, f in (fields["sweep"].mapping().items() if "sweep" in fields else ()):
+        af = f.keys(required=("paths", "values"))
+        paths = [p.str() for p in _nonempty(af["paths"])]
+        axes.append((axis, paths, _nonempty(af["values"])))
+    label = fields["label"].str() if "label" in fields else doc.value.get("name", spec.value)
+    out = []
+    for combo in itertools.product(*(values for _, _, values in axes)):
+        settings = tuple((axis, v.value) for (axis, _, _), v in zip(axes, combo, strict=True))
+        overrides = fixed + [(p, v) for (_, paths, _), v in zip(axes, combo, strict=True) for p in paths]
+        name = label + (f"[{','.join(f'{a}={v}' for a, v in settings)}]" if settings else "")
+        out.append(Variant(name, _apply_overrides(doc, overrides, name), settings))
+    return out
+
+
+def _apply_overrides(doc: Field, overrides: list[tuple[str, Field]], name: str) -> ACG:
+    """The ACG of `doc` with each dotted path set to its value (the spec's own validation then runs)."""
+    value = copy.deepcopy(doc.value)
+    if overrides:
+        value["name"] = name  # a changed ACG gets its own name: mappings for it must not pass for the original
+    for path, f in overrides:
+        node, parts = value, path.split(".")
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, dict):
+                if part not in node:
+                    known = ", ".join(map(str, node)) or "nothing"
+                    raise f.error(f"override path '{path}': no '{part}' at '{'.'.join(parts[:depth]) or 'top'}' "
+                                  f"(it has {known})")
+                if last:
+                    node[part] = copy.deepcopy(f.value)
+                else:
+                    node = node[part]
+            elif isinstance(node, list):
+                index = next((i for i, x in enumerate(node) if isinstance(x, dict) and x.get("name") == part), None)
+                if index is None:
+                    raise f.error(f"override path '{path}': no item named '{part}' in "
+                                  f"'{'.'.join(parts[:depth])}'")
+                if last:
+                    node[index] = copy.deepcopy(f.value)
+                else:
+                    node = node[index]
+            else:
+                raise f.error(f"override path '{path}': '{'.'.join(parts[:depth])}' is a value, not a mapping")
+    try:
+        return parse_acg(Field(doc.source, (), value, doc.line))
+    except SpecError as exc:
+        if not overrides:
+            raise
+        raise overrides[-1][1].error(f"the overrides make an invalid ACG ({name}): {exc}") from None
+
+
+def _parse_workload(item: Field) -> list[tuple[str, Layer]]:
+    if isinstance(item.value, str):
+        spec, names = item, None
+    else:
+        fields = item.keys(required=("spec",), optional=("layers",))
+        spec, names = fields["spec"], fields.get("layers")
+    try:
+        wl = load_workload(spec.str())
+    except SpecError as exc:
+        raise spec.error(exc.message if exc.source == spec.value else str(exc)) from None
+    if names is None:
+        return [(wl.name, layer) for layer in wl.layers]
+    out = []
+    for f in _nonempty(names):
+        try:
+            out.append((wl.name, wl.layer(f.str())))
+        except KeyError as exc:
+            raise f.error(exc.args[0]) from None
+    return out
+
+
+def _parse_strategies(f: Field | None, time_limit: float) -> tuple[Strategy, ...]:
+    if f is None:
+        return (Strategy("cpsat", "cpsat", time_limit),)
+    out: list[Strategy] = []
+    for item in _nonempty(f):
+        if isinstance(item.value, str):
+            out.append(Strategy(item.value, item.choice(STRATEGY_NAMES), time_limit))
+            continue
+        fields = item.keys(required=("name",), optional=("label", "time_limit", "same_time_as"))
+        name = fields["name"].choice(STRATEGY_NAMES)
+        label = fields["label"].str() if "label" in fields else name
+        limit = fields["time_limit"].number(strict=True) if "time_limit" in fields else time_limit
+        same = fields["same_time_as"].str() if "same_time_as" in fields else None
+        if same is not None:
+            if "time_limit" in fields:
+                raise fields["same_time_as"].error("give either 'time_limit' or 'same_time_as', not both")
+            earlier = {s.label: s for s in out}
+            if same not in earlier or earlier[same].same_time_as or earlier[same].name == "expert":
+                raise fields["same_time_as"].expected(
+                    f"the label of an earlier search strategy with its own time limit ({', '.join(earlier) or 'none'})")
+        out.append(Strategy(label, name, limit, same))
+    labels = [s.label for s in out]
+    if len(set(labels)) < len(labels):
+        raise f.error(f"strategy label '{next(x for x in labels if labels.count(x) > 1)}' appears twice "
+                      "(give one a 'label')")
+    return tuple(out)
+
+
+def _parse_report(f: Field | None, strategies: tuple[Strategy, ...]) -> Report:
+    if f is None:
+        return Report()
+    fields = f.keys(optional=("baseline", "metric", "plots"))
+    baseline = None
+    if "baseline" in fields:
+        baseline = fields["baseline"].choice([s.label for s in strategies])
+    metric = fields["metric"].choice(("cycles", "energy")) if "metric" in fields else "cycles"
+    plots = tuple(p.choice(PLOTS) for p in fields["plots"].items()) if "plots" in fields else PLOTS
+    return Report(baseline, metric, plots)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cases
+
+def expert_path(exp: Experiment, variant: Variant, layer: Layer) -> Path:
+    assert exp.expert_dir is not None
+    return exp.expert_dir / variant.acg.name / f"{layer.name}.yaml"
+
+
+def cases(exp: Experiment, time_of: dict[tuple, float] | None = None) -> list[Case]:
+    """Every case of the experiment, in a stable order.
+
+    Cases of a `same_time_as` strategy need the other strategy's solve time per layer: `time_of` maps
+    (variant label, layer name, objective, repetition, strategy label) to it; those cases are left out
+    until their time is known.
+    """
+    out = []
+    for variant in exp.variants:
+        for workload, layer in exp.layers:
+            for strategy in exp.strategies:
+                for objective in exp.objectives:
+                    for rep in range(exp.repetitions):
+                        limit = strategy.time_limit
+                        if strategy.same_time_as:
+                            ref = (variant.label, layer.name, objective, rep, strategy.same_time_as)
+                            if time_of is None or ref not in time_of:
+                                continue
+                            limit = max(time_of[ref], 0.05)  # a floor: a 0 s budget evaluates nothing
+                        expert_file = expert_text = None
+                        if strategy.name == "expert":
+                            path = expert_path(exp, variant, layer)
+                            expert_file = str(path)
+                            expert_text = path.read_text(encoding="utf-8") if path.is_file() else None
+                        out.append(Case(variant, workload, layer, strategy, objective, rep, exp.seed + rep,
+                                        exp.validate, limit, expert_file, expert_text))
+    return out
+
+
+def parse_expert(case: Case):
+    """The expert mapping of a case (a `SpecError` when it is missing or does not fit the case)."""
+    from mapper.mapping import parse_mapping_text
+
+    if case.expert_text is None:
+        raise SpecError(case.expert_file or "?", None, "", "no expert mapping for this layer and ACG")
+    mapping = parse_mapping_text(case.expert_text, case.expert_file or "?", case.variant.acg)
+    if layer_key(mapping.layer) != layer_key(case.layer):
+        raise SpecError(case.expert_file or "?", None, "layer", f"the mapping is for a different computation "
+                        f"than layer {case.layer.name}")
+    return mapping

@@ -86,6 +86,8 @@ def run_local(todo: list[Case], jobs: int) -> Iterable[tuple[Case, dict]]:
 
 
 def run_dask(todo: list[Case], scheduler: str | None, jobs: int) -> Iterable[tuple[Case, dict]]:
+    if not todo:  # nothing to do: do not start or contact a cluster
+        return
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:

@@ -19,11 +19,13 @@ integer accumulation does.
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from mapper.notation import Access, TensorExpr
+from mapper.notation import Affine, TensorExpr
 from sim.reference import access_view
 
 EXACT_LIMIT = 2**53  # every integer of magnitude up to this is a float64
@@ -46,55 +48,66 @@ def mac_in_float64(expr: TensorExpr, extents: dict[str, int], inputs: dict[str, 
     """What `reference.evaluate(expr, extents, inputs, out_dtype)` returns, through a float64
     matmul; None unless `expr` is an integer multiply-accumulate the matmul provably gets exact."""
     dtype = np.dtype(out_dtype)
-    if not expr.is_mac or dtype.kind not in "iu":
+    if dtype.kind not in "iu" or not expr.is_mac:
         return None
     a, b = expr.rhs.lhs, expr.rhs.rhs
     x, y = inputs[a.tensor], inputs[b.tensor]
     if x.dtype.kind not in "iu" or y.dtype.kind not in "iu":
         return None
-    roles = _roles(expr, _used(a, expr.dims), _used(b, expr.dims))
-    if roles is None:
+    plan = _plan(expr.output.indices, tuple(i.terms for i in a.indices), tuple(i.terms for i in b.indices), expr.dims)
+    if plan is None:
         return None
-    batch, free_a, free_b, contract = roles
-    if not exact_in_float64(x.dtype, y.dtype, math.prod(extents[d] for d in contract)):
+    if not exact_in_float64(x.dtype, y.dtype, math.prod(extents[d] for d in plan.contract)):
         return None
     # Padding reads the `+=` identity, 0, as the reference's views do.
-    va = access_view(x, a, expr.dims, extents)
-    vb = access_view(y, b, expr.dims, extents)
-    ma = _matrix(va, _used(a, expr.dims), batch, free_a, contract, extents)
-    mb = _matrix(vb, _used(b, expr.dims), batch, contract, free_b, extents)
-    product = np.matmul(ma, mb).reshape([extents[d] for d in (*batch, *free_a, *free_b)])
-    order = (*batch, *free_a, *free_b)
-    product = product.transpose([order.index(d) for d in expr.output.dims])
+    ma = _matrix(access_view(x, a, expr.dims, extents), plan.perm_a, plan.batch, plan.free_a, plan.contract, extents)
+    mb = _matrix(access_view(y, b, expr.dims, extents), plan.perm_b, plan.batch, plan.contract, plan.free_b, extents)
+    product = np.matmul(ma, mb).reshape([extents[d] for d in plan.order]).transpose(plan.out_perm)
     # Exact integers below 2**53: int64 holds them; casting on to the output dtype wraps mod 2**bits.
     return product.astype(np.int64).astype(dtype)
 
 
-def _used(access: Access, dims: tuple[str, ...]) -> list[str]:
-    """The dims `access_view` gives an axis, in its order."""
-    return [d for d in dims if any(idx.coeff(d) for idx in access.indices)]
+@dataclass(frozen=True)
+class _Plan:
+    """How a MAC's dims map onto a batched matmul (batch, free_a, contract) @ (batch, contract, free_b)."""
+
+    batch: tuple[str, ...]
+    free_a: tuple[str, ...]
+    free_b: tuple[str, ...]
+    contract: tuple[str, ...]
+    perm_a: tuple[int, ...]  # a's view axes -> (batch, free_a, contract)
+    perm_b: tuple[int, ...]  # b's view axes -> (batch, contract, free_b)
+    order: tuple[str, ...]  # the matmul result's dims: batch, free_a, free_b
+    out_perm: tuple[int, ...]  # those -> the output's dims
 
 
-def _roles(expr: TensorExpr, used_a: list[str], used_b: list[str]) -> tuple[list[str], ...] | None:
-    """Dims as (batch, free of a, free of b, contracted), or None when some dim fits no matmul role:
+@functools.lru_cache(maxsize=256)
+def _plan(out: tuple[Affine, ...], a_terms: tuple, b_terms: tuple, dims: tuple[str, ...]) -> _Plan | None:
+    """The matmul plan of a MAC from its index structure alone (the simulator's per-tile expressions
+    differ only in constants, so this is worked out once), or None when some dim fits no matmul role:
     an output dim neither operand indexes, a reduction only one operand runs over, an affine output."""
-    out = expr.output.dims
-    if any(idx.single_dim is None for idx in expr.output.indices) or len(set(out)) != len(expr.output.indices):
+    out_dims = [i.single_dim for i in out]
+    if None in out_dims or len(set(out_dims)) != len(out_dims):
         return None
-    batch = [d for d in out if d in used_a and d in used_b]
-    free_a = [d for d in out if d in used_a and d not in used_b]
-    free_b = [d for d in out if d in used_b and d not in used_a]
-    reduced = [d for d in expr.dims if d not in out]
-    contract = [d for d in reduced if d in used_a and d in used_b]
-    if len(batch) + len(free_a) + len(free_b) != len(out) or contract != reduced:
+    # The dims `access_view` gives an axis (those with a coefficient in some index), in its order.
+    used_a = [d for d in dims if any(dict(terms).get(d, 0) for terms in a_terms)]
+    used_b = [d for d in dims if any(dict(terms).get(d, 0) for terms in b_terms)]
+    batch = tuple(d for d in out_dims if d in used_a and d in used_b)
+    free_a = tuple(d for d in out_dims if d in used_a and d not in used_b)
+    free_b = tuple(d for d in out_dims if d in used_b and d not in used_a)
+    reduced = tuple(d for d in dims if d not in out_dims)
+    contract = tuple(d for d in reduced if d in used_a and d in used_b)
+    if len(batch) + len(free_a) + len(free_b) != len(out_dims) or contract != reduced:
         return None
-    return batch, free_a, free_b, contract
+    order = (*batch, *free_a, *free_b)
+    return _Plan(batch, free_a, free_b, contract, tuple(used_a.index(d) for d in (*batch, *free_a, *contract)),
+                 tuple(used_b.index(d) for d in (*batch, *contract, *free_b)), order,
+                 tuple(order.index(d) for d in out_dims))
 
 
-def _matrix(view: np.ndarray, axes: list[str], batch: list[str], rows: list[str], cols: list[str],
-            extents: dict[str, int]) -> np.ndarray:
-    """`view` (one axis per dim in `axes`) as a float64 stack of matrices (batch, rows, cols)."""
-    moved = view.transpose([axes.index(d) for d in (*batch, *rows, *cols)])
+def _matrix(view: np.ndarray, perm: tuple[int, ...], batch: tuple[str, ...], rows: tuple[str, ...],
+            cols: tuple[str, ...], extents: dict[str, int]) -> np.ndarray:
+    """`view` as a float64 stack of matrices (batch, rows, cols); `perm` orders its axes so."""
     shape = (math.prod(extents[d] for d in batch), math.prod(extents[d] for d in rows),
              math.prod(extents[d] for d in cols))
-    return np.ascontiguousarray(moved, dtype=np.float64).reshape(shape)  # one copy (im2col for a conv)
+    return np.ascontiguousarray(view.transpose(perm), dtype=np.float64).reshape(shape)  # one copy (im2col for a conv)

@@ -26,6 +26,7 @@ executes them without knowing the mapping.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mapper.mapping import Mapping
@@ -88,20 +89,38 @@ class Program:
 
 def tensor_region(layer: Layer, tensor: str, ranges: dict[str, tuple[int, int]]) -> Region:
     """The region of `tensor` that the layer touches over dim `ranges`, clipped to its shape."""
-    shape = layer.tensors[tensor].shape
-    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
-    out = []
-    for axis, n in enumerate(shape):
-        lo = hi = None
-        for a in accesses:
-            idx = a.indices[axis]
-            a_lo = idx.const + sum(c * (ranges[d][0] if c > 0 else ranges[d][1] - 1) for d, c in idx.terms)
-            a_hi = idx.const + sum(c * (ranges[d][1] - 1 if c > 0 else ranges[d][0]) for d, c in idx.terms)
-            lo = a_lo if lo is None else min(lo, a_lo)
-            hi = a_hi if hi is None else max(hi, a_hi)
-        lo = min(max(0, lo), n)
-        out.append((lo, max(lo, min(n, hi + 1))))  # a tile wholly in the padding reads nothing
-    return tuple(out)
+    return region_function(layer, tensor)(ranges)
+
+
+def region_function(layer: Layer, tensor: str) -> Callable[[dict[str, tuple[int, int]]], Region]:
+    """`tensor_region` for one tensor with the accesses unpacked once: the lowering and the simulator
+    call it per instruction, where re-reading the expression dominated their time."""
+    # Per axis: its extent and, per access of the tensor, (constant, terms) of the index on that axis.
+    axes = [(n, [(a.indices[axis].const, a.indices[axis].terms) for a in [layer.expr.output, *layer.expr.accesses]
+                 if a.tensor == tensor])
+            for axis, n in enumerate(layer.tensors[tensor].shape)]
+
+    def region(ranges: dict[str, tuple[int, int]]) -> Region:
+        out = []
+        for n, indices in axes:
+            lo = hi = None
+            for const, terms in indices:
+                a_lo = a_hi = const
+                for d, c in terms:
+                    d_lo, d_hi = ranges[d]
+                    if c > 0:
+                        a_lo += c * d_lo
+                        a_hi += c * (d_hi - 1)
+                    else:
+                        a_lo += c * (d_hi - 1)
+                        a_hi += c * d_lo
+                lo = a_lo if lo is None else min(lo, a_lo)
+                hi = a_hi if hi is None else max(hi, a_hi)
+            lo = min(max(0, lo), n)
+            out.append((lo, max(lo, min(n, hi + 1))))  # a tile wholly in the padding reads nothing
+        return tuple(out)
+
+    return region
 
 
 def lower(m: Mapping) -> Program:
@@ -118,12 +137,29 @@ def lower(m: Mapping) -> Program:
     slots: dict[tuple[str, int], int] = {}
     written_back: set[tuple[int, Region]] = set()  # output regions that already hold partial results
 
+    # The nest runs outermost level first, so the loops of levels above `level` are its first
+    # depth[level] entries: a level's tile depends only on that prefix of the index.
+    depth = [sum(lv < level for lv, _, _ in nest) for level in range(levels + 1)]
+
     def ranges_at(index: tuple[int, ...], level: int) -> dict[str, tuple[int, int]]:
         base = dict.fromkeys(layer.dims, 0)
-        for (lv, d, _), i, stride in zip(nest, index, strides, strict=True):
-            if lv < level:
-                base[d] += i * stride
-        return {d: (base[d], min(layer.dims[d], base[d] + tiles[level][d])) for d in layer.dims}
+        for k in range(depth[level]):
+            base[nest[k][1]] += index[k] * strides[k]
+        tile = tiles[level]
+        return {d: (b, min(n, b + tile[d])) for (d, n), b in zip(layer.dims.items(), base.values(), strict=True)}
+
+    # Memoise regions on the prefix (the inner loops revisit it many times).
+    region_of = {t: region_function(layer, t) for t in layer.tensors}
+    memo: dict[tuple[str, int, tuple[int, ...]], Region] = {}
+
+    def region_at(t: str, j: int, index: tuple[int, ...]) -> Region:
+        key = (t, j, index[:depth[j]])
+        region = memo.get(key)
+        if region is None:
+            region = region_of[t](ranges_at(index, j))
+            if depth[j] < len(nest):  # the innermost level never repeats
+                memo[key] = region
+        return region
 
     def acquire(t: str, j: int, region: Region) -> None:
         path = paths[t]
@@ -148,20 +184,17 @@ def lower(m: Mapping) -> Program:
         written_back.add((j - 1, region))
         code.append(Free(t, paths[t][j], region))
 
-    for index in itertools.product(*(range(f) for _, _, f in nest)):
-        wanted = {}
-        for t, path in paths.items():
-            for j in range(1, len(path)):
-                region = tensor_region(layer, t, ranges_at(index, j))
-                if resident.get((t, j)) != region:
-                    wanted[(t, j)] = region
-        # Order within an iteration, so that transfers overlap computes as double buffering allows:
-        # 1. double-buffered inputs load their next tile into the other slot first (their engines then
-        #    run while the previous computes finish), shallowest first;
-        # 2. the other changing tiles are written back / freed, deepest first;
-        # 3. the rest load, shallowest first;
-        # 4. double-buffered outputs are written back last. A level moves early (1) or late (4) only
-        #    if every changing level above it of the same tensor does, so data still flows level by level.
+    def stage(wanted: dict[tuple[str, int], Region]) -> None:
+        """Bring in the `wanted` tiles (tensor, level) -> region, releasing the ones they replace.
+
+        Order within an iteration, so that transfers overlap computes as double buffering allows:
+        1. double-buffered inputs load their next tile into the other slot first (their engines then
+           run while the previous computes finish), shallowest first;
+        2. the other changing tiles are written back / freed, deepest first;
+        3. the rest load, shallowest first;
+        4. double-buffered outputs are written back last. A level moves early (1) or late (4) only
+           if every changing level above it of the same tensor does, so data still flows level by level.
+        """
         swaps = {key for key in wanted if key in resident and key[0] != out_t and (key[0], paths[key[0]][key[1]])
                  in double}
         early: list[tuple[str, int]] = []
@@ -190,9 +223,19 @@ def lower(m: Mapping) -> Program:
                 code.append(Free(t, paths[t][j], old))
         for t, j in sorted(deferred, key=lambda key: -key[1]):
             write_back(t, j, held[(t, j)])
+
+    held_levels = [(t, j) for t, path in paths.items() for j in range(1, len(path))]
+    places = tuple((t, paths[t][-1]) for t in layer.tensors)
+    for index in itertools.product(*(range(f) for _, _, f in nest)):
+        wanted = {}
+        for t, j in held_levels:
+            region = region_at(t, j, index)
+            if resident.get((t, j)) != region:
+                wanted[(t, j)] = region
+        if wanted:
+            stage(wanted)
         ranges = ranges_at(index, levels)
         if all(hi > lo for lo, hi in ranges.values()):  # edge tiles may leave nothing to compute
-            places = tuple((t, paths[t][-1]) for t in layer.tensors)
             code.append(Compute(m.binding.capability, tuple((d, lo, hi) for d, (lo, hi) in ranges.items()),
                                 places))
     for t, j in sorted(resident, key=lambda key: -key[1]):

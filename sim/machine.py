@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mapper.acg import ACG, peak_ops_per_cycle
-from mapper.lower import Alloc, Compute, Free, Init, Move, Program, Region, tensor_region
+from mapper.acg import ACG, Capability, peak_ops_per_cycle
+from mapper.lower import Alloc, Free, Init, Instruction, Move, Program, Region, region_function
+from mapper.lower import Compute as ComputeIns
 from mapper.notation import Access, Affine, BinOp, Call, Expr, TensorExpr
 from mapper.workload import Layer
+from sim.blas import mac_in_float64
 from sim.reference import evaluate, identity
 
 
@@ -42,8 +44,10 @@ class SimError(ValueError):
     """A program broke a rule of the ACG; the message names the resource."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Buffer:
+    """A tile of `tensor` held in `storage` (off-chip: the whole tensor). Compared by identity."""
+
     tensor: str
     storage: str
     region: Region
@@ -53,12 +57,34 @@ class Buffer:
     earliest: float = 0.0  # when its slot is free
     ready: float = 0.0  # when its data is complete
     last_use: float = 0.0
+    # Elements of `written` still False, kept exactly so that reads of a wholly written buffer (the
+    # usual case) skip the per-element check: `complete` is `written.all()`.
+    unwritten: int = field(init=False)
+    complete: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.unwritten = self.written.size - int(np.count_nonzero(self.written))
+        self.complete = self.unwritten == 0
 
     def view(self, region: Region) -> tuple[slice, ...]:
+        """Slices of `data` holding `region`; KeyError when the buffer does not contain it."""
+        out = []
         for (lo, hi), (blo, bhi) in zip(region, self.region, strict=True):
             if lo < blo or hi > bhi:
                 raise KeyError
-        return tuple(slice(lo - blo, hi - blo) for (lo, hi), (blo, _) in zip(region, self.region, strict=True))
+            out.append(slice(lo - blo, hi - blo))
+        return tuple(out)
+
+    def mark_written(self, sl: tuple[slice, ...]) -> None:
+        if self.complete:
+            return
+        part = self.written[sl]  # a view: assigning to it marks the buffer
+        self.unwritten -= part.size - int(np.count_nonzero(part))
+        part[...] = True
+        self.complete = self.unwritten == 0
+
+    def is_written(self, sl: tuple[slice, ...]) -> bool:
+        return self.complete or bool(self.written[sl].all())
 
     @property
     def nbytes(self) -> int:
@@ -103,208 +129,307 @@ def random_inputs(layer: Layer, seed: int) -> dict[str, np.ndarray]:
 def simulate(program: Program, acg: ACG, seed: int = 0, inputs: dict[str, np.ndarray] | None = None) -> SimResult:
     """Run `program` on `acg` with seeded random inputs (or `inputs`); raise SimError on any violation."""
     layer = program.layer
-    expr = layer.expr
-    out_t = expr.output.tensor
     inputs = inputs if inputs is not None else random_inputs(layer, seed)
     try:
         cap = acg.capability(program.capability)
     except KeyError:
         raise SimError(f"{acg.name} has no capability '{program.capability}'") from None
-    dim_map, roles = dict(program.dim_map), dict(program.tensors)
-    out_dtype = np.dtype(layer.output.dtype)
+    machine = _Machine(program, acg, cap, inputs)
+    for ins in program.instructions:
+        machine.execute(ins)
+    return machine.finish(program, inputs)
 
-    offchip = {}  # off-chip memory: whole tensors
-    for t in layer.tensors.values():
-        full = tuple((0, n) for n in t.shape)
-        if t.name == out_t:
-            data, written = np.zeros(t.shape, out_dtype), np.zeros(t.shape, bool)
+
+class _Machine:
+    """The state of one simulation: buffers, engines, energy, and the computes awaiting their data."""
+
+    def __init__(self, program: Program, acg: ACG, cap: Capability, inputs: dict[str, np.ndarray]) -> None:
+        layer = program.layer
+        self.acg, self.cap, self.layer = acg, cap, layer
+        self.expr = layer.expr
+        self.out_t = self.expr.output.tensor
+        self.out_dtype = np.dtype(layer.output.dtype)
+        self.dim_map, self.roles = dict(program.dim_map), dict(program.tensors)
+        self.tensors = tuple(layer.tensors)
+        self.region_of = {t: region_function(layer, t) for t in layer.tensors}
+        self.offchip: dict[str, Buffer] = {}  # off-chip memory: whole tensors
+        for t in layer.tensors.values():
+            full = tuple((0, n) for n in t.shape)
+            if t.name == self.out_t:
+                data, written = np.zeros(t.shape, self.out_dtype), np.zeros(t.shape, bool)
+            else:
+                data, written = np.ascontiguousarray(inputs[t.name]), np.ones(t.shape, bool)
+            self.offchip[t.name] = Buffer(t.name, "", full, data, written)
+        self.live: dict[str, list[Buffer]] = {s: [] for s in acg.storages}
+        self.held: dict[tuple[str, str], list[Buffer]] = {}  # (storage, tensor) -> its live buffers, oldest first
+        self.used = dict.fromkeys(acg.storages, 0)
+        self.peaks = dict.fromkeys(acg.storages, 0)
+        self.slot_free: dict[tuple[str, str, int], float] = {}
+        self.engines: dict[str, float] = {}
+        self.busy: dict[str, float] = {}
+        self.energy = 0.0
+        self.computes = self.ops = 0
+        self.pending: list[tuple[dict[str, Buffer], dict[str, tuple[int, int]]]] = []
+        self.shifted_cache: dict = {}
+        # Per-instruction facts that depend only on a few fields, worked out once per distinct value.
+        self.links: dict[tuple[str, str], tuple[list[str], float, float]] = {}  # (src, dst) -> `link`
+        self.shapes: dict[tuple, tuple[float, int]] = {}  # compute extents -> (cycles, points)
+        self.placings: dict[tuple, list] = {}  # compute places -> per tensor (storage, allowed, pJ/B)
+        self.compute_engine = [f"compute:{cap.node}"]
+
+    def execute(self, ins: Instruction) -> None:
+        if isinstance(ins, ComputeIns):
+            self.compute(ins)  # its data part waits in `pending`, to run batched with its neighbours
+            return
+        self.flush()
+        if isinstance(ins, Alloc):
+            self.alloc(ins)
+        elif isinstance(ins, Free):
+            self.free(ins)
+        elif isinstance(ins, Init):
+            self.init(ins)
+        elif isinstance(ins, Move):
+            self.move(ins)
         else:
-            data, written = np.ascontiguousarray(inputs[t.name]), np.ones(t.shape, bool)
-        offchip[t.name] = Buffer(t.name, "", full, data, written)
+            raise SimError(f"unknown instruction {ins!r}")
 
-    live: dict[str, list[Buffer]] = {s: [] for s in acg.storages}
-    used = dict.fromkeys(acg.storages, 0)
-    peaks = dict.fromkeys(acg.storages, 0)
-    slot_free: dict[tuple[str, str, int], float] = {}
-    engines: dict[str, float] = {}
-    busy: dict[str, float] = {}
-    energy = 0.0
-    computes = ops = 0
-    shifted_cache: dict = {}
+    # ---------------------------------------------------------------------------------------------
+    # Buffers
 
-    def find(tensor: str, storage: str, region: Region, what: str, exact: str = "") -> Buffer:
-        """The buffer of `tensor` in `storage` holding `region`: the newest that contains it, or with
-        `exact` ('newest' or 'oldest') one allocated for exactly that region."""
-        if acg.storages[storage].offchip:
-            return offchip[tensor]
-        candidates = [b for b in live[storage] if b.tensor == tensor]
+    def find(self, tensor: str, storage: str, region: Region, what: str,
+             exact: str = "") -> tuple[Buffer, tuple[slice, ...]]:
+        """The buffer of `tensor` in `storage` holding `region` (and the slices of it): the newest that
+        contains it, or with `exact` ('newest' or 'oldest') one allocated for exactly that region."""
+        if self.acg.storages[storage].offchip:
+            buf = self.offchip[tensor]
+            return buf, buf.view(region)
+        candidates = self.held.get((storage, tensor), [])
         same = [b for b in candidates if b.region == region] if exact else []
         if same:
-            return same[-1] if exact == "newest" else same[0]
+            buf = same[-1] if exact == "newest" else same[0]
+            return buf, buf.view(region)
         for buf in reversed(candidates):
             try:
-                buf.view(region)
-                return buf
+                return buf, buf.view(region)
             except KeyError:
                 continue
         raise SimError(f"{storage}: {what} tensor {tensor} region {_show(region)}, which is not allocated there")
 
-    def run(engine_names: list[str], start: float, duration: float) -> float:
-        start = max([start, *(engines.get(e, 0.0) for e in engine_names)])
+    def alloc(self, ins: Alloc) -> None:
+        st = self.acg.storages.get(ins.storage)
+        if st is None or st.offchip:
+            raise SimError(f"allocation of {ins.tensor} in '{ins.storage}', which is not an on-chip storage")
+        shape = tuple(hi - lo for lo, hi in ins.region)
+        dtype = np.dtype(self.layer.tensors[ins.tensor].dtype)
+        need = math.prod(shape) * dtype.itemsize
+        used = self.used[ins.storage] + need
+        if used > st.total_capacity:
+            held = ", ".join(f"{b.tensor}{_show(b.region)} {b.nbytes} B" for b in self.live[ins.storage])
+            raise SimError(f"{ins.storage}: needs {used} B for tensor {ins.tensor} "
+                           f"({need} B) beside [{held}], holds {st.total_capacity} B")
+        self.used[ins.storage] = used
+        self.peaks[ins.storage] = max(self.peaks[ins.storage], used)
+        buf = Buffer(ins.tensor, ins.storage, ins.region, np.zeros(shape, dtype), np.zeros(shape, bool),
+                     ins.slot, earliest=self.slot_free.get((ins.tensor, ins.storage, ins.slot), 0.0))
+        self.live[ins.storage].append(buf)
+        self.held.setdefault((ins.storage, ins.tensor), []).append(buf)
+
+    def free(self, ins: Free) -> None:
+        buf, _ = self.find(ins.tensor, ins.storage, ins.region, "frees", exact="oldest")
+        self.live[ins.storage].remove(buf)
+        self.held[(ins.storage, ins.tensor)].remove(buf)
+        self.used[ins.storage] -= buf.nbytes
+        self.slot_free[(ins.tensor, ins.storage, buf.slot)] = max(buf.last_use, buf.ready)
+
+    def init(self, ins: Init) -> None:
+        buf, sl = self.find(ins.tensor, ins.storage, ins.region, "initialises", exact="newest")
+        buf.data[sl] = identity(self.expr.update, buf.data.dtype)
+        buf.mark_written(sl)
+        buf.ready = max(buf.ready, buf.earliest)
+
+    # ---------------------------------------------------------------------------------------------
+    # Moves and computes
+
+    def run(self, engine_names: list[str], start: float, duration: float) -> float:
+        """Occupy the engines for `duration` from `start` or when the last of them frees up."""
+        engines, busy = self.engines, self.busy
+        for e in engine_names:
+            start = max(start, engines.get(e, 0.0))
         end = start + duration
         for e in engine_names:
             engines[e] = end
             busy[e] = busy.get(e, 0.0) + duration
         return end
 
-    pending: list[tuple[dict[str, Buffer], dict[str, tuple[int, int]]]] = []
+    def link(self, src: str, dst: str) -> tuple[list[str], float, float] | None:
+        """For the edge src -> dst (None if there is none): the engines a move along it occupies, its
+        bandwidth (the slowest of the channel and the nodes' ports) and its energy per byte."""
+        acg = self.acg
+        edge = acg.edge(src, dst)
+        if edge is None:
+            return None
+        bw = [edge.bytes_per_cycle]
+        names = [f"edge:{src}->{dst}"]
+        for node in (src, dst):
+            port = acg.storages[node].bytes_per_cycle
+            if port:
+                bw.append(port)
+                names.append(f"port:{node}")
+        pj = acg.storages[src].read_pj_per_byte + acg.storages[dst].write_pj_per_byte + edge.pj_per_byte
+        return names, min(bw), pj
 
-    def flush() -> None:
+    def move(self, ins: Move) -> None:
+        link = self.links.get((ins.src, ins.dst))
+        if link is None:
+            link = self.link(ins.src, ins.dst)
+            if link is None:
+                raise SimError(f"move of {ins.tensor} from {ins.src} to {ins.dst}: the ACG has no edge "
+                               f"{ins.src}->{ins.dst}")
+            self.links[(ins.src, ins.dst)] = link
+        names, bandwidth, pj = link
+        src, s_sl = self.find(ins.tensor, ins.src, ins.region, "reads")
+        dst, d_sl = self.find(ins.tensor, ins.dst, ins.region, "writes", exact="newest")
+        if not src.is_written(s_sl):
+            raise SimError(f"{ins.src}: tensor {ins.tensor} region {_show(ins.region)} is read before it is "
+                           "written")
+        dst.data[d_sl] = src.data[s_sl]
+        dst.mark_written(d_sl)
+        nbytes = src.data[s_sl].nbytes
+        end = self.run(names, max(src.ready, dst.earliest), nbytes / bandwidth)
+        src.last_use = max(src.last_use, end)
+        dst.ready = max(dst.ready, end)
+        dst.last_use = max(dst.last_use, end)
+        self.energy += nbytes * pj
+
+    def shape(self, ranges: dict[str, tuple[int, int]]) -> tuple[float, int]:
+        """Check one instruction's extents against the capability; its cycles and iteration points."""
+        cap, layer = self.cap, self.layer
+        extents = {d: hi - lo for d, (lo, hi) in ranges.items()}
+        if set(extents) != set(layer.dims):
+            raise SimError(f"{cap.name}: compute ranges name dims {sorted(extents)}, the layer has "
+                           f"{sorted(layer.dims)}")
+        cap_extents = {}
+        for d, e in self.dim_map.items():
+            if e is None:
+                if extents[d] != 1:
+                    raise SimError(f"{cap.name}: dim {d} runs {extents[d]} wide in one instruction, but it is "
+                                   "not bound to any capability dim")
+            else:
+                cap_extents[e] = cap_extents.get(e, 1) * extents[d]
+        for e, fixed in cap.fixed.items():
+            if cap_extents.get(e, 1) > fixed:
+                raise SimError(f"{cap.name}: dim {e} holds {fixed}, the instruction needs {cap_extents[e]}")
+        streaming = {e: cap_extents.get(e, 1) for e in cap.streaming_dims}
+        return cap.instruction_cycles(streaming), math.prod(extents.values())
+
+    def placing(self, places: tuple[tuple[str, str], ...]) -> list[tuple[str | None, bool, float]]:
+        """Per layer tensor: the storage a compute names for it, whether its operand may be read
+        there, and the pJ per byte of that access."""
+        named = dict(places)
+        out = []
+        for t in self.tensors:
+            storage = named.get(t)
+            allowed = storage is not None and storage in self.cap.operands.get(self.roles.get(t, ""), ())
+            pj = 0.0
+            if allowed:
+                st = self.acg.storages[storage]
+                pj = st.read_pj_per_byte + (st.write_pj_per_byte if t == self.out_t else 0.0)
+            out.append((storage, allowed, pj))
+        return out
+
+    def compute(self, ins: ComputeIns) -> None:
+        cap = self.cap
+        if ins.capability != cap.name:
+            raise SimError(f"compute on '{ins.capability}', but the program is for '{cap.name}'")
+        ranges = {d: (lo, hi) for d, lo, hi in ins.ranges}
+        key = tuple((d, hi - lo) for d, lo, hi in ins.ranges)
+        shape = self.shapes.get(key)
+        if shape is None:
+            shape = self.shapes[key] = self.shape(ranges)
+        cycles, points = shape
+        placing = self.placings.get(ins.places)
+        if placing is None:
+            placing = self.placings[ins.places] = self.placing(ins.places)
+        bufs, regions, start = {}, [], 0.0
+        for t, (storage, allowed, _) in zip(self.tensors, placing, strict=True):
+            region = self.region_of[t](ranges)
+            if not allowed:
+                raise SimError(f"{cap.name}: tensor {t} is read from {storage}, not from its operand's storage")
+            buf, sl = self.find(t, storage, region, "computes on")
+            if not buf.is_written(sl):
+                raise SimError(f"{storage}: tensor {t} region {_show(region)} is read before it is written")
+            bufs[t] = buf
+            regions.append(region)
+            start = max(start, buf.ready)
+        pending = self.pending
+        if pending and any(pending[0][0][t] is not b for t, b in bufs.items()):
+            self.flush()
+        pending.append((bufs, ranges))
+        end = self.run(self.compute_engine, start, cycles)
+        for buf in bufs.values():
+            buf.last_use = max(buf.last_use, end)
+        bufs[self.out_t].ready = end
+        self.computes += 1
+        self.ops += points
+        energy = self.energy + points * cap.pj_per_op
+        for buf, region, (_, _, pj) in zip(bufs.values(), regions, placing, strict=True):
+            energy += math.prod(hi - lo for lo, hi in region) * buf.data.itemsize * pj
+        self.energy = energy
+
+    def flush(self) -> None:
         """Execute the data part of the pending computes (all on the same buffers). When their ranges
         exactly partition a box, one evaluation over the box does the work of all of them: the updates
         are associative (integer sums wrap identically in any order), and each instruction was already
         checked and timed on its own."""
+        pending = self.pending
         if not pending:
             return
+        layer, out_t = self.layer, self.out_t
         bufs = pending[0][0]
         groups = [ranges for _, ranges in pending]
         if len(groups) > 1:
             box = {d: (min(r[d][0] for r in groups), max(r[d][1] for r in groups)) for d in layer.dims}
             if _partitions(groups, box):
                 groups = [box]
+        out_buf = bufs[out_t]
+        arrays = {t: b.data for t, b in bufs.items() if t != out_t}
         for ranges in groups:
             extents = {d: hi - lo for d, (lo, hi) in ranges.items()}
-            shifted = _shifted(expr, {t: b.region for t, b in bufs.items()}, ranges, shifted_cache)
-            out_buf = bufs[out_t]
-            sl = out_buf.view(tensor_region(layer, out_t, ranges))
-            arrays = {t: b.data for t, b in bufs.items() if t != out_t}
-            out_buf.data[sl] = evaluate(shifted, extents, arrays, out_dtype, initial=out_buf.data[sl])
+            shifted = _shifted(self.expr, {t: b.region for t, b in bufs.items()}, ranges, self.shifted_cache)
+            sl = out_buf.view(self.region_of[out_t](ranges))
+            out_buf.data[sl] = _accumulate(shifted, extents, arrays, self.out_dtype, out_buf.data[sl])
         pending.clear()
 
-    for ins in program.instructions:
-        if not isinstance(ins, Compute):
-            flush()
-        if isinstance(ins, Alloc):
-            st = acg.storages.get(ins.storage)
-            if st is None or st.offchip:
-                raise SimError(f"allocation of {ins.tensor} in '{ins.storage}', which is not an on-chip storage")
-            shape = tuple(hi - lo for lo, hi in ins.region)
-            dtype = np.dtype(layer.tensors[ins.tensor].dtype)
-            need = math.prod(shape) * dtype.itemsize
-            if used[ins.storage] + need > st.total_capacity:
-                held = ", ".join(f"{b.tensor}{_show(b.region)} {b.nbytes} B" for b in live[ins.storage])
-                raise SimError(f"{ins.storage}: needs {used[ins.storage] + need} B for tensor {ins.tensor} "
-                               f"({need} B) beside [{held}], holds {st.total_capacity} B")
-            used[ins.storage] += need
-            peaks[ins.storage] = max(peaks[ins.storage], used[ins.storage])
-            buf = Buffer(ins.tensor, ins.storage, ins.region, np.zeros(shape, dtype), np.zeros(shape, bool),
-                         ins.slot, earliest=slot_free.get((ins.tensor, ins.storage, ins.slot), 0.0))
-            live[ins.storage].append(buf)
-        elif isinstance(ins, Free):
-            buf = find(ins.tensor, ins.storage, ins.region, "frees", exact="oldest")
-            live[ins.storage].remove(buf)
-            used[ins.storage] -= buf.nbytes
-            slot_free[(ins.tensor, ins.storage, buf.slot)] = max(buf.last_use, buf.ready)
-        elif isinstance(ins, Init):
-            buf = find(ins.tensor, ins.storage, ins.region, "initialises", exact="newest")
-            sl = buf.view(ins.region)
-            buf.data[sl] = identity(expr.update, buf.data.dtype)
-            buf.written[sl] = True
-            buf.ready = max(buf.ready, buf.earliest)
-        elif isinstance(ins, Move):
-            edge = acg.edge(ins.src, ins.dst)
-            if edge is None:
-                raise SimError(f"move of {ins.tensor} from {ins.src} to {ins.dst}: the ACG has no edge "
-                               f"{ins.src}->{ins.dst}")
-            src = find(ins.tensor, ins.src, ins.region, "reads")
-            dst = find(ins.tensor, ins.dst, ins.region, "writes", exact="newest")
-            s_sl, d_sl = src.view(ins.region), dst.view(ins.region)
-            if not src.written[s_sl].all():
-                raise SimError(f"{ins.src}: tensor {ins.tensor} region {_show(ins.region)} is read before it is "
-                               "written")
-            dst.data[d_sl] = src.data[s_sl]
-            dst.written[d_sl] = True
-            nbytes = src.data[s_sl].nbytes
-            bw = [edge.bytes_per_cycle]
-            names = [f"edge:{ins.src}->{ins.dst}"]
-            for node in (ins.src, ins.dst):
-                port = acg.storages[node].bytes_per_cycle
-                if port:
-                    bw.append(port)
-                    names.append(f"port:{node}")
-            end = run(names, max(src.ready, dst.earliest), nbytes / min(bw))
-            src.last_use = max(src.last_use, end)
-            dst.ready = max(dst.ready, end)
-            dst.last_use = max(dst.last_use, end)
-            energy += nbytes * (acg.storages[ins.src].read_pj_per_byte + acg.storages[ins.dst].write_pj_per_byte
-                                + edge.pj_per_byte)
-        elif isinstance(ins, Compute):
-            if ins.capability != cap.name:
-                raise SimError(f"compute on '{ins.capability}', but the program is for '{cap.name}'")
-            ranges = {d: (lo, hi) for d, lo, hi in ins.ranges}
-            extents = {d: hi - lo for d, (lo, hi) in ranges.items()}
-            if set(extents) != set(layer.dims):
-                raise SimError(f"{cap.name}: compute ranges name dims {sorted(extents)}, the layer has "
-                               f"{sorted(layer.dims)}")
-            cap_extents = {}
-            for d, e in dim_map.items():
-                if e is None:
-                    if extents[d] != 1:
-                        raise SimError(f"{cap.name}: dim {d} runs {extents[d]} wide in one instruction, but it is "
-                                       "not bound to any capability dim")
-                else:
-                    cap_extents[e] = cap_extents.get(e, 1) * extents[d]
-            for e, fixed in cap.fixed.items():
-                if cap_extents.get(e, 1) > fixed:
-                    raise SimError(f"{cap.name}: dim {e} holds {fixed}, the instruction needs {cap_extents[e]}")
-            places = dict(ins.places)
-            bufs, start = {}, 0.0
-            for t in layer.tensors:
-                region = tensor_region(layer, t, ranges)
-                storage = places.get(t)
-                if storage is None or storage not in cap.operands.get(roles.get(t, ""), ()):
-                    raise SimError(f"{cap.name}: tensor {t} is read from {storage}, not from its operand's storage")
-                buf = find(t, storage, region, "computes on")
-                if not buf.written[buf.view(region)].all():
-                    raise SimError(f"{storage}: tensor {t} region {_show(region)} is read before it is written")
-                bufs[t] = (buf, region)
-                start = max(start, buf.ready)
-            if pending and any(pending[0][0][t] is not b for t, (b, _) in bufs.items()):
-                flush()
-            pending.append(({t: b for t, (b, _) in bufs.items()}, ranges))
-            out_buf = bufs[out_t][0]
-            streaming = {e: cap_extents.get(e, 1) for e in cap.streaming_dims}
-            cycles = cap.instruction_cycles(streaming)
-            end = run([f"compute:{cap.node}"], start, cycles)
-            for buf, _ in bufs.values():
-                buf.last_use = max(buf.last_use, end)
-            out_buf.ready = end
-            points = math.prod(extents.values())
-            computes += 1
-            ops += points
-            energy += points * cap.pj_per_op
-            for t, (buf, region) in bufs.items():
-                nbytes = math.prod(hi - lo for lo, hi in region) * buf.data.itemsize
-                st = acg.storages[buf.storage]
-                energy += nbytes * (st.read_pj_per_byte + (st.write_pj_per_byte if t == out_t else 0.0))
+    def finish(self, program: Program, inputs: dict[str, np.ndarray]) -> SimResult:
+        """Check the end state (no leaks, the whole output written back) and compare with the reference."""
+        self.flush()
+        leftover = [f"{b.tensor} in {s}" for s, bufs in self.live.items() for b in bufs]
+        if leftover:
+            raise SimError(f"the program ends with buffers still allocated: {', '.join(leftover)}")
+        out = self.offchip[self.out_t]
+        if not out.complete:
+            raise SimError(f"output {self.out_t}: {int((~out.written).sum())} elements are never written back "
+                           "off-chip")
+        reference = evaluate(self.expr, self.layer.dims, inputs, self.out_dtype)
+        if self.out_dtype.kind == "f":
+            same = bool(np.allclose(out.data, reference, rtol=1e-4, atol=1e-5))
         else:
-            raise SimError(f"unknown instruction {ins!r}")
+            same = bool(np.array_equal(out.data, reference))
+        cycles = max(self.engines.values(), default=0.0)
+        return SimResult(out.data, reference, cycles, self.energy, self.busy,
+                         {s: p for s, p in self.peaks.items() if p}, len(program.instructions), self.computes,
+                         self.ops, float(peak_ops_per_cycle(self.cap)), same)
 
-    flush()
-    leftover = [f"{b.tensor} in {s}" for s, bufs in live.items() for b in bufs]
-    if leftover:
-        raise SimError(f"the program ends with buffers still allocated: {', '.join(leftover)}")
-    out = offchip[out_t]
-    if not out.written.all():
-        raise SimError(f"output {out_t}: {int((~out.written).sum())} elements are never written back off-chip")
-    reference = evaluate(expr, layer.dims, inputs, out_dtype)
-    if out_dtype.kind == "f":
-        same = bool(np.allclose(out.data, reference, rtol=1e-4, atol=1e-5))
-    else:
-        same = bool(np.array_equal(out.data, reference))
-    cycles = max(engines.values(), default=0.0)
-    return SimResult(out.data, reference, cycles, energy, busy, {s: p for s, p in peaks.items() if p},
-                     len(program.instructions), computes, ops, float(peak_ops_per_cycle(cap)), same)
+
+def _accumulate(expr: TensorExpr, extents: dict[str, int], arrays: dict[str, np.ndarray], dtype: np.dtype,
+                initial: np.ndarray) -> np.ndarray:
+    """`initial` updated by `expr` over `extents`: through the exact float64 matmul when it applies
+    (an integer MAC, bit-identical and much faster than NumPy's integer einsum), else as the reference."""
+    product = mac_in_float64(expr, extents, arrays, dtype)
+    if product is None:
+        return evaluate(expr, extents, arrays, dtype, initial=initial)
+    with np.errstate(over="ignore"):
+        return np.add(initial, product, dtype=dtype)  # wraps as the reference's `+=` does
 
 
 def _partitions(groups: list[dict[str, tuple[int, int]]], box: dict[str, tuple[int, int]]) -> bool:

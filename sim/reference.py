@@ -48,9 +48,9 @@ def access_view(array: np.ndarray, access: Access, dims: tuple[str, ...], extent
     if any(before) or any(after):
         base = np.pad(array, list(zip(before, after, strict=True)), constant_values=pad_value)
     start = base[tuple(slice(idx.const + b, None) for idx, b in zip(access.indices, before, strict=True))]
-    axes = [d for d in dims if broadcast or any(idx.coeff(d) for idx in access.indices)]
-    strides = [sum(idx.coeff(d) * s for idx, s in zip(access.indices, base.strides, strict=True))
-               for d in axes]
+    coeffs = [dict(idx.terms) for idx in access.indices]  # once per index, not per dim
+    axes = [d for d in dims if broadcast or any(c.get(d, 0) for c in coeffs)]
+    strides = [sum(c.get(d, 0) * s for c, s in zip(coeffs, base.strides, strict=True)) for d in axes]
     return as_strided(start, shape=[extents[d] for d in axes], strides=strides, writeable=False)
 
 

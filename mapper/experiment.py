@@ -82,6 +82,7 @@ class Experiment:
     validate: bool = True
     expert_dir: Path | None = None
     report: Report = Report()
+    experts: tuple[tuple[str, str, str | None], ...] = ()  # (ACG name, layer name, file text or None)
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,19 @@ def parse_experiment(root: Field) -> Experiment:
     elif any(s.name == "expert" for s in strategies):
         raise root.error("strategy 'expert' needs 'expert_mappings: FOLDER' (holding ACG/LAYER.yaml files)")
     report = _parse_report(top.get("report"), strategies)
+    experts = ()
+    if expert_dir is not None and any(s.name == "expert" for s in strategies):
+        # read once: every phase of a run then sees the same texts (they are part of the case keys)
+        files = {(v.acg.name, layer.name): expert_dir / v.acg.name / f"{layer.name}.yaml"
+                 for v in variants for _, layer in layers}
+        experts = tuple((a, n, p.read_text(encoding="utf-8") if p.is_file() else None) for (a, n), p in files.items())
     return Experiment(
         name=name, description=top["description"].str() if "description" in top else "", source=root.source,
         variants=variants, layers=layers, strategies=strategies, objectives=objectives,
         repetitions=top["repetitions"].int(minimum=1) if "repetitions" in top else 1,
         seed=top["seed"].int(minimum=0) if "seed" in top else 0,
         validate=top["validate"].bool() if "validate" in top else True,
-        expert_dir=expert_dir, report=report)
+        expert_dir=expert_dir, report=report, experts=experts)
 
 
 def _nonempty(f: Field) -> list[Field]:
@@ -163,16 +170,22 @@ def _nonempty(f: Field) -> list[Field]:
     return items
 
 
+def _load_spec(spec: Field, load):
+    """`load(name)`, with an unknown name reported at the experiment's line (errors inside the spec
+    file keep their own file and line)."""
+    try:
+        return load(spec.str())
+    except SpecError as exc:
+        raise spec.error(exc.message if exc.source == spec.value else str(exc)) from None
+
+
 def _parse_variants(item: Field) -> list[Variant]:
     if isinstance(item.value, str):
         spec, fields = item, {}
     else:
         fields = item.keys(required=("spec",), optional=("label", "overrides", "sweep"))
         spec = fields["spec"]
-    try:
-        doc = load_yaml(find_spec(spec.str(), ACG_FOLDER))
-    except SpecError as exc:
-        raise spec.error(exc.message if exc.source == spec.value else str(exc)) from None
+    doc = _load_spec(spec, lambda name: load_yaml(find_spec(name, ACG_FOLDER)))
     fixed = [(p, f) for p, f in fields["overrides"].mapping().items()] if "overrides" in fields else []
     axes = []
     for axis, f in (fields["sweep"].mapping().items() if "sweep" in fields else ()):
@@ -197,27 +210,22 @@ def _apply_overrides(doc: Field, overrides: list[tuple[str, Field]], name: str) 
     for path, f in overrides:
         node, parts = value, path.split(".")
         for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
+            where = ".".join(parts[:depth]) or "top"
             if isinstance(node, dict):
                 if part not in node:
-                    known = ", ".join(map(str, node)) or "nothing"
-                    raise f.error(f"override path '{path}': no '{part}' at '{'.'.join(parts[:depth]) or 'top'}' "
-                                  f"(it has {known})")
-                if last:
-                    node[part] = copy.deepcopy(f.value)
-                else:
-                    node = node[part]
+                    raise f.error(f"override path '{path}': no '{part}' at '{where}' "
+                                  f"(it has {', '.join(map(str, node)) or 'nothing'})")
+                key = part
             elif isinstance(node, list):
-                index = next((i for i, x in enumerate(node) if isinstance(x, dict) and x.get("name") == part), None)
-                if index is None:
-                    raise f.error(f"override path '{path}': no item named '{part}' in "
-                                  f"'{'.'.join(parts[:depth])}'")
-                if last:
-                    node[index] = copy.deepcopy(f.value)
-                else:
-                    node = node[index]
+                key = next((i for i, x in enumerate(node) if isinstance(x, dict) and x.get("name") == part), None)
+                if key is None:
+                    raise f.error(f"override path '{path}': no item named '{part}' in '{where}'")
             else:
-                raise f.error(f"override path '{path}': '{'.'.join(parts[:depth])}' is a value, not a mapping")
+                raise f.error(f"override path '{path}': '{where}' is a value, not a mapping")
+            if depth == len(parts) - 1:
+                node[key] = copy.deepcopy(f.value)
+            else:
+                node = node[key]
     try:
         return parse_acg(Field(doc.source, (), value, doc.line))
     except SpecError as exc:
@@ -232,10 +240,7 @@ def _parse_workload(item: Field) -> list[tuple[str, Layer]]:
     else:
         fields = item.keys(required=("spec",), optional=("layers",))
         spec, names = fields["spec"], fields.get("layers")
-    try:
-        wl = load_workload(spec.str())
-    except SpecError as exc:
-        raise spec.error(exc.message if exc.source == spec.value else str(exc)) from None
+    wl = _load_spec(spec, load_workload)
     if names is None:
         return [(wl.name, layer) for layer in wl.layers]
     out = []
@@ -303,6 +308,7 @@ def cases(exp: Experiment, time_of: dict[tuple, float] | None = None) -> list[Ca
     until their time is known.
     """
     out = []
+    texts = {(a, n): text for a, n, text in exp.experts}
     for variant in exp.variants:
         for workload, layer in exp.layers:
             for strategy in exp.strategies:
@@ -316,9 +322,8 @@ def cases(exp: Experiment, time_of: dict[tuple, float] | None = None) -> list[Ca
                             limit = max(time_of[ref], 0.05)  # a floor: a 0 s budget evaluates nothing
                         expert_file = expert_text = None
                         if strategy.name == "expert":
-                            path = expert_path(exp, variant, layer)
-                            expert_file = str(path)
-                            expert_text = path.read_text(encoding="utf-8") if path.is_file() else None
+                            expert_file = str(expert_path(exp, variant, layer))
+                            expert_text = texts.get((variant.acg.name, layer.name))
                         out.append(Case(variant, workload, layer, strategy, objective, rep, exp.seed + rep,
                                         exp.validate, limit, expert_file, expert_text))
     return out

@@ -274,7 +274,7 @@ def _parse_capability(node_name: str, item: Field, storages: dict[str, Storage],
                       compute_names: set[str]) -> Capability:
     f = item.keys(required=("name", "expr", "operands", "dtypes", "cycles"), optional=_CAPABILITY_FIELDS)
     name = f["name"].str()
-    expr = parse_expr_field(f["expr"])
+    expr = parse_expr_field(f["expr"], immediates=True)
     tensors = expr.tensors
 
     fixed = {}
@@ -346,9 +346,9 @@ def _check_reachable(acg: ACG, cap: Capability, operands: Field) -> None:
                     f"({', '.join(acg.offchip)}) along edges")
 
 
-def parse_expr_field(f: Field) -> TensorExpr:
+def parse_expr_field(f: Field, immediates: bool = False) -> TensorExpr:
     try:
-        return parse_tensor_expr(f.str())
+        return parse_tensor_expr(f.str(), immediates)
     except NotationError as exc:
         raise f.error(str(exc)) from None
 

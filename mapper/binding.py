@@ -31,7 +31,7 @@ import numpy as np
 
 from mapper.acg import ACG, Capability, read_paths, write_paths
 from mapper.dtypes import DTYPES
-from mapper.notation import Access, BinOp, Call, Const, Expr
+from mapper.notation import Access, BinOp, Call, Const, Expr, Imm
 from mapper.workload import Layer
 
 COMMUTATIVE = frozenset({"+", "*", "max", "min"})
@@ -157,6 +157,8 @@ def _match_tree(a: Expr, b: Expr):
     elif isinstance(a, Const) and isinstance(b, Const):
         if a.value == b.value:
             yield []
+    elif isinstance(a, Const) and isinstance(b, Imm):  # an instruction immediate takes any constant
+        yield []
     elif isinstance(a, Call) and isinstance(b, Call):
         if a.fn == b.fn and len(a.args) == len(b.args):
             orders = [b.args]

@@ -30,7 +30,7 @@ from mapper.acg import ACG, load_acg, peak_ops_per_cycle, read_paths, write_path
 from mapper.cost import OBJECTIVES
 from mapper.files import save_figure
 from mapper.spec import SpecError
-from mapper.workload import Workload, load_workload
+from mapper.workload import Concat, Workload, load_workload
 from solver import STRATEGIES
 
 
@@ -81,13 +81,18 @@ def acg_summary(acg: ACG) -> dict:
             "capabilities": capabilities, "edges": edges}
 
 
+def _sources(layer) -> dict:
+    return {operand: source.to_yaml() if isinstance(source, Concat) else source
+            for operand, source in layer.producers.items()}
+
+
 def workload_summary(wl: Workload) -> dict:
     layers = [{
         "name": layer.name, "op": layer.op, "expr": str(layer.expr), "kind": layer.expr.kind,
         "dims": layer.dims, "count": layer.count,
         "tensors": {t.name: {"shape": list(t.shape), "dtype": t.dtype, "bytes": t.bytes, "role": t.role}
                     for t in layer.tensors.values()},
-        "macs": layer.macs, "ops": layer.points, "bytes": layer.bytes, "inputs": layer.producers,
+        "macs": layer.macs, "ops": layer.points, "bytes": layer.bytes, "inputs": _sources(layer),
     } for layer in wl.layers]
     total = {"layers": len(wl.layers), "macs": wl.macs,
              "ops": sum(lyr.points * lyr.count for lyr in wl.layers),
@@ -142,7 +147,8 @@ def print_workload(console: Console, s: dict) -> None:
         ins = " ".join(f"{n}{tensors[n]['shape']}" for n, v in tensors.items() if v["role"] == "input")
         out = next(f"{n}{v['shape']}" for n, v in tensors.items() if v["role"] == "output")
         dtypes = "/".join(dict.fromkeys(v["dtype"] for v in tensors.values()))
-        src = ", ".join(f"{k}<-{v}" for k, v in lyr["inputs"].items())
+        src = ", ".join(f"{k}<-" + (f"concat({','.join(v['concat'])};axis={v['axis']})" if isinstance(v, dict) else v)
+                        for k, v in lyr["inputs"].items())
         _row(t, lyr["name"], lyr["op"] or "expr", lyr["kind"], f"{ins} -> {out}", dtypes,
                   format_count(lyr["macs"]), format_count(lyr["ops"]), format_bytes(lyr["bytes"]),
                   str(lyr["count"]), src)
@@ -306,7 +312,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
 
 def program_listing(program) -> list[str]:
     """One readable line per instruction of a lowered program."""
-    from mapper.lower import Alloc, Compute, Free, Init, Move
+    from mapper.program import Alloc, Compute, Free, Init, Move
 
     def region(r):
         return "[" + ", ".join(f"{lo}:{hi}" for lo, hi in r) + "]"

@@ -23,10 +23,12 @@ def expr_dtype_problem(expr, out_dtype: str) -> str | None:
     from mapper.notation import TRANSCENDENTAL, Const, walk
 
     if is_float(out_dtype):
-        return None
+        return "shr() needs an integer output dtype" if "shr" in expr.functions else None
     fns = sorted(expr.functions & TRANSCENDENTAL)
     if fns:
         return f"{fns[0]}() needs a floating-point output dtype, got {out_dtype}"
+    if "/" in expr.functions:
+        return f"'/' needs a floating-point output dtype, got {out_dtype}"
     if any(isinstance(node, Const) and isinstance(node.value, float) for node in walk(expr.rhs)):
         return f"a fractional constant cannot be computed in {out_dtype}"
     return None

@@ -1,15 +1,6 @@
 """Lowering: a Mapping becomes a Program, the instruction stream a sequential controller would issue.
 
-Instructions name ACG resources only: storage nodes, edges (`src` -> `dst`) and capabilities, with
-tile *regions* (half-open [lo, hi) per tensor axis, or per layer dim for a compute). The simulator
-executes them without knowing the mapping.
-
-    Alloc(T, S, region, slot)      reserve a buffer for a tile of T in storage S (slot: double buffering)
-    Move(T, src, dst, region)      copy a tile along the edge src -> dst (a load, a write-back or a
-                                   partial-sum reload)
-    Init(T, S, region)             set a fresh output tile to the update's identity (0, or the minimum)
-    Compute(cap, ranges, places)   one instruction of capability `cap` over the layer-dim ranges
-    Free(T, S, region)             release the buffer
+The instruction types live in `mapper.program` (the simulator reads them without the lowering).
 
     >>> from mapper.acg import load_acg
     >>> from mapper.binding import bind
@@ -26,101 +17,9 @@ executes them without knowing the mapping.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from mapper.mapping import Mapping
-from mapper.workload import Layer
-
-Region = tuple[tuple[int, int], ...]
-
-
-@dataclass(frozen=True)
-class Alloc:
-    tensor: str
-    storage: str
-    region: Region
-    slot: int
-
-
-@dataclass(frozen=True)
-class Free:
-    tensor: str
-    storage: str
-    region: Region
-
-
-@dataclass(frozen=True)
-class Init:
-    tensor: str
-    storage: str
-    region: Region
-
-
-@dataclass(frozen=True)
-class Move:
-    tensor: str
-    src: str
-    dst: str
-    region: Region
-
-
-@dataclass(frozen=True)
-class Compute:
-    capability: str
-    ranges: tuple[tuple[str, int, int], ...]  # (layer dim, lo, hi)
-    places: tuple[tuple[str, str], ...]  # (tensor, storage it is read from / written to)
-
-
-Instruction = Alloc | Free | Init | Move | Compute
-
-
-@dataclass(frozen=True)
-class Program:
-    """The instruction stream of one layer on one ACG, plus what the simulator needs to check it."""
-
-    acg: str
-    layer: Layer
-    capability: str
-    tensors: tuple[tuple[str, str], ...]  # the binding's layer tensor -> capability operand
-    dim_map: tuple[tuple[str, str | None], ...]  # the binding's layer dim -> capability dim
-    instructions: tuple[Instruction, ...]
-
-
-def tensor_region(layer: Layer, tensor: str, ranges: dict[str, tuple[int, int]]) -> Region:
-    """The region of `tensor` that the layer touches over dim `ranges`, clipped to its shape."""
-    return region_function(layer, tensor)(ranges)
-
-
-def region_function(layer: Layer, tensor: str) -> Callable[[dict[str, tuple[int, int]]], Region]:
-    """`tensor_region` for one tensor with the accesses unpacked once: the lowering and the simulator
-    call it per instruction, where re-reading the expression dominated their time."""
-    # Per axis: its extent and, per access of the tensor, (constant, terms) of the index on that axis.
-    axes = [(n, [(a.indices[axis].const, a.indices[axis].terms) for a in [layer.expr.output, *layer.expr.accesses]
-                 if a.tensor == tensor])
-            for axis, n in enumerate(layer.tensors[tensor].shape)]
-
-    def region(ranges: dict[str, tuple[int, int]]) -> Region:
-        out = []
-        for n, indices in axes:
-            lo = hi = None
-            for const, terms in indices:
-                a_lo = a_hi = const
-                for d, c in terms:
-                    d_lo, d_hi = ranges[d]
-                    if c > 0:
-                        a_lo += c * d_lo
-                        a_hi += c * (d_hi - 1)
-                    else:
-                        a_lo += c * (d_hi - 1)
-                        a_hi += c * d_lo
-                lo = a_lo if lo is None else min(lo, a_lo)
-                hi = a_hi if hi is None else max(hi, a_hi)
-            lo = min(max(0, lo), n)
-            out.append((lo, max(lo, min(n, hi + 1))))  # a tile wholly in the padding reads nothing
-        return tuple(out)
-
-    return region
+from mapper.program import Alloc, Compute, Free, Init, Instruction, Move, Program, Region, region_function
 
 
 def lower(m: Mapping) -> Program:

@@ -107,7 +107,7 @@ def tile_bytes(layer: Layer, tensor: str, tile: dict[str, int]) -> int:
 
 def bare_layer(layer: Layer) -> Layer:
     """The layer as a mapping records it: its computation only (no template, wiring or count)."""
-    return replace(layer, op=None, params={}, producers={}, count=1)
+    return replace(layer, op=None, params={}, producers={}, count=1, slots=None)
 
 
 def storage_demand(m: Mapping) -> dict[str, list[tuple[str, int]]]:

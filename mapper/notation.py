@@ -14,9 +14,14 @@ language for capability cycle formulas: `m + 64`, `cdiv(m, 32) * 4`, `max(m, 8)`
     8
 
 Semantics (shared by the reference and the simulator): every computation happens in the output
-tensor's dtype; `+=` sums over the reduction dims (the dims absent from the output), `max=` takes
-the maximum, `=` is element-wise and has no reduction dims. An index outside a tensor's shape reads
-the identity of the update (0 for `+=` and `=`, the dtype's minimum for `max=`): that is padding.
+tensor's dtype, except that an integer output whose inputs are wider (a requantisation reads int32
+and writes int8) computes in the inputs' common type and then converts; `+=` sums over the
+reduction dims (the dims absent from the output), `max=` takes the maximum, `=` is element-wise
+and has no reduction dims. An index outside a tensor's shape reads the identity of the update (0 for
+`+=` and `=`, the dtype's minimum for `max=`): that is padding.
+Functions: relu, sigmoid, tanh, exp, neg, abs, round (half to even), max, min, clip(x, lo, hi),
+shr(x, n) (arithmetic shift right by a constant n, rounding half up: (x + 2**(n-1)) >> n), pow(x, c);
+`/` divides (floating-point outputs only).
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ def _tokenize(text: str) -> list[_Token]:
 class _Parser:
     def __init__(self, text: str):
         self.text, self.tokens, self.i = text, _tokenize(text), 0
+        self.immediates = False
 
     @property
     def tok(self) -> _Token:
@@ -174,6 +180,17 @@ class Const:
 
 
 @dataclass(frozen=True)
+class Imm:
+    """An instruction immediate of a capability (a bare name such as `s` in `shr(X[i], s)`): it matches
+    any constant of a layer. Layer expressions have none."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
 class Call:
     fn: str
     args: tuple[Expr, ...]
@@ -184,7 +201,7 @@ class Call:
 
 @dataclass(frozen=True)
 class BinOp:
-    op: str  # '+', '-', '*'
+    op: str  # '+', '-', '*', '/'
     lhs: Expr
     rhs: Expr
 
@@ -192,11 +209,13 @@ class BinOp:
         return f"({self.lhs} {self.op} {self.rhs})"
 
 
-Expr = Access | Const | Call | BinOp
+Expr = Access | Const | Imm | Call | BinOp
 
-UNARY_FUNCTIONS = ("relu", "sigmoid", "tanh", "exp", "neg", "abs")
-BINARY_FUNCTIONS = ("max", "min")
-TRANSCENDENTAL = frozenset({"sigmoid", "tanh", "exp"})
+UNARY_FUNCTIONS = ("relu", "sigmoid", "tanh", "exp", "neg", "abs", "round")
+BINARY_FUNCTIONS = ("max", "min", "shr", "pow")
+TRANSCENDENTAL = frozenset({"sigmoid", "tanh", "exp", "pow"})
+# Functions whose second argument must be a constant (or, in a capability, an immediate).
+CONSTANT_ARGUMENTS = {"clip": (1, 2), "shr": (1,), "pow": (1,)}
 UPDATES = ("+=", "max=", "=")
 
 
@@ -248,7 +267,7 @@ class TensorExpr:
 
     @cached_property
     def functions(self) -> frozenset[str]:
-        """Element operations used on the right-hand side: function names and '+', '-', '*'."""
+        """Element operations used on the right-hand side: function names and '+', '-', '*', '/'."""
         return frozenset(_walk_functions(self.rhs))
 
     def access_of(self, tensor: str) -> Access:
@@ -283,11 +302,18 @@ def _walk_functions(e: Expr):
             yield node.op
 
 
-def parse_tensor_expr(text: str) -> TensorExpr:
-    """Parse `OUT[dims] (+=|max=|=) rhs`; raise `NotationError` naming what was expected and where."""
+def parse_tensor_expr(text: str, immediates: bool = False) -> TensorExpr:
+    """Parse `OUT[dims] (+=|max=|=) rhs`; raise `NotationError` naming what was expected and where.
+
+    With `immediates` (capability expressions), a bare name is an instruction immediate (`Imm`).
+
+    >>> str(parse_tensor_expr("Z[i] = clip(shr(X[i], s), lo, hi)", immediates=True).rhs)
+    'clip(shr(X[i], s), lo, hi)'
+    """
     if not isinstance(text, str):
         raise NotationError("expected an expression string", str(text), 1)
     p = _Parser(text)
+    p.immediates = immediates
     out_tok = p.tok
     output = _parse_access(p, p.name("an output tensor name"))
     if p.tok.kind == "op" and p.tok.text in ("+=", "="):
@@ -384,8 +410,10 @@ def _parse_sum(p: _Parser) -> Expr:
 
 def _parse_product(p: _Parser) -> Expr:
     e = _parse_unary(p)
-    while p.accept("*"):
-        e = BinOp("*", e, _parse_unary(p))
+    while p.tok.kind == "op" and p.tok.text in ("*", "/"):
+        op = p.tok.text
+        p.i += 1
+        e = BinOp(op, e, _parse_unary(p))
     return e
 
 
@@ -412,6 +440,8 @@ def _parse_primary(p: _Parser) -> Expr:
     if p.tok.text == "[":
         return _parse_access(p, tok)
     if p.tok.text != "(":
+        if p.immediates:
+            return Imm(tok.text)
         raise p.fail(f"'[' (tensor access) or '(' (function call) after '{tok.text}'")
     fn = tok.text
     if fn not in (*UNARY_FUNCTIONS, *BINARY_FUNCTIONS, "clip"):
@@ -425,8 +455,13 @@ def _parse_primary(p: _Parser) -> Expr:
     arity = 1 if fn in UNARY_FUNCTIONS else (2 if fn in BINARY_FUNCTIONS else 3)
     if len(args) != arity:
         raise NotationError(f"{fn}() takes {arity} argument(s), got {len(args)}", p.text, tok.column)
-    if fn == "clip" and not all(isinstance(a, Const) for a in args[1:]):
-        raise NotationError("clip(x, lo, hi) needs constant bounds", p.text, tok.column)
+    for k in CONSTANT_ARGUMENTS.get(fn, ()):
+        if not isinstance(args[k], Const | Imm):
+            what = "clip(x, lo, hi) needs constant bounds" if fn == "clip" else \
+                f"argument {k + 1} of {fn}() must be a constant"
+            raise NotationError(what, p.text, tok.column)
+    if fn == "shr" and isinstance(args[1], Const) and not (isinstance(args[1].value, int) and args[1].value >= 0):
+        raise NotationError("shr(x, n) shifts by an integer n >= 0", p.text, tok.column)
     return Call(fn, tuple(args))
 
 

@@ -245,7 +245,9 @@ def gru_cell(p: dict) -> tuple[list[Proto], Slots]:
 
 
 _MAC = {"dtype": Param("dtype", "int8", "input and weight dtype"),
-        "acc_dtype": Param("dtype", "int32", "accumulator (output) dtype")}
+        "acc_dtype": Param("dtype", "int32", "accumulator (output) dtype"),
+        "activation": Param("act", "none", "epilogue activation, applied where the accumulator is "
+                                           "requantised for the next layer (none or relu)")}
 _ELEM = {"shape": Param("shape", doc="tensor shape, e.g. [1, 64, 56, 56]"),
          "dtype": Param("dtype", "int8", "dtype of inputs and output")}
 

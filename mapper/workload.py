@@ -39,6 +39,24 @@ class Tensor:
 
 
 @dataclass(frozen=True)
+class Concat:
+    """An input fed by several layers' outputs concatenated along `axis` of their (equal-rank) shapes.
+
+    In a network program the parts are written into one buffer (zero-copy): each part's producer
+    writes its slice, and the consumer reads the whole.
+    """
+
+    parts: tuple[str, ...]
+    axis: int
+
+    def to_yaml(self) -> dict:
+        return {"concat": list(self.parts), "axis": self.axis}
+
+
+Source = str | Concat  # where an operand's data comes from: a layer, or a concatenation of layers
+
+
+@dataclass(frozen=True)
 class Layer:
     """One tensor expression over fixed dim extents, with its tensors and where its inputs come from."""
 
@@ -48,8 +66,19 @@ class Layer:
     tensors: dict[str, Tensor]
     op: str | None = None  # the template it came from; None for a raw `expr:`
     params: dict = field(default_factory=dict)
-    producers: dict[str, str] = field(default_factory=dict)  # operand -> producing layer
+    producers: dict[str, Source] = field(default_factory=dict)  # operand -> producing layer(s)
     count: int = 1  # identical occurrences in the model (totals multiply)
+    # The operands that are activations (fed by other layers or by the network's input); the rest
+    # are weights. None: every input is an activation (raw `expr:` layers).
+    slots: tuple[str, ...] | None = None
+
+    @property
+    def activations(self) -> tuple[str, ...]:
+        return self.expr.inputs if self.slots is None else self.slots
+
+    @property
+    def weights(self) -> tuple[str, ...]:
+        return tuple(t for t in self.expr.inputs if t not in self.activations)
 
     @property
     def points(self) -> int:
@@ -156,13 +185,19 @@ def parse_workload(root: Field) -> Workload:
     for layer in layers:
         graph.add_node(layer.name, layer=layer)
     for layer in layers:
-        for operand, producer in layer.producers.items():
-            graph.add_edge(producer, layer.name, operand=operand)
+        for operand, source in layer.producers.items():
+            for producer in parts_of(source):
+                graph.add_edge(producer, layer.name, operand=operand)
     if not nx.is_directed_acyclic_graph(graph):
         cycle = nx.find_cycle(graph)
         names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
         raise where[cycle[0][0]].child("inputs").error(f"the inputs form a cycle: {names}")
     return Workload(name, tuple(layers), root.source, graph)
+
+
+def parts_of(source: Source) -> tuple[str, ...]:
+    """The producing layers of a source, in order."""
+    return source.parts if isinstance(source, Concat) else (source,)
 
 
 def _parse_entry(item: Field) -> list[tuple[Layer, Slots | None]]:
@@ -239,7 +274,7 @@ def _parse_template_entry(name: str, f: dict[str, Field], count: int) -> list[tu
         raise target.error(str(exc)) from None
     layers = []
     for proto in protos:
-        layer = _proto_layer(name, op, proto, {k: v.value for k, v in params.items()}, count)
+        layer = _proto_layer(name, op, proto, {k: v.value for k, v in params.items()}, count, slots)
         problem = expr_dtype_problem(layer.expr, layer.output.dtype)
         if problem:
             raise (params_field or op_field).error(problem)
@@ -261,10 +296,11 @@ def template_layer(op: str, params: dict, name: str | None = None) -> Layer:
     return make_layer(name or op, proto.expr, proto.dims, proto.dtypes, proto.shapes)
 
 
-def _proto_layer(name: str, op: str, proto: Proto, params: dict, count: int) -> Layer:
+def _proto_layer(name: str, op: str, proto: Proto, params: dict, count: int, slots: Slots) -> Layer:
     producers = {operand: name + suffix for operand, suffix in proto.internal.items()}
+    fed = tuple(operand for entries in slots.values() for suffix, operand in entries if suffix == proto.suffix)
     return make_layer(name + proto.suffix, proto.expr, proto.dims, proto.dtypes, proto.shapes, op=op,
-                      params=params, producers=producers, count=count)
+                      params=params, producers=producers, count=count, slots=(*producers, *fed))
 
 
 def _wire(layers: list[Layer], wiring) -> list[Layer]:
@@ -286,22 +322,53 @@ def _wire(layers: list[Layer], wiring) -> list[Layer]:
                 if key not in slots:
                     raise child.error(f"'{key}' is not an input of this layer (inputs: {', '.join(slots)})")
             pairs = list(children.items())
-        for slot, source in pairs:
-            producer = source.str()
-            if producer not in by_name:
-                hint = difflib.get_close_matches(producer, by_name, n=1)
-                raise source.error(f"unknown layer '{producer}'" + (f"; did you mean '{hint[0]}'?" if hint else ""))
-            out = by_name[producer].output
+        for slot, given in pairs:
+            source, shape, what = _source(given, by_name)
             for suffix, operand in slots[slot]:
                 consumer = by_name[entry + suffix]
                 tensor = consumer.tensors[operand]
-                if out.elements != tensor.elements:
-                    raise source.error(
-                        f"layer '{producer}' produces {out.elements} elements {list(out.shape)}, but input "
+                if math.prod(shape) != tensor.elements:
+                    raise given.error(
+                        f"{what} produces {math.prod(shape)} elements {list(shape)}, but input "
                         f"{operand} of '{consumer.name}' holds {tensor.elements} {list(tensor.shape)}")
-                extra.setdefault(consumer.name, {})[operand] = producer
+                extra.setdefault(consumer.name, {})[operand] = source
     return [replace(layer, producers={**layer.producers, **extra[layer.name]}) if layer.name in extra
             else layer for layer in layers]
 
 
-__all__ = ["Layer", "Tensor", "Workload", "SpecError", "load_workload", "parse_workload", "make_layer"]
+def _source(given: Field, by_name: dict[str, Layer]) -> tuple[Source, tuple[int, ...], str]:
+    """An `inputs:` item: a layer name, or `{concat: [names], axis: N}`; with its shape and a description."""
+    def producer(f: Field) -> Layer:
+        name = f.str()
+        if name not in by_name:
+            hint = difflib.get_close_matches(name, by_name, n=1)
+            raise f.error(f"unknown layer '{name}'" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+        return by_name[name]
+
+    if not isinstance(given.value, dict):
+        layer = producer(given)
+        return layer.name, layer.output.shape, f"layer '{layer.name}'"
+    f = given.keys(required=("concat", "axis"))
+    items = f["concat"].items()
+    if len(items) < 2:
+        raise f["concat"].error("expected a list of at least two layers to concatenate")
+    parts = [producer(item) for item in items]
+    shapes = [p.output.shape for p in parts]
+    axis = f["axis"].int(minimum=0)
+    if axis >= len(shapes[0]):
+        raise f["axis"].error(f"expected an axis below the parts' rank {len(shapes[0])}")
+    for item, part, shape in zip(items, parts, shapes, strict=True):
+        if len(shape) != len(shapes[0]) or any(a != b for k, (a, b) in enumerate(zip(shape, shapes[0],
+                                                                                       strict=True)) if k != axis):
+            raise item.error(f"the parts of a concatenation along axis {axis} must agree on the other axes: "
+                             f"'{part.name}' produces {list(shape)}, '{parts[0].name}' {list(shapes[0])}")
+    dtypes = {p.output.dtype for p in parts}
+    if len(dtypes) > 1:
+        raise f["concat"].error(f"the parts of a concatenation must have one dtype, got {', '.join(sorted(dtypes))}")
+    shape = tuple(sum(s[axis] for s in shapes) if k == axis else n for k, n in enumerate(shapes[0]))
+    names = tuple(p.name for p in parts)
+    return Concat(names, axis), shape, f"the concatenation of {', '.join(names)}"
+
+
+__all__ = ["Concat", "Source", "parts_of",
+           "Layer", "Tensor", "Workload", "SpecError", "load_workload", "parse_workload", "make_layer"]

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mapper.acg import ACG, Capability, peak_ops_per_cycle
-from mapper.lower import Alloc, Free, Init, Instruction, Move, Program, Region, region_function
-from mapper.lower import Compute as ComputeIns
 from mapper.notation import Access, Affine, BinOp, Call, Expr, TensorExpr
+from mapper.program import Alloc, Free, Init, Instruction, Move, Program, Region, region_function
+from mapper.program import Compute as ComputeIns
 from mapper.workload import Layer
 from sim.blas import mac_in_float64
 from sim.reference import evaluate, identity

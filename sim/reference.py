@@ -61,7 +61,8 @@ def evaluate(expr: TensorExpr, extents: dict[str, int], inputs: dict[str, np.nda
     `initial`, when given, is the output's prior content: `+=` adds to it, `max=` takes the maximum
     with it (this is how the simulator accumulates partial sums tile by tile).
     """
-    dtype = np.dtype(out_dtype)
+    out = np.dtype(out_dtype)
+    dtype = compute_dtype(out, [inputs[t].dtype for t in expr.inputs])
     dims = expr.dims
     out_shape = tuple(extents[d] for d in expr.output.dims)
     pad = identity(expr.update, dtype)
@@ -80,14 +81,34 @@ def evaluate(expr: TensorExpr, extents: dict[str, int], inputs: dict[str, np.nda
                 result = full.max(axis=axes) if axes else np.array(full)
             else:
                 result = np.array(full, dtype=dtype)
-        result = np.asarray(result, dtype=dtype).reshape(out_shape)
+        result = np.asarray(result, dtype=dtype).reshape(out_shape).astype(out, copy=False)
         if initial is None:
             return result
         if expr.update == "+=":
-            return np.add(initial, result, dtype=dtype)
+            return np.add(initial, result, dtype=out)
         if expr.update == "max=":
             return np.maximum(initial, result)
         return result
+
+
+def compute_dtype(out: np.dtype, inputs: list[np.dtype]) -> np.dtype:
+    """The dtype a computation runs in: the output's, or for an integer output with wider (or float)
+    inputs, their common type (the result then converts to the output dtype, wrapping).
+
+    >>> compute_dtype(np.dtype("int8"), [np.dtype("int32")]), compute_dtype(np.dtype("int32"), [np.dtype("int8")])
+    (dtype('int32'), dtype('int32'))
+    """
+    if out.kind == "f":
+        return out
+    return np.result_type(out, *inputs)
+
+
+def _shr(x: np.ndarray, n) -> np.ndarray:
+    """Arithmetic shift right by n, rounding half up: (x + 2**(n-1)) >> n (wrapping in x's dtype)."""
+    n = int(n)
+    if n == 0:
+        return x
+    return np.right_shift(x + np.asarray(1 << (n - 1), x.dtype), n)
 
 
 def _product_factors(e: Expr) -> list[Access | Const] | None:
@@ -123,8 +144,10 @@ _UNARY = {
     "exp": np.exp,
     "neg": np.negative,
     "abs": np.abs,
+    "round": np.rint,
 }
-_BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply, "max": np.maximum, "min": np.minimum}
+_BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "max": np.maximum,
+           "min": np.minimum, "pow": np.power}
 
 
 def _element(e: Expr, views: dict[Access, np.ndarray], dtype: np.dtype) -> np.ndarray:
@@ -140,4 +163,6 @@ def _element(e: Expr, views: dict[Access, np.ndarray], dtype: np.dtype) -> np.nd
     if e.fn == "clip":
         lo, hi = (np.asarray(a.value, dtype) for a in e.args[1:])
         return np.clip(x, lo, hi)
+    if e.fn == "shr":
+        return _shr(x, e.args[1].value)
     return _BINARY[e.fn](x, _element(e.args[1], views, dtype), dtype=dtype)

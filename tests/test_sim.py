@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from mapper.acg import ACG, load_acg
 from mapper.binding import bind
-from mapper.lower import Alloc, Compute, Move, lower
+from mapper.lower import lower
 from mapper.mapping import greedy_mapping
 from mapper.ops import TemplateError
+from mapper.program import Alloc, Compute, Move
 from mapper.workload import Layer, template_layer
 from sim.machine import SimError, simulate
 from sim.reference import access_view

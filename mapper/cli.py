@@ -421,9 +421,9 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
             out.mkdir(exist_ok=True)
         for record, mapping in results:
             if mapping is not None:
-                write_mapping(mapping, out / f"{record['name']}.yaml" if len(layers) > 1 else out)
+                write_mapping(mapping, out / f"{record.name}.yaml" if len(layers) > 1 else out)
     doc = {"acg": acg.name, "workload": wl.name, "objective": args.objective, "strategy": args.strategy,
-           "layers": records, "total": totals(records)}
+           "layers": [r.to_dict() for r in records], "total": totals(records)}
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

@@ -1,6 +1,6 @@
 """Map layers end to end: solve with a strategy, then prove the mapping on the simulator.
 
-One record per layer, in the `covenant map --json` schema of DESIGN.md. Layers with the same
+One `LayerResult` per layer (`to_dict`: the `covenant map --json` schema of DESIGN.md). Layers with the same
 computation (expression, extents, dtypes, shapes) are solved and simulated once: the later ones
 reuse the record (`reused_from` names the first; their solve time is 0).
 """
@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from mapper.acg import ACG, peak_ops_per_cycle
-from mapper.cost import evaluate
+from mapper.cost import evaluate, roofline_cycles
+from mapper.lower import lower
 from mapper.mapping import Mapping, mapping_to_dict, with_predicted
 from mapper.workload import Layer
+from sim.machine import SimError, simulate
+from solver import NoMapping, SpaceTooLarge, solve
 
 
 @dataclass(frozen=True)
@@ -33,81 +36,102 @@ def layer_key(layer: Layer) -> tuple:
             tuple(sorted((t.name, t.dtype, t.shape) for t in layer.tensors.values())))
 
 
-def new_record(layer: Layer, strategy: str) -> dict:
-    """A layer's record before anything is known (the `covenant map --json` schema)."""
-    return {"name": layer.name, "status": "error", "strategy": strategy, "macs": layer.macs,
-            "count": layer.count, "capability": None, "predicted_cycles": None, "simulated_cycles": None,
-            "roofline_cycles": None, "energy_pj": None, "utilization": None, "solve_seconds": 0.0,
-            "optimality_gap": None, "valid": None, "error": None, "mapping": None}
+@dataclass(frozen=True)
+class LayerResult:
+    """What mapping one layer gave: the one record of `covenant map`/`compile` output, experiment rows
+    and reports (`to_dict` is the JSON schema of DESIGN.md)."""
+
+    name: str
+    strategy: str
+    macs: int
+    count: int = 1
+    status: str = "error"  # optimal | feasible | infeasible | skipped | given | missing | error
+    capability: str | None = None
+    predicted_cycles: float | None = None
+    simulated_cycles: float | None = None
+    roofline_cycles: float | None = None
+    energy_pj: float | None = None  # simulated when validated, else predicted
+    dram_bytes: int | None = None  # predicted off-chip traffic
+    utilization: float | None = None
+    solve_seconds: float = 0.0
+    optimality_gap: float | None = None
+    valid: bool | None = None
+    error: str | None = None
+    mapping: dict | None = None  # the mapping document (mapping_to_dict)
+    reused_from: str | None = None  # the layer with the same computation whose result this is
+
+    @property
+    def mapped(self) -> bool:
+        return self.mapping is not None
+
+    def to_dict(self) -> dict:
+        out = dict(self.__dict__)
+        if out["reused_from"] is None:
+            del out["reused_from"]
+        return out
 
 
-def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[dict, Mapping | None]:
+def new_record(layer: Layer, strategy: str) -> LayerResult:
+    """A layer's record before anything is known."""
+    return LayerResult(layer.name, strategy, layer.macs, layer.count)
+
+
+def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[LayerResult, Mapping | None]:
     """Solve and validate one layer; never raises for an infeasible layer (status says so)."""
-    from solver import NoMapping, SpaceTooLarge, solve
-
     record = new_record(layer, options.strategy)
     start = time.perf_counter()
     try:
         solution = solve(layer, acg, options.strategy, options.objective, options.time_limit, options.seed)
     except NoMapping as exc:
         status = "skipped" if isinstance(exc, SpaceTooLarge) else "infeasible"  # skipped: too big to enumerate
-        record.update(status=status, error=str(exc), solve_seconds=time.perf_counter() - start)
-        return record, None
-    record["solve_seconds"] = solution.seconds
+        return replace(record, status=status, error=str(exc), solve_seconds=time.perf_counter() - start), None
+    record = replace(record, solve_seconds=solution.seconds)
     if solution.mapping is None:
-        record.update(status="infeasible", error=solution.reason)
-        return record, None
-    record.update(status=solution.status)
-    mapping = score_mapping(record, solution.mapping, acg, options.validate, options.seed)
-    record["optimality_gap"] = solution.gap
-    return record, mapping
+        return replace(record, status="infeasible", error=solution.reason), None
+    record, mapping = score_mapping(replace(record, status=solution.status), solution.mapping, acg,
+                                    options.validate, options.seed)
+    return replace(record, optimality_gap=solution.gap), mapping
 
 
-def score_mapping(record: dict, mapping: Mapping, acg: ACG, validate: bool, seed: int) -> Mapping:
-    """Fill `record` with a mapping's predicted figures and, when `validate`, its simulated ones.
-
-    Returns the mapping with its predicted figures attached. A program that breaks a rule of the ACG
-    or computes a wrong output is reported in the record (`valid` false, `error`), never raised.
-    """
-    from mapper.cost import roofline_cycles
-
+def score_mapping(record: LayerResult, mapping: Mapping, acg: ACG, validate: bool,
+                  seed: int) -> tuple[LayerResult, Mapping]:
+    """`record` with a mapping's predicted figures and, when `validate`, its simulated ones; and the
+    mapping with its predicted figures attached. A program that breaks a rule of the ACG or computes
+    a wrong output is reported in the record (`valid` false, `error`), never raised."""
     cost = evaluate(mapping, acg)
     mapping = with_predicted(mapping, cycles=float(cost.latency), energy_pj=float(cost.energy))
     cap = acg.capability(mapping.binding.capability)
     peak = float(peak_ops_per_cycle(cap))
-    record.update(capability=cap.name, predicted_cycles=float(cost.latency), energy_pj=float(cost.energy),
-                  roofline_cycles=float(roofline_cycles(mapping.layer, acg, cap)),
-                  utilization=cost.ops / (float(cost.latency) * peak) if cost.latency else 0.0,
-                  mapping=mapping_to_dict(mapping))
-    if validate:
-        from mapper.lower import lower
-        from sim.machine import SimError, simulate
-        try:
-            result = simulate(lower(mapping), acg, seed=seed)
-        except SimError as exc:
-            record.update(valid=False, error=f"simulation failed: {exc}")
-            return mapping
-        record.update(simulated_cycles=result.cycles, energy_pj=result.energy_pj, utilization=result.utilization,
-                      valid=result.matches_reference)
-        if not result.matches_reference:
-            record["error"] = "the simulated output differs from the reference"
-    return mapping
+    record = replace(record, capability=cap.name, predicted_cycles=float(cost.latency),
+                     energy_pj=float(cost.energy), dram_bytes=cost.dram_bytes,
+                     roofline_cycles=float(roofline_cycles(mapping.layer, acg, cap)),
+                     utilization=cost.ops / (float(cost.latency) * peak) if cost.latency else 0.0,
+                     mapping=mapping_to_dict(mapping))
+    if not validate:
+        return record, mapping
+    try:
+        result = simulate(lower(mapping), acg, seed=seed)
+    except SimError as exc:
+        return replace(record, valid=False, error=f"simulation failed: {exc}"), mapping
+    record = replace(record, simulated_cycles=result.cycles, energy_pj=result.energy_pj,
+                     utilization=result.utilization, valid=result.matches_reference,
+                     error=None if result.matches_reference else "the simulated output differs from the reference")
+    return record, mapping
 
 
 def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,
-               progress: Callable[[str], None] | None = None) -> list[tuple[dict, Mapping | None]]:
+               progress: Callable[[str], None] | None = None) -> list[tuple[LayerResult, Mapping | None]]:
     """`map_layer` over layers, reusing results for layers with the same computation."""
-    done: dict[tuple, tuple[dict, Mapping | None]] = {}
+    done: dict[tuple, tuple[LayerResult, Mapping | None]] = {}
     out = []
     for layer in layers:
         key = layer_key(layer)
         if key in done:
             first, mapping = done[key]
-            record = {**first, "name": layer.name, "count": layer.count, "solve_seconds": 0.0,
-                      "reused_from": first["name"]}
+            record = replace(first, name=layer.name, count=layer.count, solve_seconds=0.0, reused_from=first.name)
             if mapping is not None:
                 mapping = replace(mapping, layer=replace(mapping.layer, name=layer.name))
-                record["mapping"] = mapping_to_dict(mapping)
+                record = replace(record, mapping=mapping_to_dict(mapping))
         else:
             record, mapping = map_layer(layer, acg, options)
             done[key] = (record, mapping)
@@ -117,16 +141,16 @@ def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,
     return out
 
 
-def totals(records: list[dict]) -> dict:
+def totals(records: list[LayerResult]) -> dict:
     """Whole-workload figures (each layer weighted by its repeat count)."""
     def total(field: str):
-        values = [r[field] * r["count"] for r in records if r[field] is not None]
+        values = [getattr(r, field) * r.count for r in records if getattr(r, field) is not None]
         return sum(values) if len(values) == len(records) else None
     return {"predicted_cycles": total("predicted_cycles"), "simulated_cycles": total("simulated_cycles"),
-            "solve_seconds": math.fsum(r["solve_seconds"] for r in records),
-            "layers": len(records), "mapped": sum(r["mapping"] is not None for r in records),
-            "valid": sum(r["valid"] is True for r in records)}
+            "solve_seconds": math.fsum(r.solve_seconds for r in records),
+            "layers": len(records), "mapped": sum(r.mapped for r in records),
+            "valid": sum(r.valid is True for r in records)}
 
 
-def succeeded(record: dict, validate: bool) -> bool:
-    return record["mapping"] is not None and (record["valid"] is True or not validate)
+def succeeded(record: LayerResult, validate: bool) -> bool:
+    return record.mapped and (record.valid is True or not validate)

@@ -12,7 +12,7 @@ import hashlib
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,19 +42,22 @@ def run_case(case: Case) -> dict:
                 from mapper.experiment import parse_expert
                 mapping = parse_expert(case)
             except SpecError as exc:
-                record.update(status="missing" if case.expert_text is None else "error", error=str(exc))
+                record = replace(record, status="missing" if case.expert_text is None else "error", error=str(exc))
             else:
-                record["status"] = "given"
-                score_mapping(record, mapping, case.variant.acg, case.validate, case.seed)
+                record, _ = score_mapping(replace(record, status="given"), mapping, case.variant.acg, case.validate,
+                                          case.seed)
         else:
             options = Options(case.strategy.name, case.objective, case.time_limit, case.validate, case.seed)
             record, _ = map_layer(case.layer, case.variant.acg, options)
     except Exception as exc:  # a bug must not stop the other cases; the row says what happened
-        record = new_record(case.layer, case.strategy.name)
-        record["error"] = f"internal error: {type(exc).__name__}: {exc}"
-    mapping = record.get("mapping") or {}
+        record = replace(new_record(case.layer, case.strategy.name),
+                         error=f"internal error: {type(exc).__name__}: {exc}")
+    mapping = record.mapping or {}
+    row = record.to_dict()
+    for field in ("dram_bytes", "reused_from"):  # not columns of the result database
+        row.pop(field, None)
     return {
-        **record, "key": case.key, "acg": case.variant.label, "acg_digest": acg_digest(case.variant.acg),
+        **row, "key": case.key, "acg": case.variant.label, "acg_digest": acg_digest(case.variant.acg),
         "workload": case.workload, "layer": case.layer.name, "layer_digest": str(hash_layer(case)),
         "strategy": case.strategy.label, "objective": case.objective, "time_limit": case.time_limit,
         "seed": case.seed, "predicted_energy_pj": (mapping.get("predicted") or {}).get("energy_pj"),

@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 class TemplateError(ValueError):
     """A parameter problem: `param` names the offending parameter (None for the whole set)."""
@@ -216,6 +218,18 @@ def _binary(op: str) -> Callable[[dict], tuple[list[Proto], Slots]]:
     return build
 
 
+def requant(p: dict) -> tuple[list[Proto], Slots]:
+    """Z = clip(shr(X, shift), lo, hi): an accumulator requantised to a narrower integer type (shift
+    right with rounding, then saturation; `activation: relu` clips at 0)."""
+    names = _shape_dims(p["shape"])
+    info = np.iinfo(p["out_dtype"])
+    lo = 0 if p["activation"] == "relu" else int(info.min)
+    rhs = f"clip(shr({_access('X', names)}, {p['shift']}), {lo}, {int(info.max)})"
+    dims = dict(zip(names, p["shape"], strict=True))
+    return [Proto(f"{_access('Z', names)} = {rhs}", dims, {"X": p["dtype"], "Z": p["out_dtype"]})], \
+        {"X": (("", "X"),)}
+
+
 def gru_cell(p: dict) -> tuple[list[Proto], Slots]:
     """One GRU time step as five layers (gate order r, z, n as in cuDNN and DeepBench):
 
@@ -279,6 +293,11 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in [
     *(Template(name, f"element-wise {name}", {
         **_ELEM, "activation": Param("act", "none", "fused activation: none or relu")}, _binary(op))
       for name, op in (("add", "+"), ("mul", "*"))),
+    Template("requant", "requantisation: Z = clip(shr(X, shift), lo, hi) (rounding shift, saturation)", {
+        "shape": Param("shape", doc="tensor shape"), "shift": Param("nat", 0, "right shift (rounding half up)"),
+        "dtype": Param("dtype", "int32", "input (accumulator) dtype"),
+        "out_dtype": Param("dtype", "int8", "output dtype (an integer type)"),
+        "activation": Param("act", "none", "relu: clip at 0")}, requant),
     Template("gru_cell", "one GRU step: 2 GEMMs and 3 element-wise layers", {
         "batch": Param("int"), "hidden": Param("int"), "input": Param("int", 0, "input size (default hidden)"),
         "dtype": Param("dtype", "int8", "GEMM input dtype"), "acc_dtype": Param("dtype", "int32"),

@@ -120,3 +120,74 @@ def test_formula_vectorised_and_errors() -> None:
             parse_arith(bad)
     with pytest.raises(ZeroDivisionError):
         parse_arith("m // (n - n)").evaluate({"m": 1, "n": 2})
+
+
+# --------------------------------------------------------------------------------------------------
+# Requantisation and float arithmetic: shr, round, pow, '/', immediates, the compute dtype
+
+def test_shr_rounds_half_up_like_integer_arithmetic() -> None:
+    import numpy as np
+
+    from sim.reference import evaluate
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(-2**30, 2**30, size=500).astype(np.int32)
+    for n in (0, 1, 5, 12):
+        e = parse_tensor_expr(f"Z[i] = shr(X[i], {n})")
+        got = evaluate(e, {"i": 500}, {"X": x}, np.int32)
+        want = [(int(v) + ((1 << n) >> 1)) >> n for v in x]  # Python ints: floor shift, no overflow
+        assert got.tolist() == want
+
+
+def test_requantisation_computes_in_the_wide_type_then_saturates() -> None:
+    import numpy as np
+
+    from sim.reference import evaluate
+
+    e = parse_tensor_expr("Z[i] = clip(shr(X[i], 4), -128, 127)")
+    x = np.array([-100000, -2056, -8, 7, 8, 2040, 2041, 100000], np.int32)
+    got = evaluate(e, {"i": 8}, {"X": x}, np.int8)
+    assert got.dtype == np.int8
+    assert got.tolist() == [-128, -128, 0, 0, 1, 127, 127, 127]  # computed in int8 it would wrap first
+
+
+def test_float_division_pow_and_round() -> None:
+    import numpy as np
+
+    from sim.reference import evaluate
+
+    e = parse_tensor_expr("Z[m,n] = pow(E[m,n], 2) / S[m]")
+    a = np.array([[1.0, 2.0, 3.0]], np.float32)
+    got = evaluate(e, {"m": 1, "n": 3}, {"E": a, "S": np.array([2.0], np.float32)}, np.float32)
+    assert np.allclose(got, a ** 2 / 2)
+    r = parse_tensor_expr("Z[i] = clip(round(X[i] * 10.0), -128, 127)")
+    got = evaluate(r, {"i": 3}, {"X": np.array([0.25, -0.35, 50.0], np.float32)}, np.int8)
+    assert got.tolist() == [2, -4, 127]  # rint: half to even
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("Z[i] = X[i] / Y[i]", "'/' needs a floating-point output"),
+    ("Z[i] = pow(X[i], 2)", "pow() needs a floating-point output"),
+])
+def test_float_only_operations_need_a_float_output(text, problem) -> None:
+    from mapper.dtypes import expr_dtype_problem
+
+    assert problem in expr_dtype_problem(parse_tensor_expr(text), "int32")
+    assert expr_dtype_problem(parse_tensor_expr("Z[i] = shr(X[i], 2)"), "float32") == \
+        "shr() needs an integer output dtype"
+
+
+def test_immediates_only_in_capabilities_and_they_match_any_constant() -> None:
+    from mapper.acg import load_acg
+    from mapper.binding import bind
+    from mapper.workload import template_layer
+
+    with pytest.raises(NotationError, match="after 's'"):
+        parse_tensor_expr("Z[i] = shr(X[i], s)")
+    cap = parse_tensor_expr("Z[i] = clip(shr(X[i], s), lo, hi)", immediates=True)
+    assert str(cap.rhs) == "clip(shr(X[i], s), lo, hi)"
+    for shift, act in ((3, "none"), (11, "relu")):
+        layer = template_layer("requant", {"shape": [1, 64, 7, 7], "shift": shift, "activation": act})
+        assert {b.capability for b in bind(layer, load_acg("genesys"))} == {"vrequant"}
+    with pytest.raises(NotationError, match="shr"):
+        parse_tensor_expr("Z[i] = shr(X[i], Y[i])")

@@ -6,3 +6,10 @@
     reference.py  seeded network tensors, the NumPy reference of a whole network, calibration
     compile.py    map every step, lower, plan memory, simulate end to end
 """
+
+from mapper.workload import Workload, load_workload
+
+
+def load_model(name_or_path: str) -> Workload:
+    """A network by shipped name or path (ONNX import comes with `mapper.network.onnx_import`)."""
+    return load_workload(name_or_path)

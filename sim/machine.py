@@ -463,19 +463,18 @@ def _show(region: Region) -> str:
 def _shifted(expr: TensorExpr, origins: dict[str, Region], ranges: dict[str, tuple[int, int]],
              cache: dict) -> TensorExpr:
     """`expr` re-indexed for one instruction: dims start at 0 (the range's lo) and every access indexes
-    its buffer (whose region starts at `origins[tensor]`)."""
-    key = (tuple(lo for lo, _ in ranges.values()), tuple((t, tuple(lo for lo, _ in r)) for t, r in origins.items()))
-    if key in cache:
-        return cache[key]
+    its buffer (whose region starts at `origins[tensor]`). Keyed by the shifted constants alone, so
+    every instruction whose tiles sit alike in their buffers shares one expression (and its caches)."""
+    consts = tuple(i.const + sum(c * ranges[d][0] for d, c in i.terms) - origins[a.tensor][k][0]
+                   for a in expr.accesses for k, i in enumerate(a.indices))
+    out = cache.get(consts)
+    if out is not None:
+        return out
+    fresh = iter(consts)
 
-    def shift(a: Access) -> Access:
-        idx = tuple(Affine(i.terms, i.const + sum(c * ranges[d][0] for d, c in i.terms) - origins[a.tensor][k][0])
-                    for k, i in enumerate(a.indices))
-        return Access(a.tensor, idx)
-
-    def walk(e: Expr) -> Expr:
+    def walk(e: Expr) -> Expr:  # visits the accesses in `expr.accesses` order
         if isinstance(e, Access):
-            return shift(e)
+            return Access(e.tensor, tuple(Affine(i.terms, next(fresh)) for i in e.indices))
         if isinstance(e, Call):
             return Call(e.fn, tuple(walk(x) for x in e.args))
         if isinstance(e, BinOp):
@@ -484,5 +483,5 @@ def _shifted(expr: TensorExpr, origins: dict[str, Region], ranges: dict[str, tup
 
     out = TensorExpr(expr.output, expr.update, walk(expr.rhs), expr.text)
     if len(cache) < 4096:
-        cache[key] = out
+        cache[consts] = out
     return out

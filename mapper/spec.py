@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from mapper.limits import MAX_INT, MAX_NUMBER, MAX_SIZE, NAME_RULE, name_problem
+
 
 class SpecError(Exception):
     """A user mistake in a spec file: reported as one line, never as a traceback."""
@@ -95,7 +97,7 @@ def parse_size(text: str) -> int | None:
         return None
     number, unit = m.groups()
     value = float(number) * _UNITS[unit]
-    return int(value) if value == int(value) else None
+    return int(value) if math.isfinite(value) and value == int(value) else None
 
 
 @dataclass(frozen=True)
@@ -179,28 +181,43 @@ class Field:
             raise self.expected("true or false")
         return self.value
 
-    def int(self, minimum: int | None = None) -> int:
-        if isinstance(self.value, bool) or not isinstance(self.value, int):
-            raise self.expected("an integer" if minimum is None else f"an integer >= {minimum}")
-        if minimum is not None and self.value < minimum:
-            raise self.expected(f"an integer >= {minimum}")
+    def ident(self) -> str:
+        """A name (layer, workload, ACG, node, capability, experiment): see `mapper.limits.NAME_RULE`."""
+        if name_problem(self.value):
+            raise self.expected(NAME_RULE)
         return self.value
 
-    def number(self, minimum: float = 0.0, strict: bool = False) -> float:
-        """A finite number >= minimum (> minimum when strict)."""
+    def int(self, minimum: int | None = None, maximum: int = MAX_INT) -> int:
+        """An integer in [minimum, maximum] (every integer of a spec is at most `MAX_INT` = 2**31)."""
+        low = "an integer" if minimum is None else f"an integer >= {minimum}"
+        if isinstance(self.value, bool) or not isinstance(self.value, int):
+            raise self.expected(low)
+        if minimum is not None and self.value < minimum:
+            raise self.expected(low)
+        if self.value > maximum:
+            raise self.expected(f"{low} and <= {_power(maximum)}")
+        return self.value
+
+    def number(self, minimum: float = 0.0, strict: bool = False, maximum: float = MAX_NUMBER) -> float:
+        """A finite number >= minimum (> minimum when strict) and <= maximum (2**50 unless given)."""
         v = self.value
         ok = not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
-        if not ok or v < minimum or (strict and v == minimum):
-            raise self.expected(f"a number {'>' if strict else '>='} {minimum:g}")
+        if not ok or v < minimum or (strict and v == minimum) or v > maximum:
+            raise self.expected(f"a number {'>' if strict else '>='} {minimum:g} and <= {_power(maximum)}")
         return float(v)
 
     def size(self) -> int:
-        """A positive size in bytes: an integer or a string with a unit (B, KiB, MiB, GiB, KB, MB, GB)."""
+        """A size in bytes, 1 B to 1 PiB: an integer or a string with a unit (B, KiB, MiB, GiB, KB, ...)."""
         v = self.value
-        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-            return v
-        if isinstance(v, str) and (n := parse_size(v)) is not None and n > 0:
+        n = None
+        if isinstance(v, int) and not isinstance(v, bool):
+            n = v
+        elif isinstance(v, str):
+            n = parse_size(v)
+        if n is not None and 0 < n <= MAX_SIZE:
             return n
+        if n is not None and n > MAX_SIZE:
+            raise self.expected("a size of at most 1 PiB (2**50 B)")
         raise self.expected("a size such as 4096, 256KiB or 2MiB")
 
     def choice(self, options: Iterable[str]) -> str:
@@ -208,6 +225,14 @@ class Field:
         if not isinstance(self.value, str) or self.value not in options:
             raise self.expected(f"one of {', '.join(options)}")
         return self.value
+
+
+def _power(n: float) -> str:
+    """2**31 rather than 2147483648 in messages, when `n` is a power of two."""
+    if n == math.inf:
+        return "inf"
+    k = math.frexp(n)[1] - 1
+    return f"2**{k}" if n == 2**k else f"{n:g}"
 
 
 def _show(value: Any) -> str:

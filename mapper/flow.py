@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from mapper import limits
 from mapper.acg import ACG, peak_ops_per_cycle
-from mapper.cost import evaluate
+from mapper.cost import Cost, evaluate
 from mapper.mapping import Mapping, mapping_to_dict, with_predicted
 from mapper.workload import Layer
 
@@ -79,7 +80,10 @@ def score_mapping(record: dict, mapping: Mapping, acg: ACG, validate: bool, seed
                   roofline_cycles=float(roofline_cycles(mapping.layer, acg, cap)),
                   utilization=cost.ops / (float(cost.latency) * peak) if cost.latency else 0.0,
                   mapping=mapping_to_dict(mapping))
-    if validate:
+    problem = size_problem(mapping, cost) if validate else None
+    if problem:
+        record.update(status="error", error=f"not validated: {problem}")
+    elif validate:
         from mapper.lower import lower
         from sim.machine import SimError, simulate
         try:
@@ -92,6 +96,21 @@ def score_mapping(record: dict, mapping: Mapping, acg: ACG, validate: bool, seed
         if not result.matches_reference:
             record["error"] = "the simulated output differs from the reference"
     return mapping
+
+
+def size_problem(mapping: Mapping, cost: Cost) -> str | None:
+    """Why lowering and simulating `mapping` is refused (`mapper.limits`), or None; `cost` is its
+    `evaluate`. Known before lowering: one instruction per compute plus at most three per tile
+    transfer (alloc, move, free), and the bytes of the layer's tensors."""
+    instructions = cost.instructions + 3 * sum(s.count for s in cost.streams)
+    if instructions > limits.MAX_PROGRAM_INSTRUCTIONS:
+        return (f"the lowered program would have about {instructions:,} instructions ({cost.instructions:,} "
+                f"computes), above the limit of {limits.MAX_PROGRAM_INSTRUCTIONS:,}")
+    nbytes = mapping.layer.bytes
+    if nbytes > limits.MAX_SIMULATED_BYTES:
+        return (f"its tensors take {nbytes:,} B, above the simulator's limit of "
+                f"{limits.MAX_SIMULATED_BYTES:,} B")
+    return None
 
 
 def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,
@@ -118,14 +137,19 @@ def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,
 
 
 def totals(records: list[dict]) -> dict:
-    """Whole-workload figures (each layer weighted by its repeat count)."""
+    """Whole-workload figures over the mapped layers (each weighted by its repeat count); `unmapped`
+    names the others. A figure is None when no layer is mapped or a mapped layer lacks it (e.g. no
+    simulated cycles without validation)."""
+    mapped = [r for r in records if r["mapping"] is not None]
+
     def total(field: str):
-        values = [r[field] * r["count"] for r in records if r[field] is not None]
-        return sum(values) if len(values) == len(records) else None
+        values = [r[field] * r["count"] for r in mapped if r[field] is not None]
+        return sum(values) if mapped and len(values) == len(mapped) else None
     return {"predicted_cycles": total("predicted_cycles"), "simulated_cycles": total("simulated_cycles"),
             "solve_seconds": math.fsum(r["solve_seconds"] for r in records),
-            "layers": len(records), "mapped": sum(r["mapping"] is not None for r in records),
-            "valid": sum(r["valid"] is True for r in records)}
+            "layers": len(records), "mapped": len(mapped),
+            "valid": sum(r["valid"] is True for r in records),
+            "unmapped": [r["name"] for r in records if r["mapping"] is None]}
 
 
 def succeeded(record: dict, validate: bool) -> bool:

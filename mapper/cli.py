@@ -486,13 +486,25 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: finished results are already stored
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError  # handled in `main` like any other write to a closed pipe (rich exits 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    console = Console(width=200 if not sys.stdout.isatty() else None)
+    console = _Console(width=200 if not sys.stdout.isatty() else None)
     try:
         commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run}
-        return commands[args.command](args, console)
+        code = commands[args.command](args, console)
+        sys.stdout.flush()  # a reader that went away shows here, not as a message at exit
+        return code
+    except BrokenPipeError:  # `covenant ... | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 0
     except SpecError as exc:
         print(f"covenant: error: {exc}", file=sys.stderr)
         return 2

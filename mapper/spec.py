@@ -15,6 +15,7 @@ expected, on one line:
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import math
 import re
 from collections.abc import Iterable
@@ -267,22 +268,36 @@ def load_yaml_text(text: str, source: str) -> Field:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_PACKAGE = "covenant_specs"  # the shipped acg_specs/, workloads/, experiments/ (see pyproject.toml)
+
+
+def shipped_folder(folder: str) -> Path:
+    """The folder of shipped specs (`acg_specs`, `workloads`, `experiments`): in the installed
+    package's resources, which any install carries (a wheel, an editable install), else the source
+    tree's. The package is a namespace package: its locations are read from its import spec (on
+    Python 3.11, `importlib.resources.files` fails on an editable install's placeholder entry)."""
+    spec = importlib.util.find_spec(SHIPPED_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(location) / folder
+        if path.is_dir():
+            return path
+    return PROJECT_ROOT / folder
 
 
 def find_spec(name_or_path: str | Path, folder: str) -> Path:
     """The file for a spec given by path, or by the name of a shipped spec in `folder`.
 
-    A name resolves to `<folder>/<name>.yaml` under the current directory first, then under the
-    project's own folder (so `--acg genesys` works from anywhere).
+    A name resolves to `<folder>/<name>.yaml` under the current directory first, then among the
+    shipped specs (so `--acg genesys` works from anywhere, with any install).
     """
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    for base in (Path.cwd(), PROJECT_ROOT):
-        candidate = base / folder / f"{name_or_path}.yaml"
+    for base in (Path.cwd() / folder, shipped_folder(folder)):
+        candidate = base / f"{name_or_path}.yaml"
         if candidate.exists():
             return candidate
-    shipped = sorted(p.stem for p in (PROJECT_ROOT / folder).glob("*.yaml"))
+    shipped = sorted(p.stem for p in shipped_folder(folder).glob("*.yaml"))
     raise SpecError(str(name_or_path), None, "", f"no such file, nor a shipped spec in {folder}/ "
                     f"(shipped: {', '.join(shipped) or 'none'})")
 

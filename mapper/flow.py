@@ -47,6 +47,10 @@ def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[dict, Mapping |
     from solver import NoMapping, SpaceTooLarge, solve
 
     record = new_record(layer, options.strategy)
+    if layer.points > limits.MAX_LAYER_POINTS:
+        record["error"] = (f"the layer has {layer.points:,} iteration points, above the mapper's limit of "
+                           f"{limits.MAX_LAYER_POINTS:,}")
+        return record, None
     start = time.perf_counter()
     try:
         solution = solve(layer, acg, options.strategy, options.objective, options.time_limit, options.seed)

@@ -30,6 +30,10 @@ MAX_SIZE = 2**50
 MAX_NUMBER = 2.0**50
 """Largest real number a spec may give: energies, bandwidths, clock, time limits (about 1.1e15)."""
 
+MAX_LAYER_POINTS = 2**48
+"""Largest iteration space (points) a layer may have to be mapped: the CP-SAT model's integers (cycles
+and energies in fixed point) overflow near 2**54 points on the shipped ACGs."""
+
 MAX_PROGRAM_INSTRUCTIONS = 10_000_000
 """Largest lowered program `covenant` builds and simulates (the lowering and the simulator run at
 roughly 10^4 to 10^5 instructions per second)."""

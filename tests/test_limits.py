@@ -173,6 +173,13 @@ def test_huge_layer_is_refused_before_lowering(tmp_path: Path, capsys) -> None:
     assert "layer big_relu" in err and "above the limit" in err and err.count("\n") == 1
 
 
+def test_layers_too_large_to_solve_are_refused_before_solving() -> None:
+    layer = template_layer("gemm", {"M": 2**20, "N": 2**20, "K": 2**20})
+    record, mapping = map_layer(layer, load_acg("genesys"), Options())
+    assert mapping is None and record["status"] == "error" and record["solve_seconds"] == 0
+    assert f"{2**60:,} iteration points" in record["error"] and f"{limits.MAX_LAYER_POINTS:,}" in record["error"]
+
+
 def test_size_limits_name_the_size(monkeypatch) -> None:
     acg = load_acg("tiny")
     layer = template_layer("gemm", {"M": 8, "N": 8, "K": 8})

@@ -259,7 +259,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.scheduler and args.executor != "dask":
         raise SpecError("--scheduler", None, "", "only used with --executor dask")
     exp = load_experiment(args.experiment)
-    out = Path(args.out) if args.out else file_in("results", exp.name, suffix="")
+    out = Path(args.out) if args.out else Path("results") / file_in("results", exp.name, suffix="").name
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:

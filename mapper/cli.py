@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
@@ -418,12 +417,9 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
                   console=err, transient=True, disable=len(layers) < 2 or not err.is_terminal) as bar:
         task = bar.add_task(f"mapping {wl.name} on {acg.name}", total=len(layers))
         results = map_layers(layers, acg, options, progress=lambda name: bar.update(task, advance=1,
-                                                                                      description=name))
-    results = [(r, m and replace(m, workload=wl.name)) for r, m in results]
+                                                                                      description=name),
+                             workload=wl.name)
     records = [r for r, _ in results]
-    for record in records:
-        if record["mapping"] is not None:
-            record["mapping"]["layer"]["workload"] = wl.name
     if out is not None:
         mapped = [(r["name"], m) for r, m in results if m is not None]
         paths = files_in(out, [name for name, _ in mapped]) if into_folder else {name: out for name, _ in mapped}

@@ -42,8 +42,9 @@ def new_record(layer: Layer, strategy: str) -> dict:
             "optimality_gap": None, "valid": None, "error": None, "mapping": None}
 
 
-def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[dict, Mapping | None]:
-    """Solve and validate one layer; never raises for an infeasible layer (status says so)."""
+def map_layer(layer: Layer, acg: ACG, options: Options, workload: str = "") -> tuple[dict, Mapping | None]:
+    """Solve and validate one layer (of the named workload); never raises for an infeasible layer
+    (status says so)."""
     from solver import NoMapping, SpaceTooLarge, solve
 
     record = new_record(layer, options.strategy)
@@ -63,7 +64,7 @@ def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[dict, Mapping |
         record.update(status="infeasible", error=solution.reason)
         return record, None
     record.update(status=solution.status)
-    mapping = score_mapping(record, solution.mapping, acg, options.validate, options.seed)
+    mapping = score_mapping(record, replace(solution.mapping, workload=workload), acg, options.validate, options.seed)
     record["optimality_gap"] = solution.gap
     return record, mapping
 
@@ -117,8 +118,8 @@ def size_problem(mapping: Mapping, cost: Cost) -> str | None:
     return None
 
 
-def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,
-               progress: Callable[[str], None] | None = None) -> list[tuple[dict, Mapping | None]]:
+def map_layers(layers: Iterable[Layer], acg: ACG, options: Options, progress: Callable[[str], None] | None = None,
+               workload: str = "") -> list[tuple[dict, Mapping | None]]:
     """`map_layer` over layers, reusing results for layers with the same computation."""
     done: dict[tuple, tuple[dict, Mapping | None]] = {}
     out = []
@@ -132,7 +133,7 @@ def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,
                 mapping = replace(mapping, layer=replace(mapping.layer, name=layer.name))
                 record["mapping"] = mapping_to_dict(mapping)
         else:
-            record, mapping = map_layer(layer, acg, options)
+            record, mapping = map_layer(layer, acg, options, workload)
             done[key] = (record, mapping)
         out.append((record, mapping))
         if progress:

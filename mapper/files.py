@@ -52,6 +52,15 @@ def save_figure(fig, path: str | Path) -> None:
 
 
 def _umask() -> int:
+    """The process's umask: read from /proc on Linux (setting it, the only portable way to read it,
+    would briefly change it for other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

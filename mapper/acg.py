@@ -178,7 +178,7 @@ def load_acg(name_or_path: str | Path) -> ACG:
 
 def parse_acg(root: Field) -> ACG:
     top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz",))
-    name = top["name"].str()
+    name = top["name"].ident()
     clock = top["clock_ghz"].number(strict=True) if "clock_ghz" in top else 1.0
     nodes = top["nodes"].mapping()
     if not nodes:
@@ -186,6 +186,7 @@ def parse_acg(root: Field) -> ACG:
     storages: dict[str, Storage] = {}
     compute_fields: dict[str, Field] = {}
     for node_name, node in nodes.items():
+        Field(node.source, node.path, node_name, node.line).ident()  # the key is the node's name
         kind = node.child("kind").choice(("storage", "compute"))
         if kind == "storage":
             storages[node_name] = _parse_storage(node_name, node)
@@ -273,7 +274,7 @@ def _parse_edge(item: Field, storages, computes, graph: nx.DiGraph) -> Edge:
 def _parse_capability(node_name: str, item: Field, storages: dict[str, Storage],
                       compute_names: set[str]) -> Capability:
     f = item.keys(required=("name", "expr", "operands", "dtypes", "cycles"), optional=_CAPABILITY_FIELDS)
-    name = f["name"].str()
+    name = f["name"].ident()
     expr = parse_expr_field(f["expr"], immediates=True)
     tensors = expr.tensors
 

@@ -257,6 +257,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mapper.experiment import load_experiment
+    from mapper.files import file_in
     from mapper.report import write_report
     from mapper.runner import experiment_rows, run_experiment
 
@@ -265,7 +266,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.scheduler and args.executor != "dask":
         raise SpecError("--scheduler", None, "", "only used with --executor dask")
     exp = load_experiment(args.experiment)
-    out = Path(args.out) if args.out else Path("results") / exp.name
+    out = Path(args.out) if args.out else Path("results") / file_in("results", exp.name, suffix="").name
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -340,6 +341,8 @@ def program_listing(program) -> list[str]:
 
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from mapper.acg import load_acg
+    from mapper.cost import evaluate
+    from mapper.flow import size_problem
     from mapper.lower import lower
     from mapper.mapping import load_mapping
     from sim.machine import SimError, simulate
@@ -347,6 +350,10 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     acg = load_acg(args.acg) if args.acg else None
     mapping = load_mapping(args.mapping, acg)
     acg = acg or load_acg(mapping.acg)
+    problem = size_problem(mapping, evaluate(mapping, acg))
+    if problem:
+        print(f"covenant: error: layer {mapping.layer.name}: not simulated: {problem}", file=sys.stderr)
+        return 1
     program = lower(mapping)
     try:
         result = simulate(program, acg, seed=args.seed)
@@ -387,6 +394,7 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 def cmd_map(args: argparse.Namespace, console: Console) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from mapper.files import files_in
     from mapper.flow import Options, map_layers, succeeded, totals
     from mapper.mapping import write_mapping
 
@@ -403,11 +411,12 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
                             f"no layer named '{unknown[0]}' (layers: {', '.join(list(names)[:8])}, ...)")
         layers = [layer for layer in layers if layer.name in args.layer]
     out = Path(args.output) if args.output else None
+    into_folder = out is not None and (len(layers) > 1 or out.is_dir())  # else one layer into that file
     if out is not None:
-        folder = out if len(layers) > 1 else out.parent
-        if len(layers) > 1 and out.exists() and not out.is_dir():
+        folder = out if into_folder else out.parent
+        if into_folder and out.exists() and not out.is_dir():
             raise SpecError(args.output, None, "-o", "several layers are written to a folder, but this is a file")
-        if not (folder.is_dir() or (len(layers) > 1 and folder.parent.is_dir())):
+        if not (folder.is_dir() or (into_folder and folder.parent.is_dir())):
             raise SpecError(args.output, None, "-o", "the folder does not exist")
     options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed)
 
@@ -416,14 +425,19 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
                   console=err, transient=True, disable=len(layers) < 2 or not err.is_terminal) as bar:
         task = bar.add_task(f"mapping {wl.name} on {acg.name}", total=len(layers))
         results = map_layers(layers, acg, options, progress=lambda name: bar.update(task, advance=1,
-                                                                                      description=name))
+                                                                                      description=name),
+                             workload=wl.name)
     records = [r for r, _ in results]
     if out is not None:
-        if len(layers) > 1:
-            out.mkdir(exist_ok=True)
-        for record, mapping in results:
-            if mapping is not None:
-                write_mapping(mapping, out / f"{record.name}.yaml" if len(layers) > 1 else out)
+        mapped = [(r.name, m) for r, m in results if m is not None]
+        paths = files_in(out, [name for name, _ in mapped]) if into_folder else {name: out for name, _ in mapped}
+        try:
+            if into_folder:
+                out.mkdir(exist_ok=True)
+            for name, mapping in mapped:
+                write_mapping(mapping, paths[name])
+        except OSError as exc:
+            raise SpecError(args.output, None, "-o", f"cannot write the mappings: {exc.strerror or exc}") from None
     doc = {"acg": acg.name, "workload": wl.name, "objective": args.objective, "strategy": args.strategy,
            "layers": [r.to_dict() for r in records], "total": totals(records)}
     if args.json:
@@ -463,22 +477,38 @@ def print_map(console: Console, doc: dict) -> None:
         if r["error"] and not r.get("reused_from"):
             console.print(f"[bold]{escape(r['name'])}[/bold]: {escape(r['error'])}", highlight=False)
     tot = doc["total"]
+    over = " (over the mapped layers)" if tot["unmapped"] and tot["mapped"] else ""
     console.print(f"{tot['mapped']}/{tot['layers']} layers mapped, {tot['valid']} validated; "
-                  f"predicted {num(tot['predicted_cycles'])} cycles, simulated {num(tot['simulated_cycles'])}; "
-                  f"solve time {tot['solve_seconds']:.1f} s", highlight=False)
+                  f"predicted {num(tot['predicted_cycles'])} cycles, simulated {num(tot['simulated_cycles'])}"
+                  f"{over}; solve time {tot['solve_seconds']:.1f} s", highlight=False)
+    if tot["unmapped"]:
+        shown = ", ".join(tot["unmapped"][:10]) + (", ..." if len(tot["unmapped"]) > 10 else "")
+        console.print(f"unmapped: {escape(shown)}", highlight=False)
 
 
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: finished results are already stored
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError  # handled in `main` like any other write to a closed pipe (rich exits 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    console = Console(width=200 if not sys.stdout.isatty() else None)
+    console = _Console(width=200 if not sys.stdout.isatty() else None)
     try:
         commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run, "compile": cmd_compile}
-        return commands[args.command](args, console)
+        code = commands[args.command](args, console)
+        sys.stdout.flush()  # a reader that went away shows here, not as a message at exit
+        return code
+    except BrokenPipeError:  # `covenant ... | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 0
     except SpecError as exc:
         print(f"covenant: error: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mapper.acg import load_acg
 from mapper.cost import OBJECTIVES
-from mapper.files import write_text
+from mapper.files import files_in, write_text
 from mapper.mapping import write_mapping
 from mapper.network.compile import CompileOptions, NetworkResult, compile_network
 from mapper.spec import SpecError
@@ -88,9 +88,10 @@ def write_program(result: NetworkResult, out: Path) -> None:
     out.mkdir(exist_ok=True)
     mappings = out / "mappings"
     mappings.mkdir(exist_ok=True)
-    for mapping in result.mappings:
-        if mapping is not None:
-            write_mapping(mapping, mappings / f"{mapping.layer.name}.yaml")
+    mapped = [m for m in result.mappings if m is not None]
+    paths = files_in(mappings, [m.layer.name for m in mapped])
+    for mapping in mapped:
+        write_mapping(mapping, paths[mapping.layer.name])
     net = result.network
     steps = [{"layer": s.layer.name, "op": s.layer.op, "expr": str(s.layer.expr), "reads": dict(s.reads),
               "writes": s.writes} for s in net.steps]

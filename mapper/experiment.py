@@ -126,9 +126,7 @@ def parse_experiment(root: Field) -> Experiment:
     top = root.keys(required=("name", "acgs", "workloads"),
                     optional=("description", "strategies", "objectives", "time_limit", "repetitions", "seed",
                               "validate", "expert_mappings", "report"))
-    name = top["name"].str()
-    if "/" in name or name.startswith("."):
-        raise top["name"].expected("a name without '/' (it names the output folder)")
+    name = top["name"].ident()  # it names the output folder: no '/', no leading '.'
     time_limit = top["time_limit"].number(strict=True) if "time_limit" in top else 10.0
     variants = tuple(v for item in _nonempty(top["acgs"]) for v in _parse_variants(item))
     labels = [v.label for v in variants]
@@ -197,7 +195,8 @@ def _parse_variants(item: Field) -> list[Variant]:
     for combo in itertools.product(*(values for _, _, values in axes)):
         settings = tuple((axis, v.value) for (axis, _, _), v in zip(axes, combo, strict=True))
         overrides = fixed + [(p, v) for (_, paths, _), v in zip(axes, combo, strict=True) for p in paths]
-        name = label + (f"[{','.join(f'{a}={v}' for a, v in settings)}]" if settings else "")
+        shown = ",".join(f"{a}={v}".replace(" ", "") for a, v in settings)  # a name has no spaces
+        name = label + (f"[{shown}]" if settings else "")
         out.append(Variant(name, _apply_overrides(doc, overrides, name), settings))
     return out
 

@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from mapper import limits
 from mapper.acg import ACG, peak_ops_per_cycle
-from mapper.cost import evaluate, roofline_cycles
+from mapper.cost import Cost, evaluate, roofline_cycles
 from mapper.lower import lower
 from mapper.mapping import Mapping, mapping_to_dict, with_predicted
 from mapper.workload import Layer
@@ -76,9 +77,13 @@ def new_record(layer: Layer, strategy: str) -> LayerResult:
     return LayerResult(layer.name, strategy, layer.macs, layer.count)
 
 
-def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[LayerResult, Mapping | None]:
-    """Solve and validate one layer; never raises for an infeasible layer (status says so)."""
+def map_layer(layer: Layer, acg: ACG, options: Options, workload: str = "") -> tuple[LayerResult, Mapping | None]:
+    """Solve and validate one layer (of the named workload); never raises for an infeasible layer
+    (status says so)."""
     record = new_record(layer, options.strategy)
+    if layer.points > limits.MAX_LAYER_POINTS:
+        return replace(record, error=f"the layer has {layer.points:,} iteration points, above the mapper's "
+                                     f"limit of {limits.MAX_LAYER_POINTS:,}"), None
     start = time.perf_counter()
     try:
         solution = solve(layer, acg, options.strategy, options.objective, options.time_limit, options.seed)
@@ -88,8 +93,8 @@ def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[LayerResult, Ma
     record = replace(record, solve_seconds=solution.seconds)
     if solution.mapping is None:
         return replace(record, status="infeasible", error=solution.reason), None
-    record, mapping = score_mapping(replace(record, status=solution.status), solution.mapping, acg,
-                                    options.validate, options.seed)
+    record, mapping = score_mapping(replace(record, status=solution.status),
+                                    replace(solution.mapping, workload=workload), acg, options.validate, options.seed)
     return replace(record, optimality_gap=solution.gap), mapping
 
 
@@ -109,6 +114,9 @@ def score_mapping(record: LayerResult, mapping: Mapping, acg: ACG, validate: boo
                      mapping=mapping_to_dict(mapping))
     if not validate:
         return record, mapping
+    problem = size_problem(mapping, cost)
+    if problem:
+        return replace(record, status="error", error=f"not validated: {problem}"), mapping
     try:
         result = simulate(lower(mapping), acg, seed=seed)
     except SimError as exc:
@@ -119,8 +127,23 @@ def score_mapping(record: LayerResult, mapping: Mapping, acg: ACG, validate: boo
     return record, mapping
 
 
-def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,
-               progress: Callable[[str], None] | None = None) -> list[tuple[LayerResult, Mapping | None]]:
+def size_problem(mapping: Mapping, cost: Cost) -> str | None:
+    """Why lowering and simulating `mapping` is refused (`mapper.limits`), or None; `cost` is its
+    `evaluate`. Known before lowering: one instruction per compute plus at most three per tile
+    transfer (alloc, move, free), and the bytes of the layer's tensors."""
+    instructions = cost.instructions + 3 * sum(s.count for s in cost.streams)
+    if instructions > limits.MAX_PROGRAM_INSTRUCTIONS:
+        return (f"the lowered program would have about {instructions:,} instructions ({cost.instructions:,} "
+                f"computes), above the limit of {limits.MAX_PROGRAM_INSTRUCTIONS:,}")
+    nbytes = mapping.layer.bytes
+    if nbytes > limits.MAX_SIMULATED_BYTES:
+        return (f"its tensors take {nbytes:,} B, above the simulator's limit of "
+                f"{limits.MAX_SIMULATED_BYTES:,} B")
+    return None
+
+
+def map_layers(layers: Iterable[Layer], acg: ACG, options: Options, progress: Callable[[str], None] | None = None,
+               workload: str = "") -> list[tuple[LayerResult, Mapping | None]]:
     """`map_layer` over layers, reusing results for layers with the same computation."""
     done: dict[tuple, tuple[LayerResult, Mapping | None]] = {}
     out = []
@@ -133,7 +156,7 @@ def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,
                 mapping = replace(mapping, layer=replace(mapping.layer, name=layer.name))
                 record = replace(record, mapping=mapping_to_dict(mapping))
         else:
-            record, mapping = map_layer(layer, acg, options)
+            record, mapping = map_layer(layer, acg, options, workload)
             done[key] = (record, mapping)
         out.append((record, mapping))
         if progress:
@@ -142,14 +165,18 @@ def map_layers(layers: Iterable[Layer], acg: ACG, options: Options,
 
 
 def totals(records: list[LayerResult]) -> dict:
-    """Whole-workload figures (each layer weighted by its repeat count)."""
+    """Whole-workload figures over the mapped layers (each weighted by its repeat count); `unmapped`
+    names the others. A figure is None when no layer is mapped or a mapped layer lacks it (e.g. no
+    simulated cycles without validation)."""
+    mapped = [r for r in records if r.mapped]
+
     def total(field: str):
-        values = [getattr(r, field) * r.count for r in records if getattr(r, field) is not None]
-        return sum(values) if len(values) == len(records) else None
+        values = [getattr(r, field) * r.count for r in mapped if getattr(r, field) is not None]
+        return sum(values) if mapped and len(values) == len(mapped) else None
     return {"predicted_cycles": total("predicted_cycles"), "simulated_cycles": total("simulated_cycles"),
             "solve_seconds": math.fsum(r.solve_seconds for r in records),
-            "layers": len(records), "mapped": sum(r.mapped for r in records),
-            "valid": sum(r.valid is True for r in records)}
+            "layers": len(records), "mapped": len(mapped), "valid": sum(r.valid is True for r in records),
+            "unmapped": [r.name for r in records if not r.mapped]}
 
 
 def succeeded(record: LayerResult, validate: bool) -> bool:

@@ -405,7 +405,7 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
             if t not in expr.inputs:
                 raise v.error(f"'{t}' is not an input tensor of the expression")
             shapes[t] = tuple(x.int(minimum=1) for x in v.items())
-    layer = make_layer(lf["name"].str(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes)
+    layer = make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes)
 
     bf = f["binding"].keys(required=("capability", "tensors", "dims"))
     cap_name = bf["capability"].str()
@@ -437,8 +437,9 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
             double.extend((t, s.str()) for s in v.items())
     predicted = ()
     if "predicted" in f:
-        predicted = tuple((k, v.number(minimum=-math.inf)) for k, v in f["predicted"].mapping().items())
-    workload = lf["workload"].value if "workload" in lf and isinstance(lf["workload"].value, str) else ""
+        figures = f["predicted"].mapping().items()
+        predicted = tuple((k, v.number(minimum=-math.inf, maximum=math.inf)) for k, v in figures)
+    workload = lf["workload"].ident() if "workload" in lf and lf["workload"].value not in ("", None) else ""
     m = Mapping(acg.name, digest, layer, binding, tuple(placement), tuple(loops), spatial, tuple(double),
                 predicted, workload)
     problems = check_legal(m, acg)

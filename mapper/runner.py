@@ -48,7 +48,7 @@ def run_case(case: Case) -> dict:
                                           case.seed)
         else:
             options = Options(case.strategy.name, case.objective, case.time_limit, case.validate, case.seed)
-            record, _ = map_layer(case.layer, case.variant.acg, options)
+            record, _ = map_layer(case.layer, case.variant.acg, options, case.workload)
     except Exception as exc:  # a bug must not stop the other cases; the row says what happened
         record = replace(new_record(case.layer, case.strategy.name),
                          error=f"internal error: {type(exc).__name__}: {exc}")

@@ -15,6 +15,7 @@ expected, on one line:
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import math
 import re
 from collections.abc import Iterable
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mapper.limits import MAX_INT, MAX_NUMBER, MAX_SIZE, NAME_RULE, name_problem
 
 
 class SpecError(Exception):
@@ -95,7 +98,7 @@ def parse_size(text: str) -> int | None:
         return None
     number, unit = m.groups()
     value = float(number) * _UNITS[unit]
-    return int(value) if value == int(value) else None
+    return int(value) if math.isfinite(value) and value == int(value) else None
 
 
 @dataclass(frozen=True)
@@ -179,28 +182,43 @@ class Field:
             raise self.expected("true or false")
         return self.value
 
-    def int(self, minimum: int | None = None) -> int:
-        if isinstance(self.value, bool) or not isinstance(self.value, int):
-            raise self.expected("an integer" if minimum is None else f"an integer >= {minimum}")
-        if minimum is not None and self.value < minimum:
-            raise self.expected(f"an integer >= {minimum}")
+    def ident(self) -> str:
+        """A name (layer, workload, ACG, node, capability, experiment): see `mapper.limits.NAME_RULE`."""
+        if name_problem(self.value):
+            raise self.expected(NAME_RULE)
         return self.value
 
-    def number(self, minimum: float = 0.0, strict: bool = False) -> float:
-        """A finite number >= minimum (> minimum when strict)."""
+    def int(self, minimum: int | None = None, maximum: int = MAX_INT) -> int:
+        """An integer in [minimum, maximum] (every integer of a spec is at most `MAX_INT` = 2**31)."""
+        low = "an integer" if minimum is None else f"an integer >= {minimum}"
+        if isinstance(self.value, bool) or not isinstance(self.value, int):
+            raise self.expected(low)
+        if minimum is not None and self.value < minimum:
+            raise self.expected(low)
+        if self.value > maximum:
+            raise self.expected(f"{low} and <= {_power(maximum)}")
+        return self.value
+
+    def number(self, minimum: float = 0.0, strict: bool = False, maximum: float = MAX_NUMBER) -> float:
+        """A finite number >= minimum (> minimum when strict) and <= maximum (2**50 unless given)."""
         v = self.value
         ok = not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
-        if not ok or v < minimum or (strict and v == minimum):
-            raise self.expected(f"a number {'>' if strict else '>='} {minimum:g}")
+        if not ok or v < minimum or (strict and v == minimum) or v > maximum:
+            raise self.expected(f"a number {'>' if strict else '>='} {minimum:g} and <= {_power(maximum)}")
         return float(v)
 
     def size(self) -> int:
-        """A positive size in bytes: an integer or a string with a unit (B, KiB, MiB, GiB, KB, MB, GB)."""
+        """A size in bytes, 1 B to 1 PiB: an integer or a string with a unit (B, KiB, MiB, GiB, KB, ...)."""
         v = self.value
-        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-            return v
-        if isinstance(v, str) and (n := parse_size(v)) is not None and n > 0:
+        n = None
+        if isinstance(v, int) and not isinstance(v, bool):
+            n = v
+        elif isinstance(v, str):
+            n = parse_size(v)
+        if n is not None and 0 < n <= MAX_SIZE:
             return n
+        if n is not None and n > MAX_SIZE:
+            raise self.expected("a size of at most 1 PiB (2**50 B)")
         raise self.expected("a size such as 4096, 256KiB or 2MiB")
 
     def choice(self, options: Iterable[str]) -> str:
@@ -208,6 +226,14 @@ class Field:
         if not isinstance(self.value, str) or self.value not in options:
             raise self.expected(f"one of {', '.join(options)}")
         return self.value
+
+
+def _power(n: float) -> str:
+    """2**31 rather than 2147483648 in messages, when `n` is a power of two."""
+    if n == math.inf:
+        return "inf"
+    k = math.frexp(n)[1] - 1
+    return f"2**{k}" if n == 2**k else f"{n:g}"
 
 
 def _show(value: Any) -> str:
@@ -242,22 +268,36 @@ def load_yaml_text(text: str, source: str) -> Field:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_PACKAGE = "covenant_specs"  # the shipped acg_specs/, workloads/, experiments/ (see pyproject.toml)
+
+
+def shipped_folder(folder: str) -> Path:
+    """The folder of shipped specs (`acg_specs`, `workloads`, `experiments`): in the installed
+    package's resources, which any install carries (a wheel, an editable install), else the source
+    tree's. The package is a namespace package: its locations are read from its import spec (on
+    Python 3.11, `importlib.resources.files` fails on an editable install's placeholder entry)."""
+    spec = importlib.util.find_spec(SHIPPED_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(location) / folder
+        if path.is_dir():
+            return path
+    return PROJECT_ROOT / folder
 
 
 def find_spec(name_or_path: str | Path, folder: str) -> Path:
     """The file for a spec given by path, or by the name of a shipped spec in `folder`.
 
-    A name resolves to `<folder>/<name>.yaml` under the current directory first, then under the
-    project's own folder (so `--acg genesys` works from anywhere).
+    A name resolves to `<folder>/<name>.yaml` under the current directory first, then among the
+    shipped specs (so `--acg genesys` works from anywhere, with any install).
     """
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    for base in (Path.cwd(), PROJECT_ROOT):
-        candidate = base / folder / f"{name_or_path}.yaml"
+    for base in (Path.cwd() / folder, shipped_folder(folder)):
+        candidate = base / f"{name_or_path}.yaml"
         if candidate.exists():
             return candidate
-    shipped = sorted(p.stem for p in (PROJECT_ROOT / folder).glob("*.yaml"))
+    shipped = sorted(p.stem for p in shipped_folder(folder).glob("*.yaml"))
     raise SpecError(str(name_or_path), None, "", f"no such file, nor a shipped spec in {folder}/ "
                     f"(shipped: {', '.join(shipped) or 'none'})")
 

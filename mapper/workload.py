@@ -17,6 +17,7 @@ import networkx as nx
 
 from mapper.acg import dtype_field, parse_expr_field
 from mapper.dtypes import dtype_bytes, expr_dtype_problem
+from mapper.limits import MAX_INT, NAME_RULE, name_problem
 from mapper.notation import TensorExpr, parse_tensor_expr
 from mapper.ops import TEMPLATES, Proto, Slots, TemplateError, expand
 from mapper.spec import Field, SpecError, find_spec, load_yaml
@@ -164,7 +165,7 @@ def load_workload(name_or_path: str | Path) -> Workload:
 
 def parse_workload(root: Field) -> Workload:
     top = root.keys(required=("name", "layers"), optional=("description",))
-    name = top["name"].str()
+    name = top["name"].ident()
     items = top["layers"].items()
     if not items:
         raise top["layers"].error("expected at least one layer")
@@ -173,6 +174,7 @@ def parse_workload(root: Field) -> Workload:
     where: dict[str, Field] = {}
     for item in items:
         for layer, slots in _parse_entry(item):
+            check_layer_limits(item, layer)
             if layer.name in where:
                 raise item.child("name").error(f"duplicate layer name '{layer.name}' (first at line "
                                                f"{where[layer.name].line})")
@@ -200,10 +202,24 @@ def parts_of(source: Source) -> tuple[str, ...]:
     return source.parts if isinstance(source, Concat) else (source,)
 
 
+def check_layer_limits(item: Field, layer: Layer) -> None:
+    """The name and extent limits of `mapper.limits` for a layer as built (template suffixes and
+    template-computed extents included)."""
+    name = item.child("name")
+    if name_problem(layer.name):
+        raise name.expected(NAME_RULE) if layer.name == name.value else \
+            name.error(f"the layer name '{layer.name}' made from it is not {NAME_RULE}")
+    extents = {f"dim {d}": n for d, n in layer.dims.items()}
+    extents.update({f"tensor {t.name} axis {i}": n for t in layer.tensors.values() for i, n in enumerate(t.shape)})
+    for what, n in extents.items():
+        if n > MAX_INT:
+            raise item.error(f"layer '{layer.name}': {what} has extent {n}, above the limit 2**31")
+
+
 def _parse_entry(item: Field) -> list[tuple[Layer, Slots | None]]:
     """The layers of one `layers:` entry, each with the activation slots its `inputs:` fill."""
     f = item.keys(required=("name",), optional=_LAYER_FIELDS)
-    name = f["name"].str()
+    name = f["name"].ident()
     count = f["count"].int(minimum=1) if "count" in f else 1
     if ("op" in f) == ("expr" in f):
         raise item.error("expected exactly one of 'op' (a template) or 'expr' (a tensor expression)")

@@ -144,7 +144,8 @@ def test_map_table_and_single_file_output(tmp_path, capsys) -> None:
 
 
 def test_map_reports_a_layer_without_capability_with_exit_1(capsys) -> None:
-    code = main(["map", "--acg", "tpu_like", "--workload", "resnet50", "--layer", "layer1.0.add", "--json"])
+    code = main(["map", "--acg", "tpu_like", "--workload", "deepbench_gru", "--layer", "train_gru_h512_b32_t1.rz",
+                 "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
     (r,) = doc["layers"]

@@ -149,7 +149,9 @@ strategies: [cpsat, {name: random, same_time_as: cpsat}]
     assert len(rows) == 4
     for layer in ("g1", "g2"):
         assert by[(layer, "random")]["time_limit"] == pytest.approx(max(by[(layer, "cpsat")]["solve_seconds"], 0.05))
-        assert by[(layer, "random")]["predicted_cycles"] >= by[(layer, "cpsat")]["predicted_cycles"]
+        # what random search finds in that time depends on the machine's load; it never beats the optimum
+        found = by[(layer, "random")]["predicted_cycles"]
+        assert found is None or found >= by[(layer, "cpsat")]["predicted_cycles"]
 
 
 def test_quick_covenant_table(tmp_path: Path) -> None:

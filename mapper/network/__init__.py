@@ -1,0 +1,1 @@
+"""Whole networks: import (ONNX), and the passes over a network program (see DESIGN.md, "Whole networks")."""

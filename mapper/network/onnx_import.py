@@ -342,7 +342,7 @@ def concat_axis(onnx_shapes, layer_shapes, axis: int) -> int | None:
     """
     outer = math.prod(onnx_shapes[0][:axis])
     rank = len(layer_shapes[0])
-    for b in range(rank):
+    for b in sorted(range(rank), key=lambda k: k != axis):  # the ONNX axis itself first
         if any(len(s) != rank or math.prod(s[:b]) != outer for s in layer_shapes):
             continue
         if all(s[k] == layer_shapes[0][k] for s in layer_shapes for k in range(rank) if k != b) and \

@@ -5,11 +5,14 @@ the ONNX shapes, round trips through the written YAML, every edge case on small 
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from mapper.acg import load_acg
@@ -362,3 +365,36 @@ def test_layer_names_are_sanitised_and_unique(tmp_path):
     assert names[:3] == ["weird_name_1", "weird_name_1_2", "Relu_2"]
     assert len(set(names)) == len(names) and all(len(n) <= 100 for n in names)
     assert all(set(n) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") for n in names)
+
+
+def test_quantize_dequantize_are_identities(tmp_path):
+    scale, zero = numpy_helper.from_array(np.array(0.1, np.float32), "s"), \
+        numpy_helper.from_array(np.array(0, np.int8), "z")
+    w8 = numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.int8), "w8")
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq"),
+             helper.make_node("DequantizeLinear", ["w8", "s", "z"], ["w"], name="dqw"),
+             helper.make_node("Conv", ["xd", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])]
+    (layer,) = import_onnx(save(tmp_path, nodes, [vi("x", [1, 3, 6, 6])], "y", [scale, zero, w8])).layers
+    assert (layer.op, layer.producers, layer.macs) == ("conv2d", {}, 4 * 36 * 27)
+
+
+def test_lrn_without_size_is_one_line(tmp_path):
+    path = save(tmp_path, [helper.make_node("LRN", ["x"], ["y"], name="norm")], [vi("x", [1, 4, 2, 2])], "y")
+    with pytest.raises(SpecError, match=r"node 'norm' \(LRN\): malformed node"):
+        import_onnx(path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 28247), st.integers(0, 255)), min_size=1, max_size=6))
+def test_corrupted_models_only_raise_spec_error(edits):
+    data = bytearray((PROJECT / "workloads" / "tiny_cnn.onnx").read_bytes())
+    for offset, value in edits:
+        data[offset % len(data)] = value
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.onnx"
+        path.write_bytes(bytes(data))
+        try:
+            import_onnx(path)
+        except SpecError as exc:
+            assert "\n" not in str(exc)

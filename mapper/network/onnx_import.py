@@ -78,9 +78,15 @@ def onnx_to_yaml(path: str | Path, dtype: str = "int8") -> tuple[str, dict[int, 
     if dtype not in DTYPES:
         raise SpecError(str(path), None, "--dtype", f"expected one of {', '.join(DTYPES)}, got {dtype!r}")
     model = _load(Path(path))
-    graph = OnnxGraph(str(path), model, dtype)
-    convert(graph)
-    return graph.to_yaml()
+    try:
+        graph = OnnxGraph(str(path), model, dtype)
+        convert(graph)
+        return graph.to_yaml()
+    except SpecError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt model (e.g. a name that is not UTF-8): one line
+        raise SpecError(str(path), None, "", f"not a valid ONNX model ({type(exc).__name__}: "
+                                             f"{_first_line(exc)})") from None
 
 
 def _load(path: Path):

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from mapper.network.onnx_import import Cat, OnnxGraph
+from mapper.spec import SpecError
 
 MAC_OPS = ("conv2d", "depthwise_conv2d", "gemm", "batched_matmul")
 RELU_INTO = (*MAC_OPS, "add", "mul")  # producers whose epilogue can take the ReLU
@@ -36,7 +37,12 @@ def convert(g: OnnxGraph) -> None:
         handler = HANDLERS.get(node.op_type)
         if handler is None:
             raise g.fail(node, f"unsupported op; supported: {', '.join(sorted([*HANDLERS, *PASS_THROUGH]))}")
-        handler(g, node)
+        try:
+            handler(g, node)
+        except SpecError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a malformed node (missing attribute, odd input): one line
+            raise g.fail(node, f"malformed node ({type(exc).__name__}: {str(exc)[:160]})") from None
 
 
 def attrs(node) -> dict:

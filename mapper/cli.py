@@ -32,7 +32,8 @@ from mapper import __version__
 from mapper.acg import ACG, load_acg, peak_ops_per_cycle, read_paths, write_paths
 from mapper.cost import OBJECTIVES
 from mapper.files import save_figure, write_text
-from mapper.network.onnx_import import import_onnx_yaml, load_model
+from mapper.network import load_model
+from mapper.network.onnx_import import import_onnx_yaml
 from mapper.spec import SpecError
 from mapper.workload import Concat, Workload
 from solver import STRATEGIES

@@ -34,7 +34,7 @@ from mapper.acg import ACG, ACG_FOLDER, parse_acg
 from mapper.cost import OBJECTIVES
 from mapper.flow import layer_key
 from mapper.mapping import acg_digest
-from mapper.network.onnx_import import load_model
+from mapper.network import load_model
 from mapper.spec import Field, SpecError, find_spec, load_yaml
 from mapper.workload import Layer
 

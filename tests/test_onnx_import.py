@@ -18,7 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 from mapper.acg import load_acg
 from mapper.binding import bind, no_binding_reason
 from mapper.cli import main
-from mapper.network.onnx_import import import_onnx, import_onnx_yaml, load_model
+from mapper.network import load_model
+from mapper.network.onnx_import import import_onnx, import_onnx_yaml
 from mapper.spec import SpecError
 from mapper.workload import Concat, load_workload
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import yaml
 
 from mapper.ops import expand
-from mapper.spec import PROJECT_ROOT, SpecError, load_yaml_text
-from mapper.workload import WORKLOAD_FOLDER, Concat, Source, Workload, load_workload, make_layer, parse_workload
+from mapper.spec import SpecError, load_yaml_text
+from mapper.workload import Concat, Source, Workload, make_layer, parse_workload
 
 DTYPES = ("int8", "float32")
 MAX_NAME = 100
@@ -37,23 +37,6 @@ SUFFIXES = {"softmax": (".max", ".exp", ".sum"), "lrn": (".sq", ".sum", ".den", 
 # Ops that are usually modules of their own in a PyTorch export (the node's scope names them).
 _MODULE_OPS = {"Conv", "Gemm", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN",
                "Softmax", "Relu", "Clip", "Sigmoid", "Tanh", "BatchNormalization"}
-
-
-def load_model(name_or_path: str | Path) -> Workload:
-    """A workload from a `.onnx` model (imported) or a workload YAML / shipped name (loaded).
-
-    A bare name without a shipped YAML is also looked up as `workloads/NAME.onnx`.
-    """
-    path = Path(name_or_path)
-    if path.suffix.lower() == ".onnx":
-        return import_onnx(path)
-    if not path.suffix and not path.exists():
-        yamls = [base / WORKLOAD_FOLDER / f"{path}.yaml" for base in (Path.cwd(), PROJECT_ROOT)]
-        onnxs = [base / WORKLOAD_FOLDER / f"{path}.onnx" for base in (Path.cwd(), PROJECT_ROOT)]
-        found = [p for p in onnxs if p.exists()]
-        if found and not any(p.exists() for p in yamls):
-            return import_onnx(found[0])
-    return load_workload(name_or_path)
 
 
 def import_onnx(path: str | Path, dtype: str = "int8") -> Workload:
@@ -170,6 +153,7 @@ class OnnxGraph:
     by_name: dict[str, Entry] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     cat_of: dict[str, str] = field(default_factory=dict)  # producing layer -> the Concat node using it
+    index: dict[str, int] = field(default_factory=dict)  # node name -> its position in the graph
 
     def __post_init__(self):
         from onnx import numpy_helper
@@ -177,6 +161,7 @@ class OnnxGraph:
         g = self.model.graph
         for i, node in enumerate(g.node):  # unnamed nodes are named OpType_index, in messages and comments
             node.name = node.name or f"{node.op_type}_{i}"
+            self.index.setdefault(node.name, i)
         for info in [*g.input, *g.value_info, *g.output]:
             if info.type.HasField("tensor_type") and info.type.tensor_type.HasField("shape"):
                 self.shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
@@ -266,14 +251,14 @@ class OnnxGraph:
         return make_layer(entry.name, proto.expr, proto.dims, proto.dtypes, proto.shapes).output.shape
 
     # -- building layers ---------------------------------------------------------------------------
-    def add(self, node, op: str, params: dict, inputs: dict[str, Source | None], out: str | None = None) -> Entry:
-        base = layer_name(node.name, node.op_type, 0)
+    def add(self, node, op: str, params: dict, inputs: dict[str, Source | None]) -> Entry:
+        base = layer_name(node.name, node.op_type, self.index.get(node.name, 0))
         name, k = base, 1
         while any(n in self.used for n in self._names(name, op)):
             k += 1
             name = f"{base}_{k}"
         self.used.update(self._names(name, op))
-        entry = Entry(name, op, params, inputs, [node_label(node)], out or node.output[0])
+        entry = Entry(name, op, params, inputs, [node_label(node)], node.output[0])
         self.entries.append(entry)
         self.by_name[name] = entry
         self.src[entry.out] = name
@@ -283,10 +268,10 @@ class OnnxGraph:
     def _names(name: str, op: str) -> list[str]:
         return [name, *(name + s for s in SUFFIXES.get(op, ()))]
 
-    def fold(self, entry: Entry, node, out: str | None = None) -> None:
+    def fold(self, entry: Entry, node) -> None:
         """Record `node` as part of `entry` (an epilogue): its output is the layer's result."""
         entry.nodes.append(node_label(node))
-        entry.out = out or node.output[0]
+        entry.out = node.output[0]
         self.src[entry.out] = entry.name
 
     def alias(self, node) -> None:

@@ -279,6 +279,16 @@ def test_pools_ceil_mode_softmax_lrn_float32(tmp_path):
     assert int8.layer("norm").output.dtype == "int8" and int8.layer("norm.div").output.dtype == "float32"
 
 
+@pytest.mark.parametrize("attrs", [{"pads": [1, 1, 1, 1], "count_include_pad": 0}, {"ceil_mode": 1, "strides": [2, 2]}])
+def test_avg_pool_divisors_float32_only_when_exact(tmp_path, attrs):
+    nodes = [helper.make_node("AveragePool", ["x"], ["y"], name="avg", kernel_shape=[2, 2], **attrs)]
+    path = save(tmp_path, nodes, [vi("x", [1, 2, 5, 5])], "y")
+    (layer,) = import_onnx(path).layers  # int8: the window sum, the divisor is requantisation
+    assert layer.output.shape == onnx_out_shape(path) and layer.output.dtype == "int32"
+    with pytest.raises(SpecError, match=r"node 'avg' \(AveragePool\): count_include_pad=0"):
+        import_onnx(path, dtype="float32")
+
+
 def test_load_model_dispatch_and_shipped_examples(tmp_path):
     for name in ("tiny_cnn", "tiny_mlp"):
         wl = load_model(PROJECT / "workloads" / f"{name}.onnx")

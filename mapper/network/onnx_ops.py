@@ -166,10 +166,11 @@ def avg_pool(g: OnnxGraph, node) -> None:
     (N, C, H, W), (R, S), strides, dilations, pads = _window(g, node)
     if dilations != [1, 1]:
         raise g.fail(node, f"dilations {dilations} are not supported for pooling (only 1)")
-    if g.dtype == "float32" and any(pads) and not attrs(node).get("count_include_pad", 0):
-        raise g.fail(node, "count_include_pad=0 with padding is not supported in float32 (the avg_pool2d "
-                           "template divides by the whole window); import as int8, where the divisor is "
-                           "part of the requantisation")
+    given = window_pads(g, node, attrs(node), (H, W), (R, S), strides, dilations)
+    if g.dtype == "float32" and (pads != given or (any(pads) and not attrs(node).get("count_include_pad", 0))):
+        raise g.fail(node, "count_include_pad=0 with padding, or ceil_mode windows past the padding, are not "
+                           "supported in float32 (the avg_pool2d template divides by the whole window); import "
+                           "as int8, where the divisor is part of the requantisation")
     params = compact({"N": N, "C": C, "H": H, "W": W, "R": R, "S": S, "stride": strides, "pad": pads}, pool=True)
     g.add(node, "avg_pool2d", params | _typed(g, dtype="float32", acc_dtype="float32"),
           {"I": g.source(node, node.input[0])})

@@ -320,6 +320,11 @@ def test_cli_show_import_and_experiment(tmp_path, capsys):
     assert text.startswith("# Imported from tiny_mlp.onnx") and "dtype: float32" in text
     from mapper.experiment import load_experiment
 
+    assert main(["map", "--acg", "genesys", "--workload", str(model), "--layer", "fc2", "--time-limit", "5",
+                 "--json"]) == 0
+    assert '"valid": true' in capsys.readouterr().out
+    assert main(["import", str(model), "-o", str(tmp_path / "nowhere" / "w.yaml")]) == 2
+    assert "-o: the folder does not exist" in capsys.readouterr().err
     exp = tmp_path / "e.yaml"
     exp.write_text(f"name: e\nacgs: [genesys]\nworkloads: [{{spec: {model}, layers: [fc2]}}]\n")
     assert [(w, lyr.name) for w, lyr in load_experiment(exp).layers] == [("tiny_mlp", "fc2")]

@@ -199,6 +199,8 @@ def gemm(g: OnnxGraph, node) -> None:
                            "requantisation epilogue) is supported")
     ta, tb = bool(a.get("transA", 0)), bool(a.get("transB", 0))
     sa, sb = g.shape(node, node.input[0]), g.shape(node, node.input[1])
+    if len(sa) != 2 or len(sb) != 2:
+        raise g.fail(node, f"expected 2-D operands, got {list(sa)} and {list(sb)}")
     (M, K), (_, N) = (sa[::-1] if ta else sa), (sb[::-1] if tb else sb)
     typed = _typed(g, dtype="float32", acc_dtype="float32")
     if g.is_const(node.input[1]):

@@ -414,3 +414,19 @@ def test_corrupted_models_only_raise_spec_error(edits):
             import_onnx(path)
         except SpecError as exc:
             assert "\n" not in str(exc)
+
+
+def test_lrn_and_softmax_map_and_simulate_on_genesys(tmp_path, capsys):
+    """The new SIMD capabilities run the imported LRN and softmax layers, equal to the reference."""
+    import json
+
+    nodes = [helper.make_node("LRN", ["x"], ["n"], name="norm", size=5, alpha=1e-4, beta=0.75, bias=1.0),
+             helper.make_node("Flatten", ["n"], ["f"], name="flat"),
+             helper.make_node("Softmax", ["f"], ["y"], name="prob")]
+    path = save(tmp_path, nodes, [vi("x", [1, 8, 4, 4])], "y")
+    assert main(["map", "--acg", "genesys", "--workload", str(path), "--time-limit", "5", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    caps = {r["name"]: r["capability"] for r in doc["layers"] if r["valid"]}
+    assert caps == {"norm.sq": "vsquare", "norm.sum": "vadd_acc", "norm.den": "vpow", "norm.div": "vdiv",
+                    "norm": "vquant_f32", "prob.max": "vmax_acc", "prob.exp": "vexp", "prob.sum": "vadd_acc_f32",
+                    "prob": "vdiv"}

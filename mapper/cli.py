@@ -6,6 +6,9 @@
     covenant show workload NAME|PATH [--json] [--png FILE]
     covenant simulate MAPPING.yaml [--json] [--listing] [--seed N] [--acg NAME|PATH]
     covenant run experiments/NAME.yaml [--jobs N] [--out DIR] [--executor local|dask --scheduler ADDR] [--json]
+    covenant import MODEL.onnx [-o FILE.yaml] [--dtype int8|float32]
+
+Every --workload (and `show workload`) also accepts an ONNX model (a path ending in .onnx).
 
 Exit status: 0 on success, 1 when a layer has no mapping, a simulated output differs from the reference
 or the program breaks a rule of the ACG, 2 for bad input (one line on stderr naming file, line and field).
@@ -29,9 +32,11 @@ from mapper import __version__
 from mapper.acg import ACG, load_acg, peak_ops_per_cycle, read_paths, write_paths
 from mapper.cli_network import add_compile_parser, cmd_compile
 from mapper.cost import OBJECTIVES
-from mapper.files import save_figure
+from mapper.files import save_figure, write_text
+from mapper.network import load_model
+from mapper.network.onnx_import import import_onnx_yaml
 from mapper.spec import SpecError
-from mapper.workload import Concat, Workload, load_workload
+from mapper.workload import Concat, Workload
 from solver import STRATEGIES
 
 
@@ -217,12 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="describe an accelerator (ACG) or a workload")
     show.add_argument("what", choices=("acg", "workload"))
-    show.add_argument("spec", help="the name of a shipped spec (e.g. genesys, resnet50) or a YAML path")
+    show.add_argument("spec", help="the name of a shipped spec (e.g. genesys, resnet50), a YAML path or, for a "
+                                   "workload, an ONNX model (.onnx)")
     show.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     show.add_argument("--png", metavar="FILE", help="also draw the graph into FILE (PNG)")
     mp = sub.add_parser("map", help="map a workload's layers onto an ACG and validate them on the simulator")
     mp.add_argument("--acg", required=True, help="the ACG: a shipped name (genesys) or a YAML path")
-    mp.add_argument("--workload", required=True, help="the workload: a shipped name (resnet50) or a YAML path")
+    mp.add_argument("--workload", required=True,
+                    help="the workload: a shipped name (resnet50), a YAML path or an ONNX model (.onnx)")
     mp.add_argument("--layer", action="append", help="map only this layer (repeatable)")
     mp.add_argument("--objective", choices=OBJECTIVES, default="latency", help="what to minimise (default latency)")
     mp.add_argument("--strategy", choices=STRATEGIES, default="cpsat", help="the search strategy (default cpsat)")
@@ -250,7 +257,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDR",
                      help="the dask scheduler address (tcp://host:8786); without it, dask starts a local cluster")
     run.add_argument("--json", action="store_true", help="print the result rows as one JSON document")
+    imp = sub.add_parser("import", help="convert an ONNX model into a workload YAML (one layer per computing node)")
+    imp.add_argument("model", help="an ONNX model file (.onnx); weights may be absent, only shapes are read")
+    imp.add_argument("-o", "--output", metavar="FILE", help="write the workload YAML here (default: stdout)")
+    imp.add_argument("--dtype", choices=("int8", "float32"), default="int8",
+                     help="int8 operands with int32 accumulators (default), or float32 throughout")
     return parser
+
+
+def cmd_import(args: argparse.Namespace, console: Console) -> int:
+    out = Path(args.output) if args.output else None
+    if out is not None and not out.parent.is_dir():
+        raise SpecError(args.output, None, "-o", "the folder does not exist")
+    if out is not None and out.is_dir():
+        raise SpecError(args.output, None, "-o", "expected a file name, got a folder")
+    text, wl = import_onnx_yaml(args.model, args.dtype)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_text(out, text)
+        console.print(f"wrote {escape(str(out))}: {len(wl.layers)} layers, {wl.macs:,} MACs", highlight=False)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -297,7 +324,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         spec = load_acg(args.spec)
         summary, printer, drawer = acg_summary(spec), print_acg, draw_acg
     else:
-        spec = load_workload(args.spec)
+        spec = load_model(args.spec)
         summary, printer, drawer = workload_summary(spec), print_workload, draw_workload
     if args.png:
         png = Path(args.png)
@@ -401,7 +428,7 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
     if not args.time_limit > 0:
         raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
     acg = load_acg(args.acg)
-    wl = load_workload(args.workload)
+    wl = load_model(args.workload)
     layers = list(wl.layers)
     if args.layer:
         names = {layer.name for layer in layers}
@@ -501,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     console = _Console(width=200 if not sys.stdout.isatty() else None)
     try:
-        commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run, "compile": cmd_compile}
+        commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run, "compile": cmd_compile,
+                    "import": cmd_import}
         code = commands[args.command](args, console)
         sys.stdout.flush()  # a reader that went away shows here, not as a message at exit
         return code

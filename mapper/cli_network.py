@@ -22,9 +22,9 @@ from mapper.acg import load_acg
 from mapper.cost import OBJECTIVES
 from mapper.files import files_in, write_text
 from mapper.mapping import write_mapping
+from mapper.network import load_model
 from mapper.network.compile import CompileOptions, NetworkResult, compile_network
 from mapper.spec import SpecError
-from mapper.workload import load_workload
 from solver import STRATEGIES
 
 
@@ -50,7 +50,7 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
     if out is not None and not (out.is_dir() or (not out.exists() and out.parent.is_dir())):
         raise SpecError(args.output, None, "-o", "expected a folder (it or its parent must exist)")
     acg = load_acg(args.acg)
-    wl = load_workload(args.workload)
+    wl = load_model(args.workload)
     options = CompileOptions(args.objective, args.strategy, args.time_limit, not args.no_validate, args.seed)
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

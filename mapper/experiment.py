@@ -34,8 +34,9 @@ from mapper.acg import ACG, ACG_FOLDER, parse_acg
 from mapper.cost import OBJECTIVES
 from mapper.flow import layer_key
 from mapper.mapping import acg_digest
+from mapper.network import load_model
 from mapper.spec import Field, SpecError, find_spec, load_yaml
-from mapper.workload import Layer, load_workload
+from mapper.workload import Layer
 
 EXPERIMENT_FOLDER = "experiments"
 SEARCH_STRATEGIES = ("cpsat", "exhaustive", "random")
@@ -239,7 +240,7 @@ def _parse_workload(item: Field) -> list[tuple[str, Layer]]:
     else:
         fields = item.keys(required=("spec",), optional=("layers",))
         spec, names = fields["spec"], fields.get("layers")
-    wl = _load_spec(spec, load_workload)
+    wl = _load_spec(spec, load_model)  # a workload YAML, a shipped name or an ONNX model
     if names is None:
         return [(wl.name, layer) for layer in wl.layers]
     out = []

@@ -51,7 +51,7 @@ Slots = dict[str, tuple[tuple[str, str], ...]]
 
 @dataclass(frozen=True)
 class Param:
-    kind: str  # 'int' (>= 1), 'nat' (>= 0), 'pair' (int or [h, w]), 'pads', 'shape', 'dtype', 'bool', 'act'
+    kind: str  # 'int' (>= 1), 'nat' (>= 0), 'num', 'pair' (int or [h, w]), 'pads', 'shape', 'dtype', 'bool', 'act'
     default: object = None  # None: required
     doc: str = ""
 
@@ -258,6 +258,74 @@ def gru_cell(p: dict) -> tuple[list[Proto], Slots]:
     return protos, {"x": ((".gx", "X"),), "h": ((".gh", "HP"), ("", "HP"))}
 
 
+def softmax(p: dict) -> tuple[list[Proto], Slots]:
+    """Softmax over the last axis of an [M, N] input, as four layers:
+
+        max: M[m] max= X[m,n]                      (in the input dtype)
+        exp: E[m,n] = exp((X[m,n] - M[m]) * scale)  (float)
+        sum: S[m] += E[m,n]                        (float)
+             Z[m,n] = E[m,n] / S[m]                (float: the probabilities)
+
+    `scale` is the real value of one input unit (the input's quantisation step): exp() of raw int8
+    or int32 logits would saturate, so the differences are scaled first (for float inputs, 1.0).
+    """
+    if not p["scale"] > 0:
+        raise TemplateError("expected a scale > 0", "scale")
+    dt, fl, scale = p["dtype"], p["float_dtype"], float(p["scale"])
+    if not fl.startswith("float"):
+        raise TemplateError("expected a floating-point dtype", "float_dtype")
+    dims = {"m": p["M"], "n": p["N"]}
+    protos = [
+        Proto("M[m] max= X[m,n]", dims, {"X": dt, "M": dt}, suffix=".max"),
+        Proto(f"E[m,n] = exp((X[m,n] - M[m]) * {scale!r})", dims, {"X": dt, "M": dt, "E": fl}, suffix=".exp",
+              internal={"M": ".max"}),
+        Proto("S[m] += E[m,n]", dims, {"E": fl, "S": fl}, suffix=".sum", internal={"E": ".exp"}),
+        Proto("Z[m,n] = E[m,n] / S[m]", dims, {"E": fl, "S": fl, "Z": fl}, internal={"E": ".exp", "S": ".sum"}),
+    ]
+    return protos, {"X": ((".max", "X"), (".exp", "X"))}
+
+
+def lrn(p: dict) -> tuple[list[Proto], Slots]:
+    """Local response normalisation across channels (ONNX LRN) of an NCHW input, as layers:
+
+        sq:  Q[n,c,h,w] = X[n,c,h,w] * X[n,c,h,w]               (acc_dtype; a float input stays float)
+        sum: S[n,c,h,w] += Q[n,c+r-(size-1)//2,h,w]  over r < size (channels outside read 0)
+        den: D[n,c,h,w] = pow(bias + alpha/size * S[n,c,h,w], beta)   (float)
+        div: Z[n,c,h,w] = X[n,c,h,w] / D[n,c,h,w]                    (float)
+             Y[n,c,h,w] = clip(round(Z[n,c,h,w] * q), -128, 127)     (int8; integer inputs only)
+
+    For an integer input the result is requantised to int8 by the last layer; since bias >= 1 makes
+    D >= 1, |Z| <= |X| and q = 1 keeps the input's scale. A float input ends at `div` (the result).
+    """
+    shape = p["shape"]
+    if len(shape) != 4:
+        raise TemplateError(f"expected an NCHW shape of 4 extents, got {len(shape)}", "shape")
+    for name in ("alpha", "beta"):
+        if not p[name] > 0:
+            raise TemplateError(f"expected {name} > 0", name)
+    dt, fl, size = p["dtype"], p["float_dtype"], p["size"]
+    if not fl.startswith("float"):
+        raise TemplateError("expected a floating-point dtype", "float_dtype")
+    acc = dt if dt.startswith("float") else p["acc_dtype"]
+    dims = dict(zip("nchw", shape, strict=True))
+    lo, coeff = (size - 1) // 2, float(p["alpha"]) / size
+    quantise = not dt.startswith("float")
+    div = ".div" if quantise else ""
+    protos = [
+        Proto("Q[n,c,h,w] = X[n,c,h,w] * X[n,c,h,w]", dims, {"X": dt, "Q": acc}, suffix=".sq"),
+        Proto(f"S[n,c,h,w] += Q[n,{affine((1, 'c'), (1, 'r'), const=-lo)},h,w]", {**dims, "r": size},
+              {"Q": acc, "S": acc}, {"Q": tuple(shape)}, ".sum", {"Q": ".sq"}),
+        Proto(f"D[n,c,h,w] = pow({float(p['bias'])!r} + {coeff!r} * S[n,c,h,w], {float(p['beta'])!r})", dims,
+              {"S": acc, "D": fl}, suffix=".den", internal={"S": ".sum"}),
+        Proto("Z[n,c,h,w] = X[n,c,h,w] / D[n,c,h,w]", dims, {"X": dt, "D": fl, "Z": fl}, suffix=div,
+              internal={"D": ".den"}),
+    ]
+    if quantise:
+        protos.append(Proto(f"Y[n,c,h,w] = clip(round(Z[n,c,h,w] * {p['q']}), -128, 127)", dims,
+                            {"Z": fl, "Y": "int8"}, internal={"Z": div}))
+    return protos, {"X": ((".sq", "X"), (div, "X"))}
+
+
 _MAC = {"dtype": Param("dtype", "int8", "input and weight dtype"),
         "acc_dtype": Param("dtype", "int32", "accumulator (output) dtype"),
         "activation": Param("act", "none", "epilogue activation, applied where the accumulator is "
@@ -302,6 +370,17 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in [
         "batch": Param("int"), "hidden": Param("int"), "input": Param("int", 0, "input size (default hidden)"),
         "dtype": Param("dtype", "int8", "GEMM input dtype"), "acc_dtype": Param("dtype", "int32"),
         "float_dtype": Param("dtype", "float32", "dtype of the gate arithmetic")}, gru_cell),
+    Template("softmax", "softmax over the last axis of [M, N]: 4 layers (max, exp, sum, divide)", {
+        "M": Param("int", doc="rows"), "N": Param("int", doc="the normalised axis"),
+        "scale": Param("num", 0.0625, "real value of one input unit (1/16: int8 logits span +-8)"),
+        "dtype": Param("dtype", "int8", "input dtype"), "float_dtype": Param("dtype", "float32")}, softmax),
+    Template("lrn", "local response normalisation across channels (ONNX LRN): 4-5 layers", {
+        "shape": Param("shape", doc="NCHW shape"), "size": Param("int", doc="channels in a window"),
+        "alpha": Param("num", 0.0001), "beta": Param("num", 0.75), "bias": Param("num", 1.0),
+        "dtype": Param("dtype", "int8", "input dtype (integer: the result is requantised to int8)"),
+        "acc_dtype": Param("dtype", "int32", "dtype of the squares and their sums"),
+        "float_dtype": Param("dtype", "float32"), "q": Param("int", 1, "integer scale of the int8 result")},
+        lrn),
 ]}
 
 
@@ -343,6 +422,10 @@ def normalize(kind: str, value: object) -> object:
         if isinstance(value, bool):
             return value
         raise TemplateError("expected true or false")
+    if kind == "num":
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return value
+        raise TemplateError("expected a number")
     if kind == "act":
         if value in ("none", "relu"):
             return value

@@ -111,6 +111,17 @@ class ScheduleError(SpecError):
     pass
 
 
+def onchip_capacity(acg) -> tuple[str, int, int]:
+    """Where activations could stay on chip: the largest on-chip storage (its name and the bytes of one
+    instance: a tensor lives in one addressable memory, and replicated per-PE storage holds no shared
+    tensor), and, for reference, all on-chip storage together."""
+    onchip = [s for s in acg.storages.values() if not s.offchip]
+    if not onchip:
+        return "-", 0, 0
+    largest = max(onchip, key=lambda s: s.capacity)
+    return largest.name, largest.capacity, sum(s.total_capacity for s in onchip)
+
+
 def memory_graph(wl: Workload) -> MemoryGraph:
     """The units, dependencies and buffer touches of `wl`'s network program (see the module doc)."""
     net = build_network(wl)

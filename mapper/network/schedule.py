@@ -251,7 +251,8 @@ def brute_force_schedule(g: MemoryGraph) -> Schedule:
     start = time.perf_counter()
     dag = nx.DiGraph()
     dag.add_nodes_from(g.units)
-    dag.add_edges_from((g.units[p], v) for v, m in enumerate(g.preds) for p in range(len(g.units)) if m >> p & 1)
+    n = len(g.units)
+    dag.add_edges_from((g.units[p], g.units[v]) for v, m in enumerate(g.preds) for p in range(n) if m >> p & 1)
     best = min(((order_peak(g, o), tuple(o)) for o in nx.all_topological_sorts(dag)), key=lambda x: x[0])
     return Schedule(best[1], best[0], best[0], time.perf_counter() - start)
 

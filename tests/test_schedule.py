@@ -48,7 +48,8 @@ def random_dags(draw, max_nodes: int = 6):
         for u in range(v):
             if draw(st.booleans()):
                 dag.add_edge(u, v)
-    return dag, draw(st.sampled_from([4, 8, 12])), draw(st.sampled_from(["auto", "sum"])), draw(st.sampled_from([1, 3]))
+    merge = draw(st.sampled_from(["auto", "sum", "adds"]))
+    return dag, draw(st.sampled_from([4, 8, 12])), merge, draw(st.sampled_from([1, 3]))
 
 
 def network_on(dag, channels, merge, kernel):

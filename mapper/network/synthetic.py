@@ -1,12 +1,14 @@
 """Synthetic networks for scheduling tests and benchmarks: a plain DAG becomes a Workload.
 
 `dag_workload` turns any DAG (nodes in a topological order) into a network in the RandWire style: a
-stem convolution feeds the nodes without predecessors; each node aggregates its inputs (a chain of
-element-wise adds, or one concatenation along the channels), then runs a convolution with a relu
-epilogue; the sinks are concatenated into a final 1x1 convolution. A value can be a part of one
-concatenation only (it is written into that buffer), so `merge='auto'` concatenates where the parts
-are free and sums where one of them already belongs to another concatenation. `darts_normal_cell` is the DARTS
-(V2) normal cell with the operations simplified to one depthwise + one pointwise convolution.
+stem convolution feeds the nodes without predecessors; each node aggregates its inputs, then runs a
+convolution with a relu epilogue; the sinks are concatenated into a final 1x1 convolution. The
+aggregation (`merge`) is 'sum', one element-wise layer summing all inputs (a raw expression
+`Z = X0 + X1 + ...`, as a RandWire node sums its inputs in one operation), 'adds', a chain of binary
+`add` layers (what a SIMD unit runs), 'concat', one concatenation along the channels, or 'auto': a
+value can be a part of one concatenation only (it is written into that buffer), so concatenate where
+the parts are free and chain adds otherwise. `darts_normal_cell` is the DARTS (V2) normal cell with the
+operations simplified to one depthwise + one pointwise convolution.
 
     >>> import networkx as nx
     >>> wl = dag_workload("chain", nx.path_graph(3, create_using=nx.DiGraph), channels=4, hw=4)
@@ -26,7 +28,7 @@ from mapper.workload import Workload, parse_workload
 def dag_workload(name: str, dag: nx.DiGraph, channels: int | dict = 8, hw: int = 8, merge: str = "auto",
                  kernel: int = 1) -> Workload:
     """A network over `dag` (see the module doc); `channels` per node (an int, or a dict node -> int;
-    a sum needs one count for its inputs), `merge` 'auto', 'concat' or 'sum'."""
+    a sum needs one count for its inputs), `merge` 'auto', 'concat', 'sum' or 'adds'."""
     nodes = list(nx.topological_sort(dag)) if not all(isinstance(n, int) for n in dag) else sorted(dag)
     width = channels if isinstance(channels, dict) else {n: channels for n in nodes}
     stem = max(width.values())
@@ -44,6 +46,12 @@ def dag_workload(name: str, dag: nx.DiGraph, channels: int | dict = 8, hw: int =
                 raise ValueError(f"node {n}: a part of two concatenations; use merge='auto'")
             source = {"concat": sources, "axis": 1}
             in_concat |= set(sources)
+        elif merge == "sum":
+            cin = width[preds[0]]
+            terms = " + ".join(f"X{i}[n,c,h,w]" for i in range(len(sources)))
+            layers.append({"name": f"n{n}.sum", "expr": f"Z[n,c,h,w] = {terms}",
+                           "dims": {"n": 1, "c": cin, "h": hw, "w": hw}, "inputs": sources})
+            source = f"n{n}.sum"
         else:
             cin = width[preds[0]]
             source = sources[0]

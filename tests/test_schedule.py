@@ -5,6 +5,7 @@ on random DAGs, budgets, time limits and gaps, rewriting (bit for bit, on the si
 from __future__ import annotations
 
 import json
+import math
 
 import networkx as nx
 import numpy as np
@@ -262,3 +263,20 @@ def test_compile_runs_the_optimal_order_unless_told_otherwise():
 def test_compile_validates_the_optimal_order_end_to_end():
     result = compile_network(load_workload("mini_inception"), load_acg("tiny"), CompileOptions(time_limit=5))
     assert result.valid is True and result.peak_activation_bytes < result.file_peak_bytes
+
+
+@pytest.mark.parametrize("name", ["tiny_net", "mini_inception", "resnet50", "bert_base"])
+def test_tensor_bytes_agree_with_show_workload(name, capsys):
+    """A layer's output occupies the bytes `covenant show workload --json` reports for it; the bytes
+    a concatenation's buffer holds are its parts' (after requantisation, which the network inserts)."""
+    assert main(["show", "workload", name, "--json"]) == 0
+    shown = {layer["name"]: layer for layer in json.loads(capsys.readouterr().out)["layers"]}
+    net = build_network(load_workload(name))
+    for step in net.steps:
+        if step.layer.name in shown:
+            out = shown[step.layer.name]["tensors"][step.layer.expr.output.tensor]
+            value = net.values[step.writes]
+            assert out["bytes"] == math.prod(value.shape) * np.dtype(value.dtype).itemsize
+    for buffer in net.buffers.values():
+        parts = [v for v in net.values.values() if v.buffer == buffer.name]
+        assert buffer.bytes == sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in parts)

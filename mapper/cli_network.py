@@ -179,21 +179,21 @@ def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
              for kind, s in (("file", file_schedule(g)), ("greedy", greedy_schedule(g)))}
     found["optimal"] = (best, wl, ())
     if args.rewrite:
-        rw, best = rewrite_for_memory(wl, args.time_limit)
-        found["rewritten"] = (best, rw.workload, rw.rewritten)
+        rw, rewritten = rewrite_for_memory(wl, args.time_limit, baseline=best)
+        found["rewritten"] = (rewritten, rw.workload, rw.rewritten)
     doc = schedule_document(wl.name, len(wl.layers), found)
-    best = min(s["peak_bytes"] for s in doc["schedules"].values())
+    smallest = min(s["peak_bytes"] for s in doc["schedules"].values())
     if acg is not None:
         storage, capacity, total = onchip_capacity(acg)
         doc["acg"] = {"name": acg.name, "storage": storage, "capacity_bytes": capacity,
-                      "onchip_total_bytes": total, "fits_on_chip": best <= capacity}
+                      "onchip_total_bytes": total, "fits_on_chip": smallest <= capacity}
     if budget is not None:
-        doc["budget"] = {"bytes": budget, "fits": best <= budget}
+        doc["budget"] = {"bytes": budget, "fits": smallest <= budget}
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
         print_schedule(console, doc)
-    return 1 if budget is not None and best > budget else 0
+    return 1 if budget is not None and smallest > budget else 0
 
 
 def schedule_document(workload: str, layers: int, found: dict[str, tuple[Schedule, object, tuple]]) -> dict:

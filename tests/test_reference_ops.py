@@ -180,7 +180,7 @@ def sigmoid64(x: np.ndarray) -> np.ndarray:
 
 def test_every_template_is_covered():
     covered = {"conv2d", "depthwise_conv2d", "gemm", "batched_matmul", "max_pool2d", "avg_pool2d",
-               "relu", "sigmoid", "tanh", "add", "mul", "gru_cell"}
+               "relu", "sigmoid", "tanh", "add", "mul", "gru_cell", "requant"}
     assert set(TEMPLATES) == covered
 
 
@@ -408,6 +408,18 @@ def test_add_mul(op, shape, dtype, activation, seed):
         np.testing.assert_array_equal(result, expected)
     else:
         assert np.array_equal(result, expected), (result, expected)
+
+
+@SETTINGS
+@given(shape=SHAPES, shift=st.integers(0, 12), relu=st.booleans(), seed=SEEDS)
+def test_requant(shape, shift, relu, seed):
+    """Rounding right shift (half up), then saturation to int8 ([0, 127] with relu)."""
+    layer = build("requant", {"shape": shape, "shift": shift, "activation": "relu" if relu else "none"})
+    x = np.random.default_rng(seed).integers(-2**20, 2**20, size=tuple(shape)).astype(np.int32)
+    half = (1 << shift) >> 1
+    expected = np.clip((x.astype(np.int64) + half) // 2**shift, 0 if relu else -128, 127).astype(np.int8)
+    result = run(layer, {"X": x})
+    assert result.dtype == np.int8 and np.array_equal(result, expected)
 
 
 def _direct_gru(x, wx, hp, wh, acc: str) -> np.ndarray:

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from mapper import __version__
 from mapper.acg import ACG, load_acg, peak_ops_per_cycle, read_paths, write_paths
-from mapper.cli_network import add_compile_parser, cmd_compile
+from mapper.cli_network import add_compile_parser, add_schedule_parser, cmd_compile, cmd_schedule
 from mapper.cost import OBJECTIVES
 from mapper.files import save_figure, write_text
 from mapper.network import load_model
@@ -247,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print one JSON document")
     sim.add_argument("--listing", action="store_true", help="print the lowered program, one instruction a line")
     add_compile_parser(sub)
+    add_schedule_parser(sub)
     run = sub.add_parser("run", help="run a YAML experiment: results database, report.md, CSV and plots")
     run.add_argument("experiment", help="an experiment YAML file, or the name of a shipped one in experiments/")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
@@ -529,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     console = _Console(width=200 if not sys.stdout.isatty() else None)
     try:
         commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run, "compile": cmd_compile,
-                    "import": cmd_import}
+                    "import": cmd_import, "schedule": cmd_schedule}
         code = commands[args.command](args, console)
         sys.stdout.flush()  # a reader that went away shows here, not as a message at exit
         return code

@@ -1,16 +1,19 @@
 """The network commands of the `covenant` command line (registered by `mapper.cli`).
 
     covenant compile --acg A --workload W [--objective latency|energy|edp] [--strategy S] [--time-limit S]
-                     [--seed N] [--no-validate] [--json] [-o DIR]
+                     [--seed N] [--order optimal|file] [--no-validate] [--json] [-o DIR]
+    covenant schedule --workload W [--acg A] [--rewrite] [--budget BYTES] [--time-limit S] [--json]
 
-Exit status: 0 when every layer mapped and the network validated end to end, 1 when a layer has no
-mapping or validation fails, 2 for bad input.
+Exit status: 0 when every layer mapped and the network validated end to end (compile), or when the
+schedules were found (schedule); 1 when a layer has no mapping or validation fails, or when no order
+fits --budget; 2 for bad input.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -24,7 +27,18 @@ from mapper.files import files_in, write_text
 from mapper.mapping import write_mapping
 from mapper.network import load_model
 from mapper.network.compile import CompileOptions, NetworkResult, compile_network
-from mapper.spec import SpecError
+from mapper.network.memory import MEMORY_MODEL, live_bytes
+from mapper.network.program import build_network
+from mapper.network.rewrite import rewrite_for_memory
+from mapper.network.schedule import (
+    Schedule,
+    file_schedule,
+    greedy_schedule,
+    memory_graph,
+    onchip_capacity,
+    optimal_schedule,
+)
+from mapper.spec import SpecError, parse_size
 from solver import STRATEGIES
 
 
@@ -37,6 +51,8 @@ def add_compile_parser(sub) -> None:
     cp.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                     help="per distinct layer, in seconds (default 10)")
     cp.add_argument("--seed", type=int, default=0, help="seed of the network's input and weights (default 0)")
+    cp.add_argument("--order", choices=("optimal", "file"), default="optimal",
+                    help="run the layers in the order with the smallest activation peak (default) or the file's")
     cp.add_argument("--no-validate", action="store_true", help="skip the end-to-end simulation")
     cp.add_argument("--json", action="store_true", help="print one JSON document")
     cp.add_argument("-o", "--output", metavar="DIR",
@@ -51,7 +67,8 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
         raise SpecError(args.output, None, "-o", "expected a folder (it or its parent must exist)")
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
-    options = CompileOptions(args.objective, args.strategy, args.time_limit, not args.no_validate, args.seed)
+    options = CompileOptions(args.objective, args.strategy, args.time_limit, not args.no_validate, args.seed,
+                             args.order)
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -78,7 +95,8 @@ def compile_document(result: NetworkResult, acg: str, workload: str, options: Co
     plan = [{"buffer": p.buffer, "offset": p.offset, "bytes": p.bytes, "live": [p.first, p.last]}
             for p in sorted(result.plan.placements.values(), key=lambda p: p.offset)]
     return {"acg": acg, "workload": workload, "objective": options.objective, "strategy": options.strategy,
-            "order": [s.layer.name for s in result.network.steps], "inputs": list(result.network.inputs),
+            "schedule": options.order, "order": [s.layer.name for s in result.network.steps],
+            "inputs": list(result.network.inputs),
             "outputs": list(result.network.outputs), "layers": [r.to_dict() for r in result.records],
             "total": result.totals(), "error": result.error, "address_plan": plan}
 
@@ -120,5 +138,108 @@ def print_compile(console: Console, doc: dict) -> None:
                   f"weights {format_bytes(tot['weight_bytes'])}); compiled in {tot['compile_seconds']:.1f} s",
                   highlight=False)
     console.print(verdict, highlight=False)
+    fits = "fit" if tot["activations_fit_on_chip"] else "do not fit"
+    console.print(f"order: {doc['schedule']} (activation peak {format_bytes(tot['peak_activation_bytes'])}, the file's "
+                  f"{format_bytes(tot['file_order_peak_bytes'])}); activations {fits} the largest on-chip storage "
+                  f"({format_bytes(tot['onchip_bytes'])})", highlight=False)
     if tot["unmapped"]:
         console.print(f"no mapping for: {', '.join(tot['unmapped'])}", highlight=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# covenant schedule
+
+def add_schedule_parser(sub) -> None:
+    sp = sub.add_parser("schedule", help="the layer order with the smallest activation peak (exact DP, as SERENITY)")
+    sp.add_argument("--workload", required=True, help="the network: a shipped name (resnet50) or a YAML path")
+    sp.add_argument("--acg", help="also say whether the peak fits the ACG's largest on-chip storage")
+    sp.add_argument("--rewrite", action="store_true",
+                    help="also partition layers that read a concatenation where that lowers the peak")
+    sp.add_argument("--budget", metavar="BYTES",
+                    help="the memory available (4096, 256KiB, 2MiB): exit 1 if no order fits")
+    sp.add_argument("--time-limit", type=float, default=60.0, metavar="S",
+                    help="for the exact search, in seconds (default 60); past it, the best order with its gap")
+    sp.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
+    if not args.time_limit > 0:
+        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
+    budget = None
+    if args.budget is not None:
+        budget = parse_size(args.budget)
+        if budget is None:
+            raise SpecError("--budget", None, "", f"expected a size such as 4096, 256KiB or 2MiB, got '{args.budget}'")
+    acg = load_acg(args.acg) if args.acg else None
+    wl = load_model(args.workload)
+    g = memory_graph(wl)
+    best = optimal_schedule(g, budget, args.time_limit)
+    # The file's and the greedy order are optimal when they meet the bound the exact search proved.
+    found = {kind: (replace(s, lower_bound=max(s.lower_bound, best.lower_bound)), wl, ())
+             for kind, s in (("file", file_schedule(g)), ("greedy", greedy_schedule(g)))}
+    found["optimal"] = (best, wl, ())
+    if args.rewrite:
+        rw, rewritten = rewrite_for_memory(wl, args.time_limit, baseline=best)
+        found["rewritten"] = (rewritten, rw.workload, rw.rewritten)
+    doc = schedule_document(wl.name, len(wl.layers), found)
+    smallest = min(s["peak_bytes"] for s in doc["schedules"].values())
+    if acg is not None:
+        storage, capacity, total = onchip_capacity(acg)
+        doc["acg"] = {"name": acg.name, "storage": storage, "capacity_bytes": capacity,
+                      "onchip_total_bytes": total, "fits_on_chip": smallest <= capacity}
+    if budget is not None:
+        doc["budget"] = {"bytes": budget, "fits": smallest <= budget}
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print_schedule(console, doc)
+    return 1 if budget is not None and smallest > budget else 0
+
+
+def schedule_document(workload: str, layers: int, found: dict[str, tuple[Schedule, object, tuple]]) -> dict:
+    """The `covenant schedule --json` document. Every peak and per-step figure is memory.py's, over the
+    network program built with the order (the search's own figure must agree: checked here)."""
+    schedules = {}
+    for kind, (s, wl, rewrites) in found.items():
+        net = build_network(wl, list(s.order))
+        live = live_bytes(net)
+        if max(live) != s.peak_bytes:
+            raise AssertionError(f"{kind}: the search's peak {s.peak_bytes} B differs from memory.py's {max(live)} B")
+        entry = {"peak_bytes": s.peak_bytes, "order": list(s.order),
+                 "steps": [{"layer": st.layer.name, "live_bytes": b} for st, b in zip(net.steps, live, strict=True)],
+                 "seconds": s.seconds, "proven_optimal": s.proven_optimal, "lower_bound": s.lower_bound,
+                 "gap": s.gap}
+        if kind == "rewritten":
+            entry["rewrites"] = list(rewrites)
+        schedules[kind] = entry
+    return {"workload": workload, "layers": layers, "memory_model": MEMORY_MODEL, "schedules": schedules}
+
+
+def print_schedule(console: Console, doc: dict) -> None:
+    from rich.table import Table
+
+    from mapper.cli import format_bytes
+    file_peak = doc["schedules"]["file"]["peak_bytes"]
+    t = Table(title=f"{doc['workload']}: activation peak of {doc['layers']} layers by order", title_justify="left")
+    for col, justify in (("order", "left"), ("peak", "right"), ("file / this", "right"), ("seconds", "right"),
+                         ("optimal", "left")):
+        t.add_column(col, justify=justify)
+    for kind, s in doc["schedules"].items():
+        bound = format_bytes(s["lower_bound"])
+        proven = "proven" if s["proven_optimal"] else f"gap {100 * s['gap']:.1f} % (bound {bound})"
+        if kind == "rewritten":
+            kind += f" ({len(s['rewrites'])} rewrites)"
+        t.add_row(kind, format_bytes(s["peak_bytes"]), f"{file_peak / s['peak_bytes']:.2f}x", f"{s['seconds']:.2f}",
+                  proven)
+    console.print(t)
+    best = min(doc["schedules"].items(), key=lambda kv: kv[1]["peak_bytes"])
+    console.print(f"best order ({best[0]}): {', '.join(best[1]['order'])}", highlight=False)
+    if "acg" in doc:
+        a = doc["acg"]
+        verdict = "fits" if a["fits_on_chip"] else "does not fit"
+        console.print(f"the peak {format_bytes(best[1]['peak_bytes'])} {verdict} {a['name']}'s largest on-chip storage "
+                      f"({a['storage']}, {format_bytes(a['capacity_bytes'])}; all on-chip storage together: "
+                      f"{format_bytes(a['onchip_total_bytes'])})", highlight=False)
+    if "budget" in doc:
+        b = doc["budget"]
+        console.print(f"budget {format_bytes(b['bytes'])}: {'fits' if b['fits'] else 'NO order fits'}", highlight=False)

@@ -412,6 +412,18 @@ def test_add_mul(op, shape, dtype, activation, seed):
         assert np.array_equal(result, expected), (result, expected)
 
 
+@SETTINGS
+@given(shape=SHAPES, shift=st.integers(0, 12), relu=st.booleans(), seed=SEEDS)
+def test_requant(shape, shift, relu, seed):
+    """Rounding right shift (half up), then saturation to int8 ([0, 127] with relu)."""
+    layer = build("requant", {"shape": shape, "shift": shift, "activation": "relu" if relu else "none"})
+    x = np.random.default_rng(seed).integers(-2**20, 2**20, size=tuple(shape)).astype(np.int32)
+    half = (1 << shift) >> 1
+    expected = np.clip((x.astype(np.int64) + half) // 2**shift, 0 if relu else -128, 127).astype(np.int8)
+    result = run(layer, {"X": x})
+    assert result.dtype == np.int8 and np.array_equal(result, expected)
+
+
 def _direct_gru(x, wx, hp, wh, acc: str) -> np.ndarray:
     """h' of one GRU step (gate order r, z, n), gate arithmetic in float32 as the template declares."""
     work = work_dtype(acc)

@@ -10,7 +10,7 @@ import pytest
 
 from mapper.acg import load_acg, peak_macs_per_cycle, read_paths, write_paths
 from mapper.spec import PROJECT_ROOT
-from mapper.workload import load_workload
+from mapper.workload import Concat, load_workload
 
 ACGS = sorted(p.stem for p in (PROJECT_ROOT / "acg_specs").glob("*.yaml"))
 WORKLOADS = sorted(p.stem for p in (PROJECT_ROOT / "workloads").glob("*.yaml"))
@@ -62,8 +62,9 @@ def test_workloads_load_as_dags(name: str) -> None:
     for layer in wl.layers:
         assert layer.points == math.prod(layer.dims.values()) > 0
         assert layer.output.shape == tuple(layer.dims[d] for d in layer.expr.output.dims)
-        for operand, producer in layer.producers.items():
-            assert wl.layer(producer).output.elements == layer.tensors[operand].elements
+        for operand, source in layer.producers.items():  # a layer, or a concatenation of layers
+            parts = source.parts if isinstance(source, Concat) else (source,)
+            assert sum(wl.layer(p).output.elements for p in parts) == layer.tensors[operand].elements
 
 
 def test_model_totals() -> None:

@@ -7,7 +7,10 @@
                     buffers holding them, requantisation between layers
     memory.py       live ranges, the activation peak and the off-chip address plan
     reference.py    seeded network tensors, the NumPy reference of a whole network, calibration
-    compile.py      map every step, lower, plan memory, simulate end to end
+    schedule.py     the layer order with the smallest activation peak (SERENITY's exact DP)
+    rewrite.py      partitioning layers that read a concatenation (same values, lower peak)
+    synthetic.py    RandWire-style DAGs and the DARTS cell as workloads (tests, benchmarks)
+    compile.py      schedule, map every step, lower, plan memory, simulate end to end
 """
 
 from __future__ import annotations

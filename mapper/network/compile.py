@@ -29,6 +29,7 @@ from mapper.mapping import Mapping
 from mapper.network.memory import AddressPlan, peak_bytes, plan_memory
 from mapper.network.program import Network, build_network
 from mapper.network.reference import calibrate, seeded_tensors
+from mapper.network.schedule import memory_graph, onchip_capacity, optimal_schedule, order_peak
 from mapper.spec import SpecError
 from mapper.workload import Workload
 from sim.machine import SimError
@@ -42,6 +43,7 @@ class CompileOptions:
     time_limit: float = 10.0  # per distinct layer
     validate: bool = True
     seed: int = 0  # of the input, the weights and random search
+    order: str = "optimal"  # 'optimal': the layer order with the smallest activation peak; 'file'
 
     def layer_options(self) -> Options:
         # Steps are validated end to end, on the network's own data, not one by one on random tensors.
@@ -60,6 +62,8 @@ class NetworkResult:
     valid: bool | None = None  # every step's simulated output equals the reference
     first_mismatch: str | None = None
     error: str | None = None  # why the network was not simulated, or what the simulator rejected
+    file_peak_bytes: int | None = None  # the activation peak of the file's order
+    onchip_bytes: int = 0  # the largest on-chip storage (where activations could stay on chip)
 
     @property
     def mapped(self) -> bool:
@@ -72,6 +76,8 @@ class NetworkResult:
         return {"predicted_cycles": total("predicted_cycles"), "simulated_cycles": total("simulated_cycles"),
                 "energy_pj": total("energy_pj"), "dram_bytes": total("dram_bytes"),
                 "peak_activation_bytes": self.peak_activation_bytes, "arena_bytes": self.plan.arena_bytes,
+                "file_order_peak_bytes": self.file_peak_bytes, "onchip_bytes": self.onchip_bytes,
+                "activations_fit_on_chip": self.peak_activation_bytes <= self.onchip_bytes,
                 "weight_bytes": self.plan.weight_bytes, "compile_seconds": self.compile_seconds,
                 "simulation_seconds": self.simulation_seconds,
                 "solve_seconds": math.fsum(r.solve_seconds for r in self.records),
@@ -89,7 +95,7 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     off-chip memory, a conversion between layers that does not exist); a layer with no mapping is
     a record with its reason, and the result is then not simulated."""
     start = time.perf_counter()
-    net = build_network(wl)
+    net, file_peak = _ordered(wl, options)
     plan = plan_memory(net)
     _check_fits(wl, acg, net, plan)
     tensors = seeded_tensors(net, options.seed)
@@ -103,12 +109,24 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     results = map_layers(steps, acg, options.layer_options(), progress=mapped)
     records = tuple(r for r, _ in results)
     result = NetworkResult(net, records, tuple(m for _, m in results), plan, peak_bytes(net),
-                           time.perf_counter() - start)
+                           time.perf_counter() - start, file_peak_bytes=file_peak, onchip_bytes=onchip_capacity(acg)[1])
     if not options.validate:
         return result
     if not result.mapped:
         return replace(result, error="not simulated: some layers have no mapping")
     return _validate(result, acg, tensors, reference, progress)
+
+
+def _ordered(wl: Workload, options: CompileOptions) -> tuple[Network, int]:
+    """The network in the order `options.order` asks for (the file's unless the optimal one has a lower
+    peak: ties keep the file's order), with the file order's peak."""
+    g = memory_graph(wl)
+    file_peak = order_peak(g, g.units)
+    if options.order == "optimal":
+        best = optimal_schedule(g, time_limit=options.time_limit)
+        if best.peak_bytes < file_peak:
+            return build_network(wl, list(best.order)), file_peak
+    return build_network(wl), file_peak
 
 
 def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> NetworkResult:

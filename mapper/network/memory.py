@@ -21,6 +21,11 @@ from mapper.network.program import Network
 
 ALIGN = 64  # bytes: every buffer starts on a burst boundary
 
+MEMORY_MODEL = ("activations only; a buffer occupies its bytes from the start of its producer's step to the end "
+                "of its last reader's step; network inputs live from the start, outputs until the end; a "
+                "concatenation is one buffer, live from its first part's producer to its last reader; the steps "
+                "are the network program's (requantisation included); peak = max over steps of the live bytes")
+
 
 @dataclass(frozen=True)
 class Placement:

@@ -78,7 +78,7 @@ def test_map_writes_every_mapping_inside_the_folder(tmp_path: Path, monkeypatch,
     fc = load_workload(FUZZ).layer("fc")
     names = [*BAD_NAMES[:-1], "A", "a", "a_b"]
     wl = Workload("w", tuple(replace(fc, name=n) for n in names))
-    monkeypatch.setattr("mapper.cli.load_workload", lambda _: wl)
+    monkeypatch.setattr("mapper.cli.load_model", lambda _: wl)
     old = os.umask(0o022)
     try:
         out = tmp_path / "out"
@@ -176,8 +176,8 @@ def test_huge_layer_is_refused_before_lowering(tmp_path: Path, capsys) -> None:
 def test_layers_too_large_to_solve_are_refused_before_solving() -> None:
     layer = template_layer("gemm", {"M": 2**20, "N": 2**20, "K": 2**20})
     record, mapping = map_layer(layer, load_acg("genesys"), Options())
-    assert mapping is None and record["status"] == "error" and record["solve_seconds"] == 0
-    assert f"{2**60:,} iteration points" in record["error"] and f"{limits.MAX_LAYER_POINTS:,}" in record["error"]
+    assert mapping is None and record.status == "error" and record.solve_seconds == 0
+    assert f"{2**60:,} iteration points" in record.error and f"{limits.MAX_LAYER_POINTS:,}" in record.error
 
 
 def test_size_limits_name_the_size(monkeypatch) -> None:
@@ -192,4 +192,4 @@ def test_size_limits_name_the_size(monkeypatch) -> None:
     monkeypatch.setattr(limits, "MAX_PROGRAM_INSTRUCTIONS", cost.instructions)
     assert "instructions" in size_problem(mapping, cost)
     record, found = map_layer(layer, acg, Options(time_limit=5))
-    assert found is not None and record["status"] == "error" and record["valid"] is None
+    assert found is not None and record.status == "error" and record.valid is None

@@ -183,6 +183,17 @@ def parse_workload(root: Field) -> Workload:
             if slots is not None:
                 wiring.append((item.opt("inputs"), slots, item.child("name").value))
     layers = _wire(layers, wiring)
+    graph = layer_graph(layers)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)
+        names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        raise where[cycle[0][0]].child("inputs").error(f"the inputs form a cycle: {names}")
+    return Workload(name, tuple(layers), root.source, graph)
+
+
+def layer_graph(layers: list[Layer] | tuple[Layer, ...]) -> nx.DiGraph:
+    """The DAG of `layers`: a node per layer (attribute `layer`), an edge per producer -> consumer
+    (attribute `operand`; every part of a concatenation is a producer)."""
     graph = nx.DiGraph()
     for layer in layers:
         graph.add_node(layer.name, layer=layer)
@@ -190,11 +201,7 @@ def parse_workload(root: Field) -> Workload:
         for operand, source in layer.producers.items():
             for producer in parts_of(source):
                 graph.add_edge(producer, layer.name, operand=operand)
-    if not nx.is_directed_acyclic_graph(graph):
-        cycle = nx.find_cycle(graph)
-        names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-        raise where[cycle[0][0]].child("inputs").error(f"the inputs form a cycle: {names}")
-    return Workload(name, tuple(layers), root.source, graph)
+    return graph
 
 
 def parts_of(source: Source) -> tuple[str, ...]:
@@ -386,5 +393,5 @@ def _source(given: Field, by_name: dict[str, Layer]) -> tuple[Source, tuple[int,
     return Concat(names, axis), shape, f"the concatenation of {', '.join(names)}"
 
 
-__all__ = ["Concat", "Source", "parts_of",
+__all__ = ["Concat", "Source", "layer_graph", "parts_of",
            "Layer", "Tensor", "Workload", "SpecError", "load_workload", "parse_workload", "make_layer"]

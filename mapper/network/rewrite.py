@@ -30,13 +30,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-import networkx as nx
 import numpy as np
 
 from mapper.network.program import Network, build_network, with_shift
 from mapper.network.reference import calibrate, run_reference, seeded_tensors
 from mapper.network.schedule import Schedule, memory_graph, optimal_schedule
-from mapper.workload import Concat, Layer, Workload, parts_of, template_layer
+from mapper.workload import Concat, Layer, Workload, layer_graph, parts_of, template_layer
 
 
 @dataclass(frozen=True)
@@ -158,14 +157,7 @@ def _replace(layers: list[Layer], old: Layer, new: list[Layer]) -> list[Layer]:
 
 
 def _workload(wl: Workload, layers: list[Layer]) -> Workload:
-    graph = nx.DiGraph()
-    for layer in layers:
-        graph.add_node(layer.name, layer=layer)
-    for layer in layers:
-        for operand, source in layer.producers.items():
-            for producer in parts_of(source):
-                graph.add_edge(producer, layer.name, operand=operand)
-    return Workload(wl.name + "+rewritten", tuple(layers), wl.source, graph)
+    return Workload(wl.name + "+rewritten", tuple(layers), wl.source, layer_graph(layers))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The network commands of the `covenant` command line (registered by `mapper.cli`).
 
+    covenant import MODEL.onnx [-o FILE.yaml] [--dtype int8|float32]
     covenant compile --acg A --workload W [--objective latency|energy|edp] [--strategy S] [--time-limit S]
                      [--seed N] [--order optimal|file] [--no-validate] [--json] [-o DIR]
     covenant schedule --workload W [--acg A] [--rewrite] [--budget BYTES] [--time-limit S] [--json]
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,12 +24,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mapper.acg import load_acg
+from mapper.cli_output import format_bytes, print_map
 from mapper.cost import OBJECTIVES
 from mapper.files import files_in, write_text
 from mapper.mapping import write_mapping
 from mapper.network import load_model
 from mapper.network.compile import CompileOptions, NetworkResult, compile_network
 from mapper.network.memory import MEMORY_MODEL, live_bytes
+from mapper.network.onnx_import import import_onnx_yaml
 from mapper.network.program import build_network
 from mapper.network.rewrite import rewrite_for_memory
 from mapper.network.schedule import (
@@ -40,6 +44,29 @@ from mapper.network.schedule import (
 )
 from mapper.spec import SpecError, parse_size
 from solver import STRATEGIES
+
+
+def add_import_parser(sub) -> None:
+    imp = sub.add_parser("import", help="convert an ONNX model into a workload YAML (one layer per computing node)")
+    imp.add_argument("model", help="an ONNX model file (.onnx); weights may be absent, only shapes are read")
+    imp.add_argument("-o", "--output", metavar="FILE", help="write the workload YAML here (default: stdout)")
+    imp.add_argument("--dtype", choices=("int8", "float32"), default="int8",
+                     help="int8 operands with int32 accumulators (default), or float32 throughout")
+
+
+def cmd_import(args: argparse.Namespace, console: Console) -> int:
+    out = Path(args.output) if args.output else None
+    if out is not None and not out.parent.is_dir():
+        raise SpecError(args.output, None, "-o", "the folder does not exist")
+    if out is not None and out.is_dir():
+        raise SpecError(args.output, None, "-o", "expected a file name, got a folder")
+    text, wl = import_onnx_yaml(args.model, args.dtype)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_text(out, text)
+        console.print(f"wrote {escape(str(out))}: {len(wl.layers)} layers, {wl.macs:,} MACs", highlight=False)
+    return 0
 
 
 def add_compile_parser(sub) -> None:
@@ -122,8 +149,6 @@ def write_program(result: NetworkResult, out: Path) -> None:
 
 
 def print_compile(console: Console, doc: dict) -> None:
-    from mapper.cli import format_bytes, print_map
-
     print_map(console, doc)
     tot = doc["total"]
 
@@ -218,7 +243,6 @@ def schedule_document(workload: str, layers: int, found: dict[str, tuple[Schedul
 def print_schedule(console: Console, doc: dict) -> None:
     from rich.table import Table
 
-    from mapper.cli import format_bytes
     file_peak = doc["schedules"]["file"]["peak_bytes"]
     t = Table(title=f"{doc['workload']}: activation peak of {doc['layers']} layers by order", title_justify="left")
     for col, justify in (("order", "left"), ("peak", "right"), ("file / this", "right"), ("seconds", "right"),

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mapper.cli import format_bytes, main
+from mapper.cli import main
+from mapper.cli_output import format_bytes
 from mapper.spec import PROJECT_ROOT
 
 ACGS = sorted(p.stem for p in (PROJECT_ROOT / "acg_specs").glob("*.yaml"))

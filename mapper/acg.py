@@ -21,7 +21,8 @@ from pathlib import Path
 import networkx as nx
 
 from mapper.dtypes import DTYPES, expr_dtype_problem
-from mapper.notation import Arith, NotationError, TensorExpr, parse_arith, parse_tensor_expr
+from mapper.formula import Arith, parse_arith
+from mapper.notation import NotationError, TensorExpr, parse_tensor_expr
 from mapper.spec import Field, SpecError, find_spec, load_yaml
 
 

@@ -4,14 +4,12 @@
     O[n,c,p,q] max= I[n,c,2*p+r,2*q+s]                   # max-reduction (pooling)
     Z[i] = relu(X[i] + Y[i])                             # element-wise
 
-The parser is a small recursive-descent one (never `eval`). It also parses a safe integer-arithmetic
-language for capability cycle formulas: `m + 64`, `cdiv(m, 32) * 4`, `max(m, 8)`.
+The parser is a small recursive-descent one (never `eval`; tokens in `mapper.tokens`). Capability
+cycle formulas (`m + 64`, `cdiv(m, 32) * 4`) are the other language, in `mapper.formula`.
 
     >>> e = parse_tensor_expr("C[m,n] += A[m,k] * B[k,n]")
     >>> e.dims, e.reduction_dims, e.is_mac
     (('m', 'n', 'k'), ('k',), True)
-    >>> parse_arith("cdiv(m, 32) + 4").evaluate({"m": 100})
-    8
 
 Semantics (shared by the reference and the simulator): every computation happens in the output
 tensor's dtype, except that an integer output whose inputs are wider (a requantisation reads int32
@@ -26,96 +24,10 @@ shr(x, n) (arithmetic shift right by a constant n, rounding half up: (x + 2**(n-
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 
-import numpy as np
-
-
-class NotationError(ValueError):
-    """A syntax or semantic error in an expression, with the 1-based column it was found at."""
-
-    def __init__(self, message: str, text: str, column: int):
-        self.message, self.text, self.column = message, text, column
-        super().__init__(f"{message} at column {column} of '{text}'")
-
-
-# --------------------------------------------------------------------------------------------------
-# Tokens
-
-_TOKEN = re.compile(
-    r"\s*(?:(?P<number>\d+\.\d*(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>\+=|//|[-+*/=\[\](),]))"
-)
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # number, name, op, end
-    text: str
-    column: int
-
-
-def _tokenize(text: str) -> list[_Token]:
-    tokens, pos = [], 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            col = pos + 1 + (len(text[pos:]) - len(text[pos:].lstrip()))
-            raise NotationError(f"unexpected character {text[col - 1]!r}", text, col)
-        kind = m.lastgroup
-        tokens.append(_Token(kind, m.group(kind), m.start(kind) + 1))
-        pos = m.end()
-    tokens.append(_Token("end", "", len(text) + 1))
-    return tokens
-
-
-class _Parser:
-    def __init__(self, text: str):
-        self.text, self.tokens, self.i = text, _tokenize(text), 0
-        self.immediates = False
-
-    @property
-    def tok(self) -> _Token:
-        return self.tokens[self.i]
-
-    def peek(self, k: int = 1) -> _Token:
-        return self.tokens[min(self.i + k, len(self.tokens) - 1)]
-
-    def fail(self, expected: str, tok: _Token | None = None) -> NotationError:
-        tok = tok or self.tok
-        got = "the end" if tok.kind == "end" else f"'{tok.text}'"
-        return NotationError(f"expected {expected}, got {got}", self.text, tok.column)
-
-    def accept(self, text: str) -> bool:
-        if self.tok.kind in ("op", "name") and self.tok.text == text:
-            self.i += 1
-            return True
-        return False
-
-    def expect(self, text: str, what: str | None = None) -> _Token:
-        tok = self.tok
-        if not self.accept(text):
-            raise self.fail(what or f"'{text}'")
-        return tok
-
-    def name(self, what: str) -> _Token:
-        tok = self.tok
-        if tok.kind != "name":
-            raise self.fail(what)
-        self.i += 1
-        return tok
-
-    def integer(self, what: str) -> int:
-        tok = self.tok
-        if tok.kind != "number" or not tok.text.isdigit():
-            raise self.fail(what)
-        self.i += 1
-        return int(tok.text)
-
+from mapper.tokens import NotationError, Parser, Token
 
 # --------------------------------------------------------------------------------------------------
 # Tensor expressions
@@ -312,7 +224,7 @@ def parse_tensor_expr(text: str, immediates: bool = False) -> TensorExpr:
     """
     if not isinstance(text, str):
         raise NotationError("expected an expression string", str(text), 1)
-    p = _Parser(text)
+    p = Parser(text)
     p.immediates = immediates
     out_tok = p.tok
     output = _parse_access(p, p.name("an output tensor name"))
@@ -331,7 +243,7 @@ def parse_tensor_expr(text: str, immediates: bool = False) -> TensorExpr:
     return expr
 
 
-def _check_tensor_expr(e: TensorExpr, p: _Parser, out_tok: _Token) -> None:
+def _check_tensor_expr(e: TensorExpr, p: Parser, out_tok: Token) -> None:
     seen = set()
     for idx in e.output.indices:
         d = idx.single_dim
@@ -353,7 +265,7 @@ def _check_tensor_expr(e: TensorExpr, p: _Parser, out_tok: _Token) -> None:
         raise NotationError(f"'=' cannot reduce over {dims}: use '+=' or 'max='", p.text, out_tok.column)
 
 
-def _parse_access(p: _Parser, name: _Token) -> Access:
+def _parse_access(p: Parser, name: Token) -> Access:
     p.expect("[", f"'[' after tensor '{name.text}'")
     indices = [_parse_affine(p)]
     while p.accept(","):
@@ -362,7 +274,7 @@ def _parse_access(p: _Parser, name: _Token) -> Access:
     return Access(name.text, tuple(indices))
 
 
-def _parse_affine(p: _Parser) -> Affine:
+def _parse_affine(p: Parser) -> Affine:
     coeffs: dict[str, int] = {}
     const = 0
     sign = -1 if p.accept("-") else 1
@@ -381,7 +293,7 @@ def _parse_affine(p: _Parser) -> Affine:
     return Affine(tuple((d, c) for d, c in coeffs.items() if c), const)
 
 
-def _parse_affine_term(p: _Parser) -> tuple[int, str | None]:
+def _parse_affine_term(p: Parser) -> tuple[int, str | None]:
     """INT, NAME, or a product of them with at most one NAME: (coefficient, dim or None)."""
     coeff, dim = 1, None
     while True:
@@ -399,7 +311,7 @@ def _parse_affine_term(p: _Parser) -> tuple[int, str | None]:
             return coeff, dim
 
 
-def _parse_sum(p: _Parser) -> Expr:
+def _parse_sum(p: Parser) -> Expr:
     e = _parse_product(p)
     while p.tok.kind == "op" and p.tok.text in "+-":
         op = p.tok.text
@@ -408,7 +320,7 @@ def _parse_sum(p: _Parser) -> Expr:
     return e
 
 
-def _parse_product(p: _Parser) -> Expr:
+def _parse_product(p: Parser) -> Expr:
     e = _parse_unary(p)
     while p.tok.kind == "op" and p.tok.text in ("*", "/"):
         op = p.tok.text
@@ -417,14 +329,14 @@ def _parse_product(p: _Parser) -> Expr:
     return e
 
 
-def _parse_unary(p: _Parser) -> Expr:
+def _parse_unary(p: Parser) -> Expr:
     if p.accept("-"):
         operand = _parse_unary(p)
         return Const(-operand.value) if isinstance(operand, Const) else Call("neg", (operand,))
     return _parse_primary(p)
 
 
-def _parse_primary(p: _Parser) -> Expr:
+def _parse_primary(p: Parser) -> Expr:
     tok = p.tok
     if tok.kind == "number":
         p.i += 1
@@ -463,122 +375,3 @@ def _parse_primary(p: _Parser) -> Expr:
     if fn == "shr" and isinstance(args[1], Const) and not (isinstance(args[1].value, int) and args[1].value >= 0):
         raise NotationError("shr(x, n) shifts by an integer n >= 0", p.text, tok.column)
     return Call(fn, tuple(args))
-
-
-# --------------------------------------------------------------------------------------------------
-# Integer arithmetic for cycle formulas
-
-ARITH_FUNCTIONS = {"cdiv": 2, "max": None, "min": None}
-
-
-@dataclass(frozen=True)
-class Arith:
-    """An integer formula over names: +, -, *, // (floor), cdiv(a, b) (ceiling), max(...), min(...).
-
-    `evaluate` works on Python ints and, element-wise, on NumPy integer arrays.
-    """
-
-    op: str  # 'num', 'name', '+', '-', '*', '//', 'neg', 'cdiv', 'max', 'min'
-    args: tuple = ()
-    value: int | str | None = None
-    text: str = ""
-
-    @cached_property
-    def names(self) -> frozenset[str]:
-        if self.op == "name":
-            return frozenset([self.value])
-        return frozenset().union(*(a.names for a in self.args))
-
-    def evaluate(self, env: dict):
-        op = self.op
-        if op == "num":
-            return self.value
-        if op == "name":
-            return env[self.value]
-        vals = [a.evaluate(env) for a in self.args]
-        if op == "+":
-            return vals[0] + vals[1]
-        if op == "-":
-            return vals[0] - vals[1]
-        if op == "*":
-            return vals[0] * vals[1]
-        if op == "neg":
-            return -vals[0]
-        if op in ("//", "cdiv") and np.any(np.asarray(vals[1]) == 0):
-            raise ZeroDivisionError(f"division by zero in '{self.text}'")
-        if op == "//":
-            return vals[0] // vals[1]
-        if op == "cdiv":
-            return -(-vals[0] // vals[1])
-        pick = (max if op == "max" else min) if all(isinstance(v, int) for v in vals) else None
-        if pick:
-            return pick(vals)
-        return (np.maximum if op == "max" else np.minimum).reduce(np.broadcast_arrays(*vals))
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def parse_arith(text: str | int) -> Arith:
-    """Parse an integer formula; an int is a constant formula."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        return Arith("num", value=text, text=str(text))
-    if not isinstance(text, str):
-        raise NotationError("expected a formula string or an integer", str(text), 1)
-    p = _Parser(text)
-    e = _arith_sum(p)
-    if p.tok.kind != "end":
-        raise p.fail("an operator (+ - * //) or the end of the formula")
-    return _with_text(e, text.strip())
-
-
-def _with_text(e: Arith, text: str) -> Arith:
-    return Arith(e.op, e.args, e.value, text)
-
-
-def _arith_sum(p: _Parser) -> Arith:
-    e = _arith_product(p)
-    while p.tok.kind == "op" and p.tok.text in ("+", "-"):
-        op = p.tok.text
-        p.i += 1
-        e = Arith(op, (e, _arith_product(p)))
-    return e
-
-
-def _arith_product(p: _Parser) -> Arith:
-    e = _arith_unary(p)
-    while p.tok.kind == "op" and p.tok.text in ("*", "//", "/"):
-        if p.tok.text == "/":
-            raise NotationError("'/' is not integer division: use '//' (floor) or cdiv(a, b) (ceiling)",
-                                p.text, p.tok.column)
-        op = p.tok.text
-        p.i += 1
-        e = Arith(op, (e, _arith_unary(p)))
-    return e
-
-
-def _arith_unary(p: _Parser) -> Arith:
-    if p.accept("-"):
-        return Arith("neg", (_arith_unary(p),))
-    tok = p.tok
-    if tok.kind == "number":
-        return Arith("num", value=p.integer("an integer"))
-    if p.accept("("):
-        e = _arith_sum(p)
-        p.expect(")", "')'")
-        return e
-    if tok.kind != "name":
-        raise p.fail("a number, a name, a function call or '('")
-    p.i += 1
-    if not p.accept("("):
-        return Arith("name", value=tok.text)
-    if tok.text not in ARITH_FUNCTIONS:
-        raise NotationError(f"unknown function '{tok.text}' (known: cdiv, max, min)", p.text, tok.column)
-    args = [_arith_sum(p)]
-    while p.accept(","):
-        args.append(_arith_sum(p))
-    p.expect(")", "',' or ')'")
-    arity = ARITH_FUNCTIONS[tok.text]
-    if (arity and len(args) != arity) or len(args) < 2:
-        raise NotationError(f"{tok.text}() takes {arity or 'at least 2'} arguments", p.text, tok.column)
-    return Arith(tok.text, tuple(args))

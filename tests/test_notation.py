@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.notation import Affine, NotationError, parse_arith, parse_tensor_expr
+from mapper.formula import parse_arith
+from mapper.notation import Affine, NotationError, parse_tensor_expr
 
 DIMS = ["m", "n", "k", "p", "q", "r", "s"]
 

@@ -54,8 +54,8 @@ def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[dict, Mapping |
         record.update(status=status, error=str(exc), solve_seconds=time.perf_counter() - start)
         return record, None
     record["solve_seconds"] = solution.seconds
-    if solution.mapping is None:
-        record.update(status="infeasible", error=solution.reason)
+    if solution.mapping is None:  # 'error': an internal error of the strategy, named in the reason
+        record.update(status="error" if solution.status == "error" else "infeasible", error=solution.reason)
         return record, None
     record.update(status=solution.status)
     mapping = score_mapping(record, solution.mapping, acg, options.validate, options.seed)

@@ -6,7 +6,8 @@ For one layer on one ACG the space has one `Space` per candidate binding. A `Poi
   instruction's spatial extent: (t_1, ..., t_{L-1}, s) with s | t_{L-1} | ... | t_1; t_1 divides the
   extent or, for a *paddable* dim (see `paddable`), is a padded size: the last tile is partial and
   the outermost loop runs ceil(extent / t_1) times (candidates per dim stay few: the divisors, plus
-  for paddable dims the capability dim's extent, balanced splits and ceil(blocks / k) outer tiles);
+  for paddable dims that need them the capability dim's extent and the balanced split as instruction
+  extents, and ceil(blocks / k) outer tiles when the blocks have no divisor near a half or a quarter);
 - per tensor, one of its storage paths (placement; paths that only stage through an extra
   storage are left out);
 - per loop level that moves data (0 .. L-2), which tensor is *stationary*: the loops that do not
@@ -158,9 +159,10 @@ def _space(layer: Layer, b: Binding, acg: ACG) -> Space:
         elif e not in cap.fixed:  # streaming: instructions stay uniform (their cycles are exact)
             spatial = divisors(extent)
         else:
-            spatial = [s for s in divisors(extent) if s <= cap.fixed[e]]
-            if d in pad and extent > cap.fixed[e]:
-                spatial = sorted(set(spatial) | padded_sizes(extent, cap.fixed[e]))
+            room = cap.fixed[e]
+            spatial = [s for s in divisors(extent) if s <= room]
+            if d in pad and -(-extent // max(spatial)) > -(-extent // room):  # divisors need more instructions
+                spatial = sorted(set(spatial) | padded_sizes(extent, room))
         options.append(tuple(c for s in spatial for c in _chains(extent, s, levels - 1, d in pad)))
     irr = irrelevant(layer)
     stationary = tuple(t for t in layer.tensors if any(v == {t} for v in irr.values())) + (None,)
@@ -204,10 +206,17 @@ PAD_SPLITS = (2, 3, 4)  # padded outer tiles: the instruction blocks split into 
 
 
 def padded_sizes(extent: int, room: int) -> set[int]:
-    """Non-divisor instruction extents for a dim longer than the capability dim's `room`: the room
-    itself and the balanced split ceil(extent / k) for the fewest (and one more) instructions."""
-    k = -(-extent // room)
-    return {room} | {-(-extent // j) for j in (k, k + 1)}
+    """Non-divisor instruction extents for a dim whose divisors fill the capability dim's `room`
+    poorly: the room itself and the balanced split ceil(extent / k) for the fewest instructions."""
+    return {room, -(-extent // -(-extent // room))}
+
+
+def padded_blocks(blocks: int) -> set[int]:
+    """Padded outer tiles (in instruction blocks) for a count with no divisor in [blocks/4, blocks/2]
+    (a prime, 265 = 5 x 53): the blocks split into k near-equal parts, ceil(blocks / k)."""
+    if any(blocks <= 4 * d <= 2 * blocks for d in divisors(blocks)):
+        return set()
+    return {-(-blocks // k) for k in PAD_SPLITS}
 
 
 def _direct(paths: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
@@ -223,12 +232,12 @@ def _direct(paths: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
 def _chains(extent: int, spatial: int, cuts: int, pad: bool = False) -> list[Chain]:
     """Every (t_1, ..., t_cuts, spatial) with spatial | t_cuts | ... | t_1, where t_1 is `spatial`
     times a divisor of the number of instruction blocks ceil(extent / spatial) or, for a paddable
-    dim, those blocks split in k parts (ceil(blocks / k)); t_1 need not divide the extent (the last
-    tile is partial), the tiles below it divide it."""
+    dim with awkward blocks, those split in k parts (`padded_blocks`); t_1 need not divide the
+    extent (the last tile is partial), the tiles below it divide it."""
     if cuts == 0:
         return [(spatial,)]
     blocks = -(-extent // spatial)
-    firsts = set(divisors(blocks)) | ({-(-blocks // k) for k in PAD_SPLITS} if pad else set())
+    firsts = set(divisors(blocks)) | (padded_blocks(blocks) if pad else set())
     return [(spatial * b,) + rest for b in sorted(firsts) for rest in _inner(b, spatial, cuts - 1)]
 
 

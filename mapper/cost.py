@@ -183,6 +183,9 @@ def tile_sum(m: Mapping, tensor: str, level: int, per_dim: dict[str, dict[int, i
     rel = sorted(relevant_dims(m.layer, tensor))
     per_dim = per_dim or {d: tile_extents(m, d, level) for d in rel}
     base = m.tile(level)
+    if all(len(per_dim[d]) == 1 for d in rel):  # no partial tiles: count x the one tile size
+        extents = {**base, **{d: next(iter(per_dim[d])) for d in rel}}
+        return math.prod(next(iter(per_dim[d].values())) for d in rel) * tile_bytes(m.layer, tensor, extents)
     total = 0
     for combo in itertools.product(*(per_dim[d].items() for d in rel)):
         extents = {**base, **{d: e for d, (e, _) in zip(rel, combo, strict=True)}}

@@ -38,7 +38,7 @@ def new_record(layer: Layer, strategy: str) -> dict:
     return {"name": layer.name, "status": "error", "strategy": strategy, "macs": layer.macs,
             "count": layer.count, "capability": None, "predicted_cycles": None, "simulated_cycles": None,
             "roofline_cycles": None, "energy_pj": None, "utilization": None, "solve_seconds": 0.0,
-            "optimality_gap": None, "valid": None, "error": None, "mapping": None}
+            "optimality_gap": None, "limit": None, "valid": None, "error": None, "mapping": None}
 
 
 def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[dict, Mapping | None]:
@@ -54,6 +54,7 @@ def map_layer(layer: Layer, acg: ACG, options: Options) -> tuple[dict, Mapping |
         record.update(status=status, error=str(exc), solve_seconds=time.perf_counter() - start)
         return record, None
     record["solve_seconds"] = solution.seconds
+    record["limit"] = solution.limit or None  # the search limit that stopped it before a proof
     if solution.mapping is None:  # 'error': an internal error of the strategy, named in the reason
         record.update(status="error" if solution.status == "error" else "infeasible", error=solution.reason)
         return record, None

@@ -17,14 +17,17 @@ incumbent EDP / energy bound. Every mapping left out is proven no better than th
 the mappings still in play have EDP >= Lb x their energy bound: a proven bound, never a rescaling
 of the incumbent.
 
-Limits. `time_limit` is CP-SAT's deterministic time (its own work units, about seconds on an idle
-core), so the same inputs give the same mapping under any machine load; a wall-clock cap of
-`WALL_FACTOR` x the limit (at least `WALL_MIN` s) only guards against runaway solves. One worker and
-a fixed seed: deterministic.
+Limits. `time_limit` (nominal seconds) is a limit on CP-SAT's deterministic time, its own count of
+work done (`DET_PER_SECOND` units per second): the same inputs give the same mapping under any
+machine load. On an idle core of the development machine a long search ran about one unit per
+second of wall time; short solves spend most of their wall time in loading and presolve, which
+count little. A wall-clock cap of `WALL_FACTOR` x the limit (at least `WALL_MIN` s) only guards
+against runaway solves. One worker and a fixed seed: deterministic.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -34,12 +37,13 @@ from ortools.sat.python import cp_model
 
 from mapper.acg import ACG
 from mapper.cost import evaluate, exact, transfer
-from mapper.mapping import Mapping
+from mapper.mapping import Mapping, greedy_mapping
 from mapper.workload import Layer
 from solver.cpbuild import Scales, build
 from solver.cpmodel import Model, lits
-from solver.space import NoMapping, Point, Solution, Space, decode, explain_infeasible, layer_spaces
+from solver.space import NoMapping, Point, Solution, Space, decode, explain_infeasible, layer_spaces, legal
 
+DET_PER_SECOND = 1.0  # CP-SAT deterministic units per nominal second of the time limit
 BUDGET = 2**58  # the largest objective term a model may reach (sums stay below cpmodel.LIMIT)
 QUANTUM, PRODUCT = 2**30, 2**60  # EDP: latency in at most QUANTUM quanta, the product below PRODUCT
 WALL_FACTOR, WALL_MIN = 10, 60.0
@@ -114,6 +118,7 @@ def _problem(spaces: list[Space], acg: ACG) -> _Problem:
 class _Run:
     status: int
     mapping: Mapping | None
+    point: tuple[int, Point] | None  # (binding index, point) of the solution
     latency: int  # model units of the solution found (0 without one)
     energy: int
     bound: int  # proven lower bound of the minimised figure, model units
@@ -136,13 +141,15 @@ def _run(pb: _Problem, acg: ACG, minimise, det_limit: float, wall_limit: float, 
         p.interleave_search = True  # deterministic parallel search
     status = solver.Solve(pb.mm.m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return _Run(status, None, 0, 0, int(math.ceil(solver.BestObjectiveBound())) if status == cp_model.UNKNOWN
-                    else 0, solver.deterministic_time, solver.wall_time)
-    return _Run(status, _decode(pb, solver, acg), solver.Value(pb.latency), solver.Value(pb.energy),
-                int(math.ceil(solver.BestObjectiveBound())), solver.deterministic_time, solver.wall_time)
+        return _Run(status, None, None, 0, 0, int(math.ceil(solver.BestObjectiveBound()))
+                    if status == cp_model.UNKNOWN else 0, solver.deterministic_time, solver.wall_time)
+    k, point = _solution(pb, solver)
+    return _Run(status, decode(pb.spaces[k], point, acg), (k, point), solver.Value(pb.latency),
+                solver.Value(pb.energy), int(math.ceil(solver.BestObjectiveBound())), solver.deterministic_time,
+                solver.wall_time)
 
 
-def _decode(pb: _Problem, solver: cp_model.CpSolver, acg: ACG) -> Mapping:
+def _solution(pb: _Problem, solver: cp_model.CpSolver) -> tuple[int, Point]:
     def on(lit) -> bool:
         return bool(lit) if isinstance(lit, int) else bool(solver.BooleanValue(lit))
 
@@ -153,7 +160,65 @@ def _decode(pb: _Problem, solver: cp_model.CpSolver, acg: ACG) -> Mapping:
     paths = tuple(next(i for i, lit in enumerate(chosen["z"][t]) if on(lit)) for t in space.tensors)
     stationary = tuple(next(s for s, lit in chosen["y"][j].items() if on(lit)) for j in range(space.levels - 1))
     double = tuple(sorted(pair for pair, lit in chosen["db"].items() if on(lit)))
-    return decode(space, Point(chains, paths, stationary, double), acg)
+    return k, Point(chains, paths, stationary, double)
+
+
+def _hint(pb: _Problem, k: int, point: Point) -> None:
+    """Suggest a point of binding k to the solver (its search starts from it)."""
+    m = pb.mm.m
+    m.ClearHints()
+    space, chosen = pb.spaces[k], pb.built[k]["vars"]
+
+    def suggest(lits_: list, on: int | None) -> None:
+        for i, lit in enumerate(lits_):
+            if not isinstance(lit, int):
+                m.AddHint(lit, i == on)
+
+    suggest(pb.picks, k)
+    for opts, xs, chain in zip(space.options, chosen["x"], point.chains, strict=True):
+        suggest(xs, opts.index(chain))
+    for t, i in zip(space.tensors, point.paths, strict=True):
+        suggest(chosen["z"][t], i)
+    for j, choice in enumerate(point.stationary):
+        suggest(list(chosen["y"][j].values()), list(chosen["y"][j]).index(choice))
+    for pair, lit in chosen["db"].items():
+        m.AddHint(lit, pair in point.double)
+
+
+def _greedy_hint(pb: _Problem, layer: Layer, acg: ACG) -> tuple[int, Point] | None:
+    """Hint the best legal greedy mapping that is a point of the space, and return it: the fallback
+    when the search finds nothing within its limit (on big models the root relaxation alone can
+    take a while)."""
+    best = None
+    for k, space in enumerate(pb.spaces):
+        point = _greedy_point(space, layer, acg)
+        if point is not None:
+            value = evaluate(decode(space, point, acg), acg).latency
+            if best is None or value < best[0]:
+                best = (value, k, point)
+    if best is None:
+        return None
+    _hint(pb, best[1], best[2])
+    return best[1], best[2]
+
+
+def _greedy_point(space: Space, layer: Layer, acg: ACG) -> Point | None:
+    m = greedy_mapping(layer, space.binding, acg, grow=True)
+    if m is None or m.levels != space.levels:
+        return None
+    chains = tuple(tuple(m.nominal(d, j) for j in range(1, space.levels)) + (m.spatial_of(d),) for d in space.dims)
+    try:
+        paths = tuple(alts.index(m.path(t)) for t, alts in zip(space.tensors, space.paths, strict=True))
+    except ValueError:
+        return None
+    if any(c not in opts for c, opts in zip(chains, space.options, strict=True)):
+        return None
+    double = tuple(sorted(p for p in m.double_buffer if p in space.double))
+    for stationary in itertools.product(space.stationary, repeat=space.levels - 1):
+        point = Point(chains, paths, stationary, double)
+        if legal(space, point, acg) is not None:
+            return point
+    return None
 
 
 def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float = 10.0, workers: int = 1,
@@ -165,13 +230,17 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
         raise NoMapping(explain_infeasible(layer, acg))
     pb = _problem(spaces, acg)
     wall = max(WALL_MIN, WALL_FACTOR * time_limit)
+    det = time_limit * DET_PER_SECOND
     if pb.mm.clipped:
         return _error(objective, start, f"{pb.mm.clipped} domains of the model exceed 2**60")
     if objective == "edp":
-        return _edp(pb, layer, acg, time_limit, wall, seed, workers, start)
-    run = _run(pb, acg, objective, time_limit, wall, seed, workers)
+        return _edp(pb, layer, acg, det, wall, seed, workers, start)
+    fallback = _greedy_hint(pb, layer, acg)
+    run = _run(pb, acg, objective, det, wall, seed, workers)
+    if run.mapping is None and run.status == cp_model.UNKNOWN and fallback is not None:
+        run = _greedy_run(pb, run, fallback, acg)
     if run.mapping is None:
-        return _no_mapping(run, pb, layer, acg, objective, time_limit, start)
+        return _no_mapping(run, pb, layer, acg, objective, det, start)
     true = evaluate(run.mapping, acg).objective(objective)
     divisor, is_exact = (pb.sc.time, pb.sc.exact_time) if objective == "latency" else \
         (pb.sc.energy, pb.sc.exact_energy)
@@ -179,7 +248,16 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
     bound = min(Fraction(run.bound, divisor), true)
     status = "optimal" if bound == true else "feasible"
     return Solution("cpsat", objective, status, run.mapping, true, bound, time.perf_counter() - start,
-                    limit=_limit(run, time_limit, wall), model_objective=model_value, exact=is_exact)
+                    limit=_limit(run, det, wall), model_objective=model_value, exact=is_exact)
+
+
+def _greedy_run(pb: _Problem, run: _Run, fallback: tuple[int, Point], acg: ACG) -> _Run:
+    """The run with the greedy point as its solution (scored in model units by the cost model)."""
+    k, point = fallback
+    mapping = decode(pb.spaces[k], point, acg)
+    cost = evaluate(mapping, acg)
+    return _Run(cp_model.FEASIBLE, mapping, fallback, math.floor(cost.latency * pb.sc.time),
+                math.floor(cost.energy * pb.sc.energy), run.bound, run.det, run.wall)
 
 
 def _limit(run: _Run, det_limit: float, wall: float) -> str:
@@ -187,7 +265,7 @@ def _limit(run: _Run, det_limit: float, wall: float) -> str:
         return ""
     if run.wall >= wall * 0.99:
         return f"wall-clock cap of {wall:g} s"
-    return f"deterministic time limit of {det_limit:g}"
+    return f"deterministic time limit ({det_limit / DET_PER_SECOND:g} s nominal, {det_limit:g} CP-SAT units)"
 
 
 def _error(objective: str, start: float, cause: str) -> Solution:
@@ -202,7 +280,7 @@ def _no_mapping(run: _Run, pb: _Problem, layer: Layer, acg: ACG, objective: str,
     if run.status == cp_model.INFEASIBLE:
         return Solution("cpsat", objective, "infeasible", None, None, None, time.perf_counter() - start,
                         reason=explain_infeasible(layer, acg))
-    limit = _limit(run, det_limit, max(WALL_MIN, WALL_FACTOR * det_limit))
+    limit = _limit(run, det_limit, max(WALL_MIN, WALL_FACTOR * det_limit / DET_PER_SECOND))
     return Solution("cpsat", objective, "infeasible", None, None, None, time.perf_counter() - start,
                     reason=f"no mapping found within the {limit}", limit=limit)
 
@@ -213,25 +291,34 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
     ts, es = pb.sc.time, pb.sc.energy
     used = [0.0, 0.0]  # deterministic, wall
     best: tuple[Fraction, Mapping] | None = None
+    best_point = None
 
-    def run(minimise, share: float, hint: Mapping | None = None) -> _Run:
-        nonlocal best
+    def run(minimise, share: float) -> _Run:
+        nonlocal best, best_point
         r = _run(pb, acg, minimise, (det_limit - used[0]) * share, wall - used[1], seed, workers)
         used[0] += r.det
         used[1] += r.wall
         if r.mapping is not None:
             value = evaluate(r.mapping, acg).edp
             if best is None or value < best[0]:
-                best = (value, r.mapping)
+                best, best_point = (value, r.mapping), r.point
         return r
 
+    fallback = _greedy_hint(pb, layer, acg)
     fast = run("latency", 1 / 4)
     if fast.status == cp_model.MODEL_INVALID or fast.status == cp_model.INFEASIBLE:
         return _no_mapping(fast, pb, layer, acg, "edp", det_limit, start)
+    if best is None and fallback is not None:
+        greedy = decode(pb.spaces[fallback[0]], fallback[1], acg)
+        best, best_point = (evaluate(greedy, acg).edp, greedy), fallback
+    if best_point is not None:
+        _hint(pb, *best_point)
     frugal = run("energy", 1 / 3)
+    if best_point is not None:
+        _hint(pb, *best_point)
     lat_bound, en_bound = fast.bound, frugal.bound  # model units
     bound = Fraction(lat_bound * en_bound, ts * es)
-    last = frugal
+    last, quanta = frugal, (1, 1)
     if best is not None and lat_bound > 0 and en_bound > 0:
         # Any better mapping has L x E <= U: cap each figure by U over the other's bound, then
         # minimise floor(L / a) x floor(E / b) with quanta that keep the product within int64.
@@ -239,6 +326,7 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
         lat_cap, en_cap = math.floor(target / en_bound), math.floor(target / lat_bound)
         a = max(1, -(-lat_cap // QUANTUM))
         b = max(1, -(-en_cap * (lat_cap // a) // PRODUCT))
+        quanta = (a, b)
         mm = pb.mm
         mm.m.Add(pb.latency <= lat_cap)
         mm.m.Add(pb.energy <= en_cap)
@@ -248,6 +336,8 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
         product = mm.var(0, (lat_cap // a) * (en_cap // b), "qedp")
         mm.m.AddMultiplicationEquality(product, [ql, qe])
         last = run(product, 1)
+        if last.status == cp_model.MODEL_INVALID:
+            return _no_mapping(last, pb, layer, acg, "edp", det_limit, start)
         if last.status == cp_model.OPTIMAL or last.status == cp_model.FEASIBLE or last.status == cp_model.UNKNOWN:
             bound = max(bound, Fraction(last.bound * a * b, ts * es))
         elif last.status == cp_model.INFEASIBLE:  # nothing beats the incumbent
@@ -257,5 +347,7 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
     bound = min(bound, best[0])
     status = "optimal" if bound == best[0] else "feasible"
     limit = _limit(last, det_limit, wall) if status != "optimal" else ""
-    return Solution("cpsat", "edp", status, best[1], best[0], bound, time.perf_counter() - start, limit=limit,
-                    bounds=(("latency", Fraction(lat_bound, ts)), ("energy", Fraction(en_bound, es))))
+    note = "" if status == "optimal" or limit else f"EDP minimised in quanta of {quanta[0]} x {quanta[1]} " \
+        "model units (latency, energy): the gap is the quantisation's"
+    return Solution("cpsat", "edp", status, best[1], best[0], bound, time.perf_counter() - start, reason=note,
+                    limit=limit, bounds=(("latency", Fraction(lat_bound, ts)), ("energy", Fraction(en_bound, es))))

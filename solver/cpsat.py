@@ -265,6 +265,10 @@ def _limit(run: _Run, det_limit: float, wall: float) -> str:
         return ""
     if run.wall >= wall * 0.99:
         return f"wall-clock cap of {wall:g} s"
+    return _det_message(det_limit)
+
+
+def _det_message(det_limit: float) -> str:
     return f"deterministic time limit ({det_limit / DET_PER_SECOND:g} s nominal, {det_limit:g} CP-SAT units)"
 
 
@@ -292,10 +296,12 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
     used = [0.0, 0.0]  # deterministic, wall
     best: tuple[Fraction, Mapping] | None = None
     best_point = None
+    runs: list[_Run] = []
 
     def run(minimise, share: float) -> _Run:
         nonlocal best, best_point
         r = _run(pb, acg, minimise, (det_limit - used[0]) * share, wall - used[1], seed, workers)
+        runs.append(r)
         used[0] += r.det
         used[1] += r.wall
         if r.mapping is not None:
@@ -346,7 +352,9 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
         return _no_mapping(last, pb, layer, acg, "edp", det_limit, start)
     bound = min(bound, best[0])
     status = "optimal" if bound == best[0] else "feasible"
-    limit = _limit(last, det_limit, wall) if status != "optimal" else ""
+    limit = ""
+    if status != "optimal" and any(r.status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE) for r in runs):
+        limit = f"wall-clock cap of {wall:g} s" if used[1] >= 0.99 * wall else _det_message(det_limit)
     note = "" if status == "optimal" or limit else f"EDP minimised in quanta of {quanta[0]} x {quanta[1]} " \
         "model units (latency, energy): the gap is the quantisation's"
     return Solution("cpsat", "edp", status, best[1], best[0], bound, time.perf_counter() - start, reason=note,

@@ -220,25 +220,25 @@ def _footprint(mm: Model, layer, accesses, axis: int, T: dict, name: str, k: int
 
 
 def _sum_bound(space: Space, t: str, k: int, halo: list[int], hdims: list[str]) -> int | None:
-    """The largest S[k, t] over the chains of its halo dims (None when there are too many)."""
+    """An upper bound of S[k, t]: per halo axis, the largest tile count x footprint over the tiles
+    its dims may take at level k (a dim on two axes counts twice: still a bound), times the rest."""
     layer = space.layer
     if not halo:
         return None
-    opts = [space.options[space.dims.index(d)] for d in hdims]
-    if math.prod(len(o) for o in opts) > 20000:
-        return None
     accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == t]
     shape = layer.tensors[t].shape
-    best = 0
-    for combo in itertools.product(*opts):
-        tile = {d: min(layer.dims[d], c[k - 1]) for d, c in zip(hdims, combo, strict=True)}
-        count = math.prod(layer.dims[d] // tile[d] for d in hdims)
-        fp = math.prod(max(min(shape[ax], sum(abs(c) * (tile[d] - 1) for d, c in a.indices[ax].terms) + 1)
-                           for a in accesses) for ax in halo)
-        best = max(best, count * fp)
-    plain = [ax for ax in range(len(shape)) if ax not in halo]
-    return best * dtype_bytes(layer.tensors[t].dtype) * math.prod(
-        layer.dims[accesses[0].indices[ax].terms[0][0]] for ax in plain)
+    tiles = {d: sorted({min(layer.dims[d], c[k - 1]) for c in space.options[space.dims.index(d)]}) for d in hdims}
+    bound = dtype_bytes(layer.tensors[t].dtype) * math.prod(
+        layer.dims[accesses[0].indices[ax].terms[0][0]] for ax in range(len(shape)) if ax not in halo)
+    for ax in halo:
+        dims = sorted({d for a in accesses for d, _ in a.indices[ax].terms})
+        best = 0
+        for combo in itertools.product(*(tiles[d] for d in dims)):
+            tile = dict(zip(dims, combo, strict=True))
+            fp = max(min(shape[ax], sum(abs(c) * (tile[d] - 1) for d, c in a.indices[ax].terms) + 1) for a in accesses)
+            best = max(best, fp * math.prod(layer.dims[d] // tile[d] for d in dims))
+        bound *= best
+    return bound
 
 
 def _double(mm: Model, space: Space, z: dict) -> dict:

@@ -355,7 +355,10 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
     limit = ""
     if status != "optimal" and any(r.status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE) for r in runs):
         limit = f"wall-clock cap of {wall:g} s" if used[1] >= 0.99 * wall else _det_message(det_limit)
+    exact_model = pb.sc.exact_time and pb.sc.exact_energy
     note = "" if status == "optimal" or limit else f"EDP minimised in quanta of {quanta[0]} x {quanta[1]} " \
-        "model units (latency, energy): the gap is the quantisation's"
+        "model units (latency, energy)" + ("" if exact_model else " of a relaxed model (coefficients rounded down)") \
+        + ": the gap is the quantisation's"
     return Solution("cpsat", "edp", status, best[1], best[0], bound, time.perf_counter() - start, reason=note,
-                    limit=limit, bounds=(("latency", Fraction(lat_bound, ts)), ("energy", Fraction(en_bound, es))))
+                    limit=limit, exact=exact_model,
+                    bounds=(("latency", Fraction(lat_bound, ts)), ("energy", Fraction(en_bound, es))))

@@ -46,6 +46,7 @@ capability's pJ per op, plus every instruction's operand accesses in the storage
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -65,7 +66,8 @@ def exact(x: float | int) -> Fraction:
 
 @dataclass(frozen=True)
 class Stream:
-    """One kind of transfer of a mapping: `count` tiles of `tile_bytes` along src -> dst."""
+    """One kind of transfer of a mapping: `count` tiles along src -> dst, `bytes` in all (edge tiles
+    partial); `tile_bytes` is the first tile's size (a full one), `last_bytes` the last one's."""
 
     tensor: str
     src: str
@@ -77,14 +79,16 @@ class Stream:
     engines: tuple[str, ...]
     bandwidth: Fraction  # bytes per cycle: the slowest of the edge and the ports
     pj_per_byte: Fraction
-
-    @property
-    def bytes(self) -> int:
-        return self.tile_bytes * self.count
+    bytes: int = 0  # every tile's own size, summed
+    last_bytes: int = 0
 
     @property
     def tile_cycles(self) -> Fraction:
         return self.tile_bytes / self.bandwidth
+
+    @property
+    def cycles(self) -> Fraction:
+        return self.bytes / self.bandwidth
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,8 @@ def distinct(m: Mapping, tensor: str, k: int) -> int:
     return math.prod(f for loops in m.loops[:k] for d, f in loops if d in rel)
 
 
-def transfer(acg: ACG, tensor: str, src: str, dst: str, level: int, kind: str, nbytes: int, count: int) -> Stream:
+def transfer(acg: ACG, tensor: str, src: str, dst: str, level: int, kind: str, nbytes: int, count: int,
+             total: int | None = None, last: int | None = None) -> Stream:
     edge = acg.edge(src, dst)
     bandwidths = [exact(edge.bytes_per_cycle)]
     engines = [f"edge:{src}->{dst}"]
@@ -147,7 +152,45 @@ def transfer(acg: ACG, tensor: str, src: str, dst: str, level: int, kind: str, n
             engines.append(f"port:{node}")
     pj = exact(acg.storages[src].read_pj_per_byte) + exact(acg.storages[dst].write_pj_per_byte) + \
         exact(edge.pj_per_byte)
-    return Stream(tensor, src, dst, level, kind, nbytes, count, tuple(engines), min(bandwidths), pj)
+    return Stream(tensor, src, dst, level, kind, nbytes, count, tuple(engines), min(bandwidths), pj,
+                  nbytes * count if total is None else total, nbytes if last is None else last)
+
+
+def tile_extents(m: Mapping, dim: str, level: int) -> dict[int, int]:
+    """Extent -> how many non-empty tiles of `dim` at `level` (level `m.levels`: the instructions).
+    Tiles nest (a nominal tile divides the one above it) and the outermost factor covers the extent,
+    so they are the nominal tile's multiples cut at the extent: full ones and at most one partial."""
+    extent, size = m.layer.dims[dim], m.nominal(dim, level)
+    out = {size: extent // size} if extent >= size else {}
+    if extent % size:
+        out[extent % size] = 1
+    return out
+
+
+def last_tile(m: Mapping, level: int) -> dict[str, int]:
+    """The extents of the last tile at `level` (partial along every dim whose tiles do not divide it)."""
+    return {d: (e - 1) % m.nominal(d, level) + 1 for d, e in m.layer.dims.items()}
+
+
+def reuse(m: Mapping, tensor: str, k: int) -> int:
+    """How many times each distinct tile of `tensor` at level k is brought in: loads / distinct tiles."""
+    return loads(m, tensor, k) // distinct(m, tensor, k)
+
+
+def tile_sum(m: Mapping, tensor: str, level: int, per_dim: dict[str, dict[int, int]] | None = None) -> int:
+    """The bytes of every distinct tile of `tensor` at `level`, each counted once (partial tiles at
+    their own size): per combination of its dims' tile extents, how many such tiles x their bytes."""
+    rel = sorted(relevant_dims(m.layer, tensor))
+    per_dim = per_dim or {d: tile_extents(m, d, level) for d in rel}
+    base = m.tile(level)
+    if all(len(per_dim[d]) == 1 for d in rel):  # no partial tiles: count x the one tile size
+        extents = {**base, **{d: next(iter(per_dim[d])) for d in rel}}
+        return math.prod(next(iter(per_dim[d].values())) for d in rel) * tile_bytes(m.layer, tensor, extents)
+    total = 0
+    for combo in itertools.product(*(per_dim[d].items() for d in rel)):
+        extents = {**base, **{d: e for d, (e, _) in zip(rel, combo, strict=True)}}
+        total += math.prod(c for _, c in combo) * tile_bytes(m.layer, tensor, extents)
+    return total
 
 
 def streams(m: Mapping, acg: ACG) -> list[Stream]:
@@ -157,55 +200,61 @@ def streams(m: Mapping, acg: ACG) -> list[Stream]:
     for tensor, path in m.placement:
         for k in range(1, len(path)):
             nbytes = tile_bytes(m.layer, tensor, m.tile(k))
-            n = loads(m, tensor, k)
+            last = tile_bytes(m.layer, tensor, last_tile(m, k))
+            n, w, once = loads(m, tensor, k), reuse(m, tensor, k), tile_sum(m, tensor, k)
             if tensor != out_t:
-                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "load", nbytes, n))
+                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "load", nbytes, n, w * once, last))
                 continue
-            result.append(transfer(acg, tensor, path[k], path[k - 1], k, "writeback", nbytes, n))
+            result.append(transfer(acg, tensor, path[k], path[k - 1], k, "writeback", nbytes, n, w * once, last))
             back = n - distinct(m, tensor, k)
             if back or acg.edge(path[k - 1], path[k]) is not None:
-                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "reload", nbytes, back))
+                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "reload", nbytes, back,
+                                       (w - 1) * once, last))
     return result
 
 
-def instruction_cycles(m: Mapping, cap: Capability) -> tuple[int, int]:
-    """(instructions, total compute cycles), exact for any tiling: per dim, the extents its
-    instruction ranges take (edge tiles are partial); a streaming capability dim takes the product
-    of its fused layer dims' extents."""
-    per_dim = {d: _instruction_extents(m, d) for d in m.layer.dims}
-    count = math.prod(sum(c.values()) for c in per_dim.values())
-    streaming = {d for e in cap.streaming_dims for d in m.binding.fused(e)}
+def _cycles_of(cap: Capability, binding, per_dim: dict[str, dict[int, int]]) -> int:
+    """Total cycles of the instructions whose extents per dim are `per_dim` (extent -> count)."""
+    streaming = {d for e in cap.streaming_dims for d in binding.fused(e)}
     others = math.prod(sum(c.values()) for d, c in per_dim.items() if d not in streaming)
     combos: dict[tuple[int, ...], int] = {(): others}
     for e in cap.streaming_dims:
         dist = {1: 1}
-        for d in m.binding.fused(e):
+        for d in binding.fused(e):
             new: dict[int, int] = {}
             for v, c in dist.items():
                 for x, cx in per_dim[d].items():
                     new[v * x] = new.get(v * x, 0) + c * cx
             dist = new
         combos = {key + (v,): c * cv for key, c in combos.items() for v, cv in dist.items()}
-    cycles = sum(c * cap.instruction_cycles(dict(zip(cap.streaming_dims, key, strict=True)))
-                 for key, c in combos.items())
-    return count, cycles
+    return sum(c * cap.instruction_cycles(dict(zip(cap.streaming_dims, key, strict=True)))
+               for key, c in combos.items())
 
 
-def _instruction_extents(m: Mapping, dim: str) -> dict[int, int]:
-    """Extent -> number of instructions along `dim` (each position of the dim's loops, non-empty)."""
-    extent = m.layer.dims[dim]
-    starts = [0]
-    for level in range(m.levels):
-        inner_tile = m.nominal(dim, level + 1)
-        factor = m.factor(dim, level)
-        starts = [s + i * inner_tile for s in starts for i in range(factor)]
-    out: dict[int, int] = {}
-    size = m.spatial_of(dim)
-    for s in starts:
-        e = min(extent, s + size) - s
-        if e > 0:
-            out[e] = out.get(e, 0) + 1
-    return out
+def instruction_cycles(m: Mapping, cap: Capability) -> tuple[int, int]:
+    """(instructions, total compute cycles), exact for any tiling: per dim, the extents its
+    instruction ranges take (edge tiles are partial); a streaming capability dim takes the product
+    of its fused layer dims' extents."""
+    per_dim = {d: tile_extents(m, d, m.levels) for d in m.layer.dims}
+    return math.prod(sum(c.values()) for c in per_dim.values()), _cycles_of(cap, m.binding, per_dim)
+
+
+def last_tile_cycles(m: Mapping, cap: Capability) -> int:
+    """Cycles of the instructions of the last tile of the innermost data-moving level."""
+    last = last_tile(m, m.levels - 1)
+    per_dim = {}
+    for d in m.layer.dims:
+        s = m.spatial_of(d)
+        per_dim[d] = {k: v for k, v in ((s, last[d] // s), (last[d] % s, 1)) if k and v}
+    return _cycles_of(cap, m.binding, per_dim)
+
+
+def operand_bytes(m: Mapping, tensor: str) -> int:
+    """The bytes of `tensor` that every instruction reads (or writes), summed over the instructions."""
+    per_dim = {d: tile_extents(m, d, m.levels) for d in m.layer.dims}
+    rel = relevant_dims(m.layer, tensor)
+    others = math.prod(sum(c.values()) for d, c in per_dim.items() if d not in rel)
+    return others * tile_sum(m, tensor, m.levels, {d: per_dim[d] for d in rel})
 
 
 def evaluate(m: Mapping, acg: ACG) -> Cost:
@@ -220,30 +269,29 @@ def evaluate(m: Mapping, acg: ACG) -> Cost:
     stalls = epilogue = Fraction(0)
     for s in result:
         for e in s.engines:
-            busy[e] = busy.get(e, Fraction(0)) + s.count * s.tile_cycles
+            busy[e] = busy.get(e, Fraction(0)) + s.cycles
         single = not m.is_double_buffered(s.tensor, s.dst if s.kind != "writeback" else s.src)
         if s.kind == "load":
             for e in s.engines:
                 first[e] = first.get(e, Fraction(0)) + s.tile_cycles
             if single:
-                stalls += (s.count - 1) * s.tile_cycles
+                stalls += s.cycles - s.tile_cycles
         elif s.kind == "writeback":
-            epilogue += s.tile_cycles
+            epilogue += s.last_bytes / s.bandwidth
             if single:
-                stalls += (s.count - 1) * s.tile_cycles
+                stalls += (s.bytes - s.last_bytes) / s.bandwidth
         elif single:  # reload
-            stalls += s.count * s.tile_cycles
+            stalls += s.cycles
     prologue = max(first.values(), default=Fraction(0))
     # The busiest transfer engine cannot finish before the compute of the last tile it fed.
-    outer = math.prod(f for loops in m.loops[:-1] for _, f in loops)
     transfer_bound = max((v for e, v in busy.items() if not e.startswith("compute:")), default=Fraction(0))
-    bounds = [prologue + compute + stalls + epilogue, transfer_bound + Fraction(compute, outer)]
+    bounds = [prologue + compute + stalls + epilogue, transfer_bound + last_tile_cycles(m, cap)]
     # A double-buffered output tile whose partial sums return: its slot is refilled (reloaded) only
     # after the tile two visits back was written back, so two visits take write-back + reload + compute.
     for s in result:
         if s.kind == "writeback" and m.is_double_buffered(s.tensor, s.src):
-            back = sum(r.count * r.tile_cycles for r in result if r.kind == "reload" and r.level == s.level)
-            bounds.append((s.count * s.tile_cycles + back + compute) / 2)
+            back = sum(r.cycles for r in result if r.kind == "reload" and r.level == s.level)
+            bounds.append((s.cycles + back + compute) / 2)
     latency = max(bounds)
 
     ops = math.prod(layer.dims.values())
@@ -251,7 +299,7 @@ def evaluate(m: Mapping, acg: ACG) -> Cost:
     for tensor, path in m.placement:
         st = acg.storages[path[-1]]
         pj = exact(st.read_pj_per_byte) + (exact(st.write_pj_per_byte) if tensor == out_t else 0)
-        energy += instructions * tile_bytes(layer, tensor, m.tile(m.levels)) * pj
+        energy += operand_bytes(m, tensor) * pj
     return Cost(latency, energy, compute, prologue, stalls, epilogue, tuple(sorted(busy.items())),
                 tuple(result), instructions, ops)
 

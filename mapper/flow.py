@@ -56,6 +56,7 @@ class LayerResult:
     utilization: float | None = None
     solve_seconds: float = 0.0
     optimality_gap: float | None = None
+    limit: str | None = None  # the search limit that stopped the strategy before a proof
     valid: bool | None = None
     error: str | None = None
     mapping: dict | None = None  # the mapping document (mapping_to_dict)
@@ -90,9 +91,10 @@ def map_layer(layer: Layer, acg: ACG, options: Options, workload: str = "") -> t
     except NoMapping as exc:
         status = "skipped" if isinstance(exc, SpaceTooLarge) else "infeasible"  # skipped: too big to enumerate
         return replace(record, status=status, error=str(exc), solve_seconds=time.perf_counter() - start), None
-    record = replace(record, solve_seconds=solution.seconds)
-    if solution.mapping is None:
-        return replace(record, status="infeasible", error=solution.reason), None
+    record = replace(record, solve_seconds=solution.seconds, limit=solution.limit or None)
+    if solution.mapping is None:  # 'error': an internal error of the strategy, named in the reason
+        return replace(record, status="error" if solution.status == "error" else "infeasible",
+                       error=solution.reason), None
     record, mapping = score_mapping(replace(record, status=solution.status),
                                     replace(solution.mapping, workload=workload), acg, options.validate, options.seed)
     return replace(record, optimality_gap=solution.gap), mapping

@@ -27,6 +27,7 @@ tensor is double-buffered there; the tiles placed in one storage must fit its ca
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass, replace
@@ -75,11 +76,22 @@ class Mapping:
 
     def nominal(self, dim: str, level: int) -> int:
         """Tile of `dim` at `level` before clipping: the spatial factor times the factors at levels >= level."""
-        return self.spatial_of(dim) * math.prod(self.factor(dim, j) for j in range(level, self.levels))
+        return self._nominals[dim][level]
+
+    @functools.cached_property
+    def _nominals(self) -> dict[str, tuple[int, ...]]:
+        """Per dim, its nominal tile at every level 0 .. levels (computed once per mapping)."""
+        out = {}
+        for d in self.layer.dims:
+            tiles = [self.spatial_of(d)]
+            for j in range(self.levels - 1, -1, -1):
+                tiles.append(tiles[-1] * self.factor(d, j))
+            out[d] = tuple(reversed(tiles))
+        return out
 
     def tile(self, level: int) -> dict[str, int]:
         """Tile extent of every dim at `level` (level 0 = the whole layer), clipped to the extents."""
-        return {d: min(extent, self.nominal(d, level)) for d, extent in self.layer.dims.items()}
+        return {d: min(extent, self._nominals[d][level]) for d, extent in self.layer.dims.items()}
 
     def storage_level(self, tensor: str, level: int) -> str:
         """The storage holding `tensor`'s tile for loops at `level`."""

@@ -3,8 +3,11 @@
 For one layer on one ACG the space has one `Space` per candidate binding. A `Point` of a space picks:
 
 - per layer dim, a *chain* of tile sizes, one per level below off-chip memory, ending with the
-  instruction's spatial extent: (t_1, ..., t_{L-1}, s) with s | t_{L-1} | ... | t_1 | extent
-  (divisor tiles: no partial edge tiles);
+  instruction's spatial extent: (t_1, ..., t_{L-1}, s) with s | t_{L-1} | ... | t_1; t_1 divides the
+  extent or, for a *paddable* dim (see `paddable`), is a padded size: the last tile is partial and
+  the outermost loop runs ceil(extent / t_1) times (candidates per dim stay few: the divisors, plus
+  for paddable dims that need them the capability dim's extent and the balanced split as instruction
+  extents, and ceil(blocks / k) outer tiles when the blocks have no divisor near a half or a quarter);
 - per tensor, one of its storage paths (placement; paths that only stage through an extra
   storage are left out);
 - per loop level that moves data (0 .. L-2), which tensor is *stationary*: the loops that do not
@@ -80,13 +83,17 @@ class Solution:
 
     strategy: str
     objective_name: str
-    status: str  # 'optimal', 'feasible' or 'infeasible'
+    status: str  # 'optimal', 'feasible', 'infeasible' or 'error' (an internal error: see reason)
     mapping: Mapping | None
     objective: Fraction | None  # the strategy's figure for its mapping (cycles, pJ or cycles x pJ)
     bound: Fraction | None  # a proven lower bound (None when the strategy proves nothing)
     seconds: float
     evaluated: int = 0  # candidates scored (exhaustive and random)
-    reason: str = ""  # why there is no mapping
+    reason: str = ""  # why there is no mapping (or, with status 'error', the internal error)
+    limit: str = ""  # the limit that stopped the search before it proved optimality ('' if none)
+    model_objective: Fraction | None = None  # the model's own figure for the mapping (CP-SAT)
+    exact: bool = True  # whether the model's figures are the cost model's (else a relaxation: a bound)
+    bounds: tuple[tuple[str, Fraction], ...] = ()  # proven lower bounds of other figures (EDP: latency, energy)
 
     @property
     def gap(self) -> float | None:
@@ -143,19 +150,73 @@ def _space(layer: Layer, b: Binding, acg: ACG) -> Space:
     cap = acg.capability(b.capability)
     paths = tuple(_direct(b.paths[t]) for t in layer.tensors)
     levels = max(len(p) for alts in paths for p in alts)
+    pad = paddable(layer)
     options = []
     for d, extent in layer.dims.items():
         e = b.dim_map[d]
         if e is None:
             spatial = [1]
+        elif e not in cap.fixed:  # streaming: instructions stay uniform (their cycles are exact)
+            spatial = divisors(extent)
         else:
-            spatial = [s for s in divisors(extent) if e not in cap.fixed or s <= cap.fixed[e]]
-        options.append(tuple(c for s in spatial for c in _chains(extent, s, levels - 1)))
+            room = cap.fixed[e]
+            spatial = [s for s in divisors(extent) if s <= room]
+            if d in pad and -(-extent // max(spatial)) > -(-extent // room):  # divisors need more instructions
+                spatial = sorted(set(spatial) | padded_sizes(extent, room))
+        options.append(tuple(c for s in spatial for c in _chains(extent, s, levels - 1, d in pad)))
     irr = irrelevant(layer)
     stationary = tuple(t for t in layer.tensors if any(v == {t} for v in irr.values())) + (None,)
     double = tuple(sorted({(t, s) for t, alts in zip(layer.tensors, paths, strict=True) for p in alts
                            for s in p[1:] if acg.storages[s].double_buffer}))
     return Space(layer, b, levels, tuple(layer.dims), tuple(options), paths, stationary, double)
+
+
+def paddable(layer: Layer) -> frozenset[str]:
+    """The dims that may take padded (non-divisor) tiles: those every access indexes plainly (the
+    dim alone, coefficient +-1, within the axis, on one axis per tensor). Their partial tiles keep
+    each tensor's bytes summed over its tiles a product of per-axis sums, which the CP-SAT model
+    encodes exactly; dims in halo indices (2*p+r) keep divisor tiles."""
+    return _paddable(layer.expr, tuple(sorted(layer.dims.items())),
+                     tuple(sorted((t.name, t.shape) for t in layer.tensors.values())))
+
+
+@functools.lru_cache(maxsize=1024)
+def _paddable(expr, dims: tuple, shapes: tuple) -> frozenset[str]:
+    extent, shape = dict(dims), dict(shapes)
+    ok = set(extent)
+    for t in expr.tensors:
+        accesses = [a for a in [expr.output, *expr.accesses] if a.tensor == t]
+        for d in extent:
+            axes = {i for a in accesses for i, idx in enumerate(a.indices) if any(x == d for x, _ in idx.terms)}
+            if len(axes) > 1:
+                ok.discard(d)
+        for axis in range(len(shape[t])):  # several accesses of one tensor index an axis alike
+            used = {tuple(x for x, _ in a.indices[axis].terms) for a in accesses}
+            if len(used) > 1:
+                ok -= {x for u in used for x in u}
+        for a in accesses:
+            for idx, n in zip(a.indices, shape[t], strict=True):
+                plain = len(idx.terms) == 1 and abs(idx.terms[0][1]) == 1 and extent[idx.terms[0][0]] <= n
+                if not plain:
+                    ok -= {x for x, _ in idx.terms}
+    return frozenset(ok)
+
+
+PAD_SPLITS = (2, 3, 4)  # padded outer tiles: the instruction blocks split into k near-equal parts
+
+
+def padded_sizes(extent: int, room: int) -> set[int]:
+    """Non-divisor instruction extents for a dim whose divisors fill the capability dim's `room`
+    poorly: the room itself and the balanced split ceil(extent / k) for the fewest instructions."""
+    return {room, -(-extent // -(-extent // room))}
+
+
+def padded_blocks(blocks: int) -> set[int]:
+    """Padded outer tiles (in instruction blocks) for a count with no divisor in [blocks/4, blocks/2]
+    (a prime, 265 = 5 x 53): the blocks split into k near-equal parts, ceil(blocks / k)."""
+    if any(blocks <= 4 * d <= 2 * blocks for d in divisors(blocks)):
+        return set()
+    return {-(-blocks // k) for k in PAD_SPLITS}
 
 
 def _direct(paths: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
@@ -168,15 +229,22 @@ def _direct(paths: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
     return tuple(p for p in paths if not any(within(q, p) for q in paths))
 
 
-def _chains(extent: int, spatial: int, cuts: int) -> list[Chain]:
-    """Every (t_1, ..., t_cuts, spatial) with spatial | t_cuts | ... | t_1 | extent."""
+def _chains(extent: int, spatial: int, cuts: int, pad: bool = False) -> list[Chain]:
+    """Every (t_1, ..., t_cuts, spatial) with spatial | t_cuts | ... | t_1, where t_1 is `spatial`
+    times a divisor of the number of instruction blocks ceil(extent / spatial) or, for a paddable
+    dim with awkward blocks, those split in k parts (`padded_blocks`); t_1 need not divide the
+    extent (the last tile is partial), the tiles below it divide it."""
     if cuts == 0:
         return [(spatial,)]
-    out = []
-    for t in divisors(extent):
-        if t % spatial == 0:
-            out.extend((t,) + rest for rest in _chains(t, spatial, cuts - 1))
-    return out
+    blocks = -(-extent // spatial)
+    firsts = set(divisors(blocks)) | (padded_blocks(blocks) if pad else set())
+    return [(spatial * b,) + rest for b in sorted(firsts) for rest in _inner(b, spatial, cuts - 1)]
+
+
+def _inner(blocks: int, spatial: int, cuts: int) -> list[Chain]:
+    if cuts == 0:
+        return [(spatial,)]
+    return [(spatial * b,) + rest for b in divisors(blocks) for rest in _inner(b, spatial, cuts - 1)]
 
 
 def divisors(n: int) -> list[int]:
@@ -191,7 +259,7 @@ def factors(space: Space, point: Point) -> list[dict[str, int]]:
     """Per level, the loop factor of every dim."""
     out = []
     for j in range(space.levels):
-        out.append({d: (space.layer.dims[d] if j == 0 else c[j - 1]) // c[j]
+        out.append({d: -(-space.layer.dims[d] // c[0]) if j == 0 else c[j - 1] // c[j]
                     for d, c in zip(space.dims, point.chains, strict=True)})
     return out
 

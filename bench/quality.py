@@ -1,0 +1,140 @@
+"""Mapping-quality benchmark (issue 14): per objective, CP-SAT solve times and proven gaps on the
+unique layers of ResNet-50 on genesys and tpu_like; then, for awkward (prime) extents, the best
+latency with divisor tiles only (before) and with padded tiles (after), each simulated.
+Prints `name: value` lines.
+
+    python bench/quality.py            # everything (about 10-20 minutes on 2 busy cores)
+    python bench/quality.py --quick    # latency only, every 4th layer, two awkward layers
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ortools.sat.python import cp_model  # noqa: E402
+
+import solver.space as space  # noqa: E402
+from mapper.acg import load_acg  # noqa: E402
+from mapper.flow import layer_key  # noqa: E402
+from mapper.lower import lower  # noqa: E402
+from mapper.workload import load_workload, template_layer  # noqa: E402
+from sim.machine import simulate  # noqa: E402
+from solver import NoMapping, cpsat  # noqa: E402
+
+AWKWARD = [
+    ("conv C=97 K=131 13x13 3x3", "conv2d", dict(C=97, K=131, H=13, W=13, R=3, pad=1)),
+    ("gemm M=35 N=8457 K=4096", "gemm", dict(M=35, N=8457, K=4096)),
+    ("resnet50 fc gemm M=1 N=1000 K=2048", "gemm", dict(M=1, N=1000, K=2048)),
+    ("conv C=67 K=89 28x28 3x3", "conv2d", dict(C=67, K=89, H=28, W=28, R=3, pad=1)),
+    ("gemm M=128 N=1000 K=100", "gemm", dict(M=128, N=1000, K=100)),
+    ("depthwise C=97 28x28 3x3", "depthwise_conv2d", dict(C=97, H=28, W=28, R=3, pad=1)),
+]
+
+DETERMINISTIC: list[float] = []
+_solve = cp_model.CpSolver.Solve
+
+
+def _counting_solve(self, *args, **kwargs):
+    status = _solve(self, *args, **kwargs)
+    DETERMINISTIC.append(self.deterministic_time)
+    return status
+
+
+cp_model.CpSolver.Solve = _counting_solve
+
+
+def line(name: str, value) -> None:
+    print(f"{name}: {value}", flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, math.ceil(q * len(values)) - 1)]
+
+
+def unique_layers(workload, step: int = 1):
+    seen, out = set(), []
+    for layer in workload.layers:
+        if layer_key(layer) not in seen:
+            seen.add(layer_key(layer))
+            out.append(layer)
+    return out[::step]
+
+
+def solve_times(acg_name: str, objectives: list[str], step: int) -> None:
+    acg = load_acg(acg_name)
+    layers = unique_layers(load_workload("resnet50"), step)
+    for objective in objectives:
+        wall, det, gaps, statuses, limited = [], [], [], [], 0
+        for layer in layers:
+            DETERMINISTIC.clear()
+            try:
+                s = cpsat.solve(layer, acg, objective)
+            except NoMapping:
+                continue
+            wall.append(s.seconds)
+            det.append(sum(DETERMINISTIC))
+            statuses.append(s.status)
+            limited += bool(s.limit)
+            if s.gap is not None:
+                gaps.append(s.gap)
+        tag = f"resnet50 on {acg_name}, {objective}"
+        line(f"{tag}: layers (unique, with a capability)", len(wall))
+        line(f"{tag}: solve seconds median / p95 / max",
+             f"{statistics.median(wall):.2f} / {pct(wall, 0.95):.2f} / {max(wall):.2f}")
+        line(f"{tag}: CP-SAT deterministic units median / p95",
+             f"{statistics.median(det):.3f} / {pct(det, 0.95):.3f}")
+        line(f"{tag}: status", ", ".join(f"{k} {statuses.count(k)}" for k in sorted(set(statuses))))
+        line(f"{tag}: stopped by a limit", limited)
+        line(f"{tag}: optimality gap max / mean", f"{max(gaps):.2e} / {statistics.fmean(gaps):.2e}")
+
+
+def before_after(acg_name: str, cases) -> None:
+    acg = load_acg(acg_name)
+    for label, op, params in cases:
+        layer = template_layer(op, params, "awkward")
+        figures = []
+        for padded in (False, True):
+            saved = space.paddable
+            if not padded:
+                space.paddable = lambda layer: frozenset()
+            try:
+                s = cpsat.solve(layer, acg)
+            except NoMapping:
+                figures.append(None)
+                continue
+            finally:
+                space.paddable = saved
+            r = simulate(lower(s.mapping), acg)
+            assert r.matches_reference, label
+            figures.append((float(s.objective), r.cycles, s.seconds, s.status))
+        if None in figures:
+            line(f"{label} on {acg_name}", "no capability")
+            continue
+        (b, bs, bt, bst), (a, as_, at, ast) = figures
+        line(f"{label} on {acg_name}: cycles before / after (predicted; simulated)",
+             f"{b:,.0f} / {a:,.0f} ({bs:,.0f} / {as_:,.0f}), {b / a:.2f}x; solve {bt:.2f} s {bst} / {at:.2f} s {ast}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    start = time.perf_counter()
+    objectives = ["latency"] if args.quick else ["latency", "energy", "edp"]
+    for acg_name in ("genesys", "tpu_like"):
+        solve_times(acg_name, objectives, 4 if args.quick else 1)
+    for acg_name in ("genesys", "tpu_like"):
+        before_after(acg_name, AWKWARD[:2] if args.quick else AWKWARD)
+    line("bench wall seconds", f"{time.perf_counter() - start:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""The CP-SAT encoding of one binding's space: the formulas of `mapper/cost.py` as constraints.
+
+- Per dim, a one-hot over its tile chains; every per-dim quantity (a loop factor, an iteration
+  count, the first and the last tile's extent, instruction counts) is a constant coefficient on it.
+- Per tensor and level, the bytes moved are `reuse x once`: `once` is the bytes of every distinct
+  tile counted once (partial tiles at their size: on a plain axis the tiles' extents sum to the
+  dim's extent, on a halo axis the dims keep divisor tiles, so it is tile count x footprint), and
+  `reuse` is how many times each tile is brought in, which follows from the stationary choice of
+  every level (`_reuse`).
+- Time is counted in 1/`Scales.time` cycles and energy in 1/`Scales.energy` pJ; a coefficient is
+  floor(figure x scale), exact when the scale is a multiple of every denominator (`Scales.exact`),
+  else a lower bound of the figure (the model is then a relaxation and its optimum a proven bound).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from mapper.acg import ACG
+from mapper.cost import exact, relevant_dims, transfer
+from mapper.dtypes import dtype_bytes
+from solver.cpmodel import Model, Term, add, lits, neg, scale
+from solver.space import NoMapping, Space, irrelevant
+
+
+@dataclass(frozen=True)
+class Scales:
+    time: int  # model units per cycle
+    energy: int  # model units per pJ
+    exact_time: bool = True
+    exact_energy: bool = True
+
+    def per_byte(self, bandwidth: Fraction) -> int:
+        return math.floor(Fraction(self.time) / bandwidth)
+
+    def pj(self, value: Fraction) -> int:
+        return math.floor(value * self.energy)
+
+
+def build(mm: Model, space: Space, acg: ACG, pick, sc: Scales) -> dict:
+    """Variables and constraints of one binding (enforced when `pick` holds); returns its latency
+    and energy terms (in model units) and its decision variables."""
+    tag = id(space)
+    x, T = _dim_terms(mm, space)
+    enforce = [] if isinstance(pick, int) else [pick]
+    y = _stationary(mm, space, T, enforce)
+    W = _reuse(mm, space, T, y, tag)
+    Bt, Blast, S = _bytes(mm, space, T, tag)
+    z = {t: mm.onehot(len(alts), f"place_{t}") for t, alts in zip(space.tensors, space.paths, strict=True)}
+    db = _double(mm, space, z)
+    cap = acg.capability(space.binding.capability)
+    dims = space.dims
+    cycles = _instruction_cycles(mm, space, cap, T, tag)
+    compute = mm.product([T["ninst", d] for d in dims] + [cycles], [(tag, "ninst", d) for d in dims] + [(tag, "cyc")])
+    last = mm.product([T["nlast", d] for d in dims] + [cycles], [(tag, "nlast", d) for d in dims] + [(tag, "cyc")])
+    flows = _streams(mm, space, acg, sc, (W, Bt, Blast, S), T, z, db, enforce, tag)
+    for e, extent in cap.fixed.items():
+        fused = space.binding.fused(e)
+        if len(fused) > 1:
+            p = mm.product([T["t", space.levels, d] for d in fused], [(tag, "t", space.levels, d) for d in fused])
+            mm.m.Add(p[0] <= extent).OnlyEnforceIf(enforce)
+
+    prologue = mm.maximum([add((0, 0, 0), *terms) for terms in flows["first"].values()] or [(0, 0, 0)], "prologue")
+    serial = add(prologue, scale(compute, sc.time), *flows["stalls"], *flows["epilogue"])
+    bounds = [serial] + [add(scale(last, sc.time), *terms) for terms in flows["busy"].values()]
+    for chain, when in flows["chains"]:  # the partial-sum chain of a double-buffered output (see cost.py)
+        bounds.append(mm.half(mm.when(add(chain, scale(compute, sc.time)), when, "chain"), "half"))
+    latency = mm.maximum(bounds, "latency")
+    points = math.prod(space.layer.dims.values())
+    energy = add((points * sc.pj(exact(cap.pj_per_op)),) * 3, *flows["energy"])
+    return {"latency": latency, "energy": energy, "vars": {"x": x, "z": z, "y": y, "db": db}}
+
+
+def _dim_terms(mm: Model, space: Space) -> tuple[list, dict]:
+    """Per dim its one-hot and, as selections on it: loop factors f and 'factor > 1' g per level,
+    iterations through each level (cum), the first (t) and last (last) tile per level, the
+    non-empty instruction positions (ninst) and those of the last innermost data tile (nlast)."""
+    L, T = space.levels, {}
+    x = [mm.onehot(len(opts), f"chain_{d}") for d, opts in zip(space.dims, space.options, strict=True)]
+    for xs, d, opts in zip(x, space.dims, space.options, strict=True):
+        E = space.layer.dims[d]
+
+        def fac(c, j, E=E):
+            return -(-E // c[0]) if j == 0 else c[j - 1] // c[j]
+
+        for j in range(L):
+            T["f", j, d] = mm.select(xs, [fac(c, j) for c in opts], f"f{j}_{d}")
+            T["g", j, d] = mm.select(xs, [int(fac(c, j) > 1) for c in opts], f"g{j}_{d}")
+            T["cum", j, d] = mm.select(xs, [math.prod(fac(c, i) for i in range(j + 1)) for c in opts], f"cum{j}_{d}")
+        for k in range(1, L + 1):
+            T["t", k, d] = mm.select(xs, [min(E, c[k - 1]) for c in opts], f"t{k}_{d}")
+            T["last", k, d] = mm.select(xs, [(E - 1) % c[k - 1] + 1 for c in opts], f"last{k}_{d}")
+        T["ninst", d] = mm.select(xs, [-(-E // c[-1]) for c in opts], f"ninst_{d}")
+        T["nlast", d] = mm.select(xs, [-(-((E - 1) % c[L - 2] + 1) // c[-1]) for c in opts], f"nlast_{d}")
+    return x, T
+
+
+def _stationary(mm: Model, space: Space, T: dict, enforce: list) -> dict:
+    """The stationary choice per data-moving level, with the admissibility rule of the space."""
+    irr = irrelevant(space.layer)
+    y = {}
+    for j in range(space.levels - 1):
+        choice = mm.onehot(len(space.stationary), f"stat{j}")
+        y[j] = dict(zip(space.stationary, choice, strict=True))
+        g = {d: T["g", j, d] for d in space.dims}
+        empty = mm.none(list(g.values()), f"empty{j}")
+        for s_choice, lit in y[j].items():
+            if isinstance(lit, int) and lit == 0:
+                continue
+            wanted = [d for d in space.dims if (not irr[d] if s_choice is None else irr[d] == {s_choice})]
+            if any(g[d][0] == 1 for d in wanted if isinstance(g[d][0], int)):
+                continue
+            if s_choice is None and isinstance(empty, int) and empty == 1:
+                continue
+            witnesses = [g[d][0] for d in wanted if not isinstance(g[d][0], int)]
+            mm.m.AddBoolOr(witnesses + (lits(empty) if s_choice is None else [])).OnlyEnforceIf(lits(lit) + enforce)
+        if None in y[j] and not isinstance(y[j][None], int):
+            for e in lits(empty):
+                mm.m.AddImplication(e, y[j][None])
+    return y
+
+
+def _reuse(mm: Model, space: Space, T: dict, y: dict, tag) -> dict:
+    """reuse[k, t]: how many times each distinct tile of t at level k is brought in, the product of
+    the factors of the loops that skip t down to the innermost loop that indexes it. Level j either
+    has no loop indexing t (as at level j), or t is stationary (the levels above only), or not (the
+    levels above and level j)."""
+    layer = space.layer
+
+    def skipping(j: int, t: str) -> Term:  # iterations through level j of the loops that skip t
+        ds = [d for d in space.dims if d not in relevant_dims(layer, t)]
+        if j < 0 or not ds:
+            return (1, 1, 1)
+        return mm.product([T["cum", j, d] for d in ds], [(tag, "cum", j, d) for d in ds])
+
+    W = {(0, t): (1, 1, 1) for t in layer.tensors}
+    for j in range(space.levels - 1):
+        for t in layer.tensors:
+            moving = [T["g", j, d] for d in space.dims if d in relevant_dims(layer, t)]
+            has = mm.maximum(moving, f"has{j}_{t}") if moving else (0, 0, 0)
+            lit = y[j].get(t, 0)
+            cases = [([neg(has)], W[j, t]), ([has, lit], skipping(j - 1, t)), ([has, neg(lit)], skipping(j, t))]
+            W[j + 1, t] = mm.cases(cases, f"W{j + 1}_{t}")
+    return W
+
+
+def _bytes(mm: Model, space: Space, T: dict, tag) -> tuple[dict, dict, dict]:
+    """Per tensor and level k: Bt (the first tile's bytes), Blast (the last tile's, for the output)
+    and S (every distinct tile's bytes, counted once)."""
+    layer, L = space.layer, space.levels
+    out_t = layer.expr.output.tensor
+    Bt, Blast, S = {}, {}, {}
+    for t, tensor in layer.tensors.items():
+        accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == t]
+        size = dtype_bytes(tensor.dtype)
+        plain, halo = _axes(layer, t, accesses)
+        for k in range(1, L + 1):
+            for name, out in (("t", Bt), ("last", Blast)):
+                if name == "last" and t != out_t:
+                    continue
+                terms = [T[name, k, plain[axis]] if axis in plain else _footprint(mm, layer, accesses, axis, T, name, k)
+                         for axis in range(len(tensor.shape))]
+                keys = [(tag, name, k, plain[axis]) if axis in plain else (tag, "fp", name, k, t, axis)
+                        for axis in range(len(tensor.shape))]
+                out[k, t] = mm.product(terms + [(size,) * 3], keys + ["const"])
+            const = size * math.prod(layer.dims[d] for d in plain.values())
+            hdims = sorted({d for axis in halo for d, _ in accesses[0].indices[axis].terms})
+            for d in hdims:
+                opts = space.options[space.dims.index(d)]
+                if any(layer.dims[d] % c[k - 1] for c in opts):
+                    raise NoMapping(f"internal error: dim {d} has padded tiles but a halo index")
+            terms = [_footprint(mm, layer, accesses, axis, T, "t", k) for axis in halo] + \
+                [T["cum", k - 1, d] for d in hdims]
+            keys = [(tag, "fp", "t", k, t, axis) for axis in halo] + [(tag, "cum", k - 1, d) for d in hdims]
+            S[k, t] = mm.product(terms + [(const,) * 3], keys + ["const"], hi=_sum_bound(space, t, k, halo, hdims))
+    return Bt, Blast, S
+
+
+def _axes(layer, t: str, accesses) -> tuple[dict[int, str], list[int]]:
+    """The tensor's axes indexed by one dim alone (coefficient +-1, within the axis, on no other
+    axis), axis -> dim; and the other ('halo') axes."""
+    plain, halo = {}, []
+    shape = layer.tensors[t].shape
+    for axis, n in enumerate(shape):
+        idx = [a.indices[axis] for a in accesses]
+        d = idx[0].terms[0][0] if len(idx[0].terms) == 1 else None
+        ok = d is not None and layer.dims[d] <= n and all(
+            len(i.terms) == 1 and i.terms[0][0] == d and abs(i.terms[0][1]) == 1 for i in idx) and \
+            sum(any(x == d for x, _ in a.indices[ax].terms) for a in accesses[:1] for ax in range(len(shape))) == 1
+        if ok:
+            plain[axis] = d
+        else:
+            halo.append(axis)
+    return plain, halo
+
+
+def _footprint(mm: Model, layer, accesses, axis: int, T: dict, name: str, k: int) -> Term:
+    """The extent along `axis` touched over the tile `name` at level k (halos included, clipped)."""
+    n = layer.tensors[accesses[0].tensor].shape[axis]
+    per_access = []
+    for a in accesses:
+        idx = a.indices[axis]
+        span = add((1, 1, 1), *(scale(add(T[name, k, d], (-1, -1, -1)), abs(c)) for d, c in idx.terms))
+        if span[1] >= n:
+            per_access.append((n, n, n))
+        elif isinstance(span[0], int):
+            per_access.append(span)
+        elif span[2] <= n:
+            v = mm.var(span[1], span[2], f"fp{k}_{a.tensor}{axis}")
+            mm.m.Add(v == span[0])
+            per_access.append((v, span[1], span[2]))
+        else:
+            v = mm.var(span[1], n, f"fp{k}_{a.tensor}{axis}")
+            mm.m.AddMinEquality(v, [span[0], n])
+            per_access.append((v, span[1], n))
+    return mm.maximum(per_access, f"fpx{k}_{accesses[0].tensor}{axis}") if len(per_access) > 1 else per_access[0]
+
+
+def _sum_bound(space: Space, t: str, k: int, halo: list[int], hdims: list[str]) -> int | None:
+    """An upper bound of S[k, t]: per halo axis, the largest tile count x footprint over the tiles
+    its dims may take at level k (a dim on two axes counts twice: still a bound), times the rest."""
+    layer = space.layer
+    if not halo:
+        return None
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == t]
+    shape = layer.tensors[t].shape
+    tiles = {d: sorted({min(layer.dims[d], c[k - 1]) for c in space.options[space.dims.index(d)]}) for d in hdims}
+    bound = dtype_bytes(layer.tensors[t].dtype) * math.prod(
+        layer.dims[accesses[0].indices[ax].terms[0][0]] for ax in range(len(shape)) if ax not in halo)
+    for ax in halo:
+        dims = sorted({d for a in accesses for d, _ in a.indices[ax].terms})
+        best = 0
+        for combo in itertools.product(*(tiles[d] for d in dims)):
+            tile = dict(zip(dims, combo, strict=True))
+            fp = max(min(shape[ax], sum(abs(c) * (tile[d] - 1) for d, c in a.indices[ax].terms) + 1) for a in accesses)
+            best = max(best, fp * math.prod(layer.dims[d] // tile[d] for d in dims))
+        bound *= best
+    return bound
+
+
+def _double(mm: Model, space: Space, z: dict) -> dict:
+    db = {}
+    for t, storage in space.double:
+        alts = space.paths[space.tensors.index(t)]
+        on = [lit for p, lit in zip(alts, z[t], strict=True) if storage in p[1:]]
+        v = mm.m.NewBoolVar(mm.name(f"db_{t}_{storage}"))
+        if not any(isinstance(o, int) for o in on):  # double buffering only where the tensor is placed
+            mm.m.AddBoolOr(on).OnlyEnforceIf(v)
+        db[t, storage] = v
+    return db
+
+
+def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dict, z: dict, db: dict,
+             enforce: list, tag) -> dict:
+    """Transfers per tensor, placement and level: engine busy time, first loads, stalls, the
+    epilogue, energy, buffer needs (constrained here) and partial-sum chains."""
+    W, Bt, Blast, S = sizes
+    layer = space.layer
+    out_t = layer.expr.output.tensor
+    flows: dict = {"busy": {}, "first": {}, "stalls": [], "epilogue": [], "energy": [], "chains": []}
+    need: dict[str, list] = {}
+
+    def charge(s, moved: Term) -> None:
+        for e in s.engines:
+            flows["busy"].setdefault(e, []).append(scale(moved, sc.per_byte(s.bandwidth)))
+        flows["energy"].append(scale(moved, sc.pj(s.pj_per_byte)))
+
+    for t, alts in zip(space.tensors, space.paths, strict=True):
+        for path, lit in zip(alts, z[t], strict=True):
+            for k in range(1, len(path)):
+                traffic = mm.product([W[k, t], S[k, t]], [(tag, "W", k, t), (tag, "S", k, t)])
+                dbl = db.get((t, path[k]), 0)
+                need.setdefault(path[k], []).extend([mm.when(Bt[k, t], [lit, neg(dbl)], "need"),
+                                                     mm.when(scale(Bt[k, t], 2), [lit, dbl], "need2")])
+                if t != out_t:
+                    s = transfer(acg, t, path[k - 1], path[k], k, "load", 1, 1)
+                    charge(s, mm.when(traffic, [lit], "moved"))
+                    per = sc.per_byte(s.bandwidth)
+                    for e in s.engines:
+                        flows["first"].setdefault(e, []).append(scale(mm.when(Bt[k, t], [lit], "first"), per))
+                    flows["stalls"].append(scale(mm.when(add(traffic, scale(Bt[k, t], -1)), [lit, neg(dbl)], "stall"),
+                                                 per))
+                    continue
+                wb = transfer(acg, t, path[k], path[k - 1], k, "writeback", 1, 1)
+                per_wb = sc.per_byte(wb.bandwidth)
+                charge(wb, mm.when(traffic, [lit], "wb"))
+                flows["epilogue"].append(scale(mm.when(Blast[k, t], [lit], "epi"), per_wb))
+                back = add(traffic, scale(S[k, t], -1))  # every visit but each tile's first reloads
+                terms = [scale(add(traffic, scale(Blast[k, t], -1)), per_wb)]
+                if acg.edge(path[k - 1], path[k]) is None:
+                    mm.m.Add(back[0] == 0).OnlyEnforceIf(lits(lit) + enforce)
+                else:
+                    rl = transfer(acg, t, path[k - 1], path[k], k, "reload", 1, 1)
+                    charge(rl, mm.when(back, [lit], "rl"))
+                    terms.append(scale(back, sc.per_byte(rl.bandwidth)))
+                flows["stalls"].append(mm.when(add(*terms), [lit, neg(dbl)], "stall"))
+                flows["chains"].append((add(terms[0], scale(Blast[k, t], per_wb), *terms[1:]), [lit, dbl]))
+            _operand_energy(mm, space, acg, sc, t, path, lit, S, T, flows, tag)
+    for storage, terms in need.items():
+        mm.m.Add(sum(u[0] for u in terms) <= acg.storages[storage].total_capacity).OnlyEnforceIf(enforce)
+    return flows
+
+
+def _operand_energy(mm: Model, space: Space, acg: ACG, sc: Scales, t: str, path, lit, S: dict, T: dict,
+                    flows: dict, tag) -> None:
+    """Every instruction's access to its operand tile in the storage it reads (and writes): the
+    tensor's distinct instruction tiles once, times the instructions along the dims it skips."""
+    layer, L = space.layer, space.levels
+    st = acg.storages[path[-1]]
+    pj = exact(st.read_pj_per_byte) + (exact(st.write_pj_per_byte) if t == layer.expr.output.tensor else 0)
+    others = [d for d in space.dims if d not in relevant_dims(layer, t)]
+    acc = mm.product([S[L, t]] + [T["ninst", d] for d in others],
+                     [(tag, "S", L, t)] + [(tag, "ninst", d) for d in others])
+    flows["energy"].append(scale(mm.when(acc, [lit], "acc"), sc.pj(pj)))
+
+
+def _instruction_cycles(mm: Model, space: Space, cap, T: dict, tag) -> Term:
+    """Cycles of one instruction: the capability's formula over its streaming dims' extents, as a
+    one-hot over the achievable extent combinations (streaming dims keep divisor instructions, so
+    every instruction of a mapping has the same extents)."""
+    streaming = cap.streaming_dims
+    if not streaming or not (cap.cycles.names & set(streaming)):
+        c = cap.instruction_cycles({e: 1 for e in streaming})
+        return (c, c, c)
+    L = space.levels
+    options = dict(zip(space.dims, space.options, strict=True))
+    values, exts = [], []
+    for e in streaming:
+        fused = space.binding.fused(e)
+        achievable = {1}
+        for d in fused:
+            achievable = {v * c[-1] for v in achievable for c in options[d]}
+        values.append(sorted(achievable))
+        exts.append(mm.product([T["t", L, d] for d in fused], [(tag, "t", L, d) for d in fused]))
+    combos = list(itertools.product(*values))
+    if len(combos) > 20000:
+        raise NoMapping(f"{cap.name}: too many instruction shapes ({len(combos)}) for the exact model")
+    picks = mm.onehot(len(combos), "shape")
+    for k, ext in enumerate(exts):
+        if not isinstance(ext[0], int):
+            mm.m.Add(ext[0] == sum(c[k] * lit for c, lit in zip(combos, picks, strict=True)))
+    return mm.select(picks, [cap.instruction_cycles(dict(zip(streaming, c, strict=True))) for c in combos], "cyc")

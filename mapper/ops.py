@@ -230,6 +230,26 @@ def requant(p: dict) -> tuple[list[Proto], Slots]:
         {"X": (("", "X"),)}
 
 
+def dequant(p: dict) -> tuple[list[Proto], Slots]:
+    """Z = X * scale: integers (an accumulator) to real values (a float dtype)."""
+    names = _shape_dims(p["shape"])
+    expr = f"{_access('Z', names)} = {_access('X', names)} * {float(p['scale'])!r}"
+    dims = dict(zip(names, p["shape"], strict=True))
+    return [Proto(expr, dims, {"X": p["dtype"], "Z": p["out_dtype"]})], {"X": (("", "X"),)}
+
+
+def quant(p: dict) -> tuple[list[Proto], Slots]:
+    """Z = clip(round(X * scale), lo, hi): real values to an integer type (half to even, saturating;
+    `activation: relu` clips at 0)."""
+    names = _shape_dims(p["shape"])
+    info = np.iinfo(p["out_dtype"])
+    lo = 0 if p["activation"] == "relu" else int(info.min)
+    rhs = f"clip(round({_access('X', names)} * {float(p['scale'])!r}), {lo}, {int(info.max)})"
+    dims = dict(zip(names, p["shape"], strict=True))
+    return [Proto(f"{_access('Z', names)} = {rhs}", dims, {"X": p["dtype"], "Z": p["out_dtype"]})], \
+        {"X": (("", "X"),)}
+
+
 def gru_cell(p: dict) -> tuple[list[Proto], Slots]:
     """One GRU time step as five layers (gate order r, z, n as in cuDNN and DeepBench):
 
@@ -366,6 +386,14 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in [
         "dtype": Param("dtype", "int32", "input (accumulator) dtype"),
         "out_dtype": Param("dtype", "int8", "output dtype (an integer type)"),
         "activation": Param("act", "none", "relu: clip at 0")}, requant),
+    Template("dequant", "dequantisation: Z = X * scale (an integer tensor to a float one)", {
+        "shape": Param("shape", doc="tensor shape"), "scale": Param("num", 1.0, "real value of one input unit"),
+        "dtype": Param("dtype", "int32", "input dtype"), "out_dtype": Param("dtype", "float32", "output dtype")},
+        dequant),
+    Template("quant", "quantisation: Z = clip(round(X * scale), lo, hi) (a float tensor to an integer one)", {
+        "shape": Param("shape", doc="tensor shape"), "scale": Param("num", 1.0, "output units per real unit"),
+        "dtype": Param("dtype", "float32", "input dtype"), "out_dtype": Param("dtype", "int8", "output dtype"),
+        "activation": Param("act", "none", "relu: clip at 0")}, quant),
     Template("gru_cell", "one GRU step: 2 GEMMs and 3 element-wise layers", {
         "batch": Param("int"), "hidden": Param("int"), "input": Param("int", 0, "input size (default hidden)"),
         "dtype": Param("dtype", "int8", "GEMM input dtype"), "acc_dtype": Param("dtype", "int32"),

@@ -147,6 +147,24 @@ layers:
     assert net.step("h").reads == (("X", "g.relu"),)
 
 
+def test_integer_to_float_and_back_compiles_end_to_end_on_genesys():
+    """gemm (int32) -> sigmoid (float32) -> gemm (int8): a dequantisation and a quantisation step,
+    calibrated, mapped on genesys's SIMD and validated on the simulator."""
+    wl = workload("""
+name: mlp
+layers:
+  - {name: fc1, op: gemm, params: {M: 2, N: 32, K: 16}}
+  - {name: act, op: sigmoid, params: {shape: [2, 32]}, inputs: [fc1]}
+  - {name: fc2, op: gemm, params: {M: 2, N: 8, K: 32}, inputs: [act]}
+""")
+    result = compile_network(wl, load_acg("genesys"), CompileOptions(time_limit=5))
+    names = [s.layer.name for s in result.network.steps]
+    assert names == ["fc1", "fc1.dequant", "act", "act.quant", "fc2"]
+    scales = {s.layer.op: s.layer.params["scale"] for s in result.network.steps if s.layer.op in ("dequant", "quant")}
+    assert scales["quant"] == 64.0 and 0 < scales["dequant"] < 1  # sigmoid outputs in (0, 1): 127 // 1 -> 2**6
+    assert result.valid is True and all(r.valid for r in result.records)
+
+
 # --------------------------------------------------------------------------------------------------
 # Bad input and the command line
 

@@ -182,7 +182,7 @@ def test_every_template_is_covered():
     covered = {"conv2d", "depthwise_conv2d", "gemm", "batched_matmul", "max_pool2d", "avg_pool2d",
                "relu", "sigmoid", "tanh", "add", "mul", "gru_cell",
                "softmax", "lrn",  # these two: tests/test_reference_norm_ops.py
-               "requant"}
+               "requant", "dequant", "quant"}
     assert set(TEMPLATES) == covered
 
 
@@ -420,6 +420,27 @@ def test_requant(shape, shift, relu, seed):
     x = np.random.default_rng(seed).integers(-2**20, 2**20, size=tuple(shape)).astype(np.int32)
     half = (1 << shift) >> 1
     expected = np.clip((x.astype(np.int64) + half) // 2**shift, 0 if relu else -128, 127).astype(np.int8)
+    result = run(layer, {"X": x})
+    assert result.dtype == np.int8 and np.array_equal(result, expected)
+
+
+@SETTINGS
+@given(shape=SHAPES, k=st.integers(-12, 0), seed=SEEDS)
+def test_dequant(shape, k, seed):
+    """Integers times a (power-of-two) scale, in float32."""
+    layer = build("dequant", {"shape": shape, "scale": 2.0 ** k})
+    x = np.random.default_rng(seed).integers(-2**20, 2**20, size=tuple(shape)).astype(np.int32)
+    result = run(layer, {"X": x})
+    assert result.dtype == np.float32 and np.array_equal(result, (x.astype(np.float64) * 2.0 ** k).astype(np.float32))
+
+
+@SETTINGS
+@given(shape=SHAPES, k=st.integers(0, 8), relu=st.booleans(), seed=SEEDS)
+def test_quant(shape, k, relu, seed):
+    """Scale, round half to even, saturate to int8 ([0, 127] with relu)."""
+    layer = build("quant", {"shape": shape, "scale": 2.0 ** k, "activation": "relu" if relu else "none"})
+    x = np.random.default_rng(seed).standard_normal(tuple(shape)).astype(np.float32)
+    expected = np.clip(np.rint(x.astype(np.float64) * 2.0 ** k), 0 if relu else -128, 127).astype(np.int8)
     result = run(layer, {"X": x})
     assert result.dtype == np.int8 and np.array_equal(result, expected)
 

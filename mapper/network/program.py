@@ -9,7 +9,9 @@
 - between a layer whose accumulator is wider than what its consumer reads (int32 -> int8) the
   builder inserts a requantisation step (`op: requant`: rounding shift, then saturation; the
   producer's `activation: relu` clips at 0), and where a relu epilogue has no requantisation to ride
-  on, a `relu` step. Their shifts are set later by calibration (`mapper.network.reference`).
+  on, a `relu` step; an integer read as a float gets a dequantisation step (`op: dequant`), a float
+  read as an integer a quantisation step (`op: quant`). Their shifts and scales are set later by
+  calibration (`mapper.network.reference`).
 
     >>> from mapper.workload import load_workload
     >>> net = build_network(load_workload("resnet18"))
@@ -173,7 +175,8 @@ def _with_conversions(wl: Workload, layers: list[Layer]) -> list[Layer]:
                 have = by_name[producer].output.dtype
                 raise SpecError(wl.source, None, consumer.name,
                                 f"input {operand} of '{consumer.name}' is {want}, but '{producer}' produces {have}; "
-                                "the network compiler converts only wider integers to narrower ones")
+                                "the network compiler converts wider integers to narrower ones (requant), integers "
+                                "to floats (dequant) and floats to integers (quant)")
             converted[key] = layer.name if layer is not by_name[producer] else producer
             if layer is not by_name[producer]:
                 added.setdefault(producer, []).append(layer)
@@ -206,17 +209,25 @@ def conversion_layer(producer: Layer, want: str, shift: int = 0) -> Layer | None
         params = {"shape": list(out.shape), "dtype": out.dtype}
         return _step_layer(producer, "relu", params, f"{producer.name}.relu")
     have_t, want_t = DTYPES[out.dtype], DTYPES[want]
+    shape = list(out.shape)
     if have_t.kind in "iu" and want_t.kind in "iu" and have_t.itemsize > want_t.itemsize:
-        params = {"shape": list(out.shape), "shift": shift, "dtype": out.dtype, "out_dtype": want,
+        params = {"shape": shape, "shift": shift, "dtype": out.dtype, "out_dtype": want,
                   "activation": "relu" if relu else "none"}
         return _step_layer(producer, "requant", params, f"{producer.name}.requant")
+    if have_t.kind in "iu" and want_t.kind == "f" and not relu:
+        params = {"shape": shape, "scale": 1.0, "dtype": out.dtype, "out_dtype": want}
+        return _step_layer(producer, "dequant", params, f"{producer.name}.dequant")
+    if have_t.kind == "f" and want_t.kind in "iu":
+        params = {"shape": shape, "scale": 1.0, "dtype": out.dtype, "out_dtype": want,
+                  "activation": "relu" if relu else "none"}
+        return _step_layer(producer, "quant", params, f"{producer.name}.quant")
     return None
 
 
-def with_shift(layer: Layer, shift: int) -> Layer:
-    """A requantisation layer with another shift (calibration)."""
-    params = {**layer.params, "shift": shift}
-    fresh = template_layer("requant", params, layer.name)
+def with_params(layer: Layer, **params) -> Layer:
+    """A conversion layer with other parameters (calibration: a shift or a scale)."""
+    params = {**layer.params, **params}
+    fresh = template_layer(layer.op, params, layer.name)
     return replace(layer, expr=fresh.expr, params=params)
 
 
@@ -224,6 +235,20 @@ def _step_layer(producer: Layer, op: str, params: dict, name: str) -> Layer:
     layer = template_layer(op, params, name)
     (operand,) = layer.expr.inputs
     return replace(layer, op=op, params=params, producers={operand: producer.name}, slots=(operand,))
+
+
+def scale_for(data: np.ndarray, op: str) -> float:
+    """A power-of-two scale from sample data: `dequant` maps the largest magnitude to at most 8 (where
+    sigmoid and tanh saturate), `quant` maps it to at most 127 (int8 range).
+
+    >>> scale_for(np.array([-3000, 100]), "dequant"), scale_for(np.array([0.2, 0.9]), "quant")
+    (0.001953125, 128.0)
+    """
+    peak = float(np.abs(np.asarray(data, dtype=np.float64)).max(initial=0.0))
+    if peak == 0.0:
+        return 1.0
+    target = 8.0 if op == "dequant" else 127.0
+    return float(2.0 ** np.floor(np.log2(target / peak)))
 
 
 def shift_for(data: np.ndarray, out_dtype: str, relu: bool) -> int:

@@ -4,7 +4,8 @@ The reference runs every step's expression (`sim.reference.evaluate`, the same s
 layer-level reference) on the values the earlier steps produced; a concatenation is the parts
 joined along their axis. Calibration is post-training quantisation on the seeded sample input: each
 requantisation step gets the smallest shift that brings its input's largest magnitude into int8
-range (`program.shift_for`), so that every layer of the validation run carries information.
+range (`program.shift_for`), and every (de)quantisation a power-of-two scale (`program.scale_for`),
+so that every layer of the validation run carries information.
 
     >>> from mapper.workload import load_workload
     >>> from mapper.network.program import build_network
@@ -21,8 +22,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from mapper.network.program import Network, Step, shift_for, with_shift
+from mapper.network.program import Network, Step, scale_for, shift_for, with_params
 from sim.reference import evaluate
+
+CONVERSIONS = ("requant", "dequant", "quant")  # the steps the network builder inserts between layers
 
 
 def seeded_tensors(net: Network, seed: int) -> dict[str, np.ndarray]:
@@ -85,11 +88,14 @@ def calibrate(net: Network, tensors: dict[str, np.ndarray]) -> tuple[Network, di
     steps = []
     for step in net.steps:
         layer = step.layer
-        if layer.op == "requant":
+        if layer.op in CONVERSIONS:
             (operand, name), = step.reads
             data = operands(net, step, values, tensors)[operand]
-            shift = shift_for(data, layer.output.dtype, layer.params.get("activation") == "relu")
-            step = replace(step, layer=with_shift(layer, shift))
+            if layer.op == "requant":
+                params = {"shift": shift_for(data, layer.output.dtype, layer.params.get("activation") == "relu")}
+            else:
+                params = {"scale": scale_for(data, layer.op)}
+            step = replace(step, layer=with_params(layer, **params))
         steps.append(step)
         values[step.writes] = run_step(net, step, values, tensors)
     return replace(net, steps=tuple(steps)), values

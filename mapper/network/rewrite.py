@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mapper.network.program import Network, build_network, with_shift
+from mapper.network.program import Network, build_network, with_params
 from mapper.network.reference import calibrate, run_reference, seeded_tensors
 from mapper.network.schedule import Schedule, memory_graph, optimal_schedule
 from mapper.workload import Concat, Layer, Workload, layer_graph, parts_of, template_layer
@@ -189,7 +189,7 @@ def with_original_shifts(net: Network, original: Network, rw: Rewritten) -> Netw
         if step.layer.op == "requant":
             producer = step.layer.name.removesuffix(".requant")
             key = f"{rw.origin.get(producer, producer)}.requant"
-            step = replace(step, layer=with_shift(step.layer, shifts[key]))
+            step = replace(step, layer=with_params(step.layer, shift=shifts[key]))
         steps.append(step)
     return replace(net, steps=tuple(steps))
 

@@ -1,7 +1,8 @@
 """The simulator: executes a Program on an ACG with real data, checks every rule on its own, and times
 every instruction on engines.
 
-It never calls the mapping code: capacities (at every allocation, double buffering included), edges
+It never calls the mapping code: capacities (at every allocation, double buffering included, and
+only in storages that allow it), edges
 (every move follows an ACG edge), capability extents and read-before-write are checked here, from
 the instructions alone. Timing is event-driven and independent of any cost formula:
 
@@ -230,6 +231,9 @@ class _Machine:
         st = self.acg.storages.get(ins.storage)
         if st is None or st.offchip:
             raise SimError(f"allocation of {ins.tensor} in '{ins.storage}', which is not an on-chip storage")
+        if ins.slot not in (0, 1) or (ins.slot and not st.double_buffer):
+            raise SimError(f"{ins.storage}: allocation of {ins.tensor} in slot {ins.slot}, but {ins.storage} "
+                           + ("does not allow double buffering" if ins.slot == 1 else "has slots 0 and 1 at most"))
         shape = tuple(hi - lo for lo, hi in ins.region)
         dtype = np.dtype(self.layer.tensors[ins.tensor].dtype)
         need = math.prod(shape) * dtype.itemsize

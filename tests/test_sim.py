@@ -80,6 +80,15 @@ def test_rejects_over_capacity() -> None:
         simulate(replace(prog, instructions=big), TINY)
 
 
+def test_rejects_double_buffering_where_the_storage_has_none() -> None:
+    prog = gemm_program()
+    single = replace(TINY, storages={**TINY.storages, "IBUF": replace(TINY.storages["IBUF"], double_buffer=False)})
+    second = tuple(replace(i, slot=1) if isinstance(i, Alloc) and i.storage == "IBUF" else i for i in prog.instructions)
+    with pytest.raises(SimError, match="IBUF: allocation of A in slot 1, but IBUF does not allow double buffering"):
+        simulate(replace(prog, instructions=second), single)
+    simulate(replace(prog, instructions=second), TINY)  # the same program where IBUF double-buffers
+
+
 def test_rejects_a_move_without_an_edge() -> None:
     prog = gemm_program()
     bad = tuple(replace(i, src="WBUF") if isinstance(i, Move) and i.dst == "IBUF" else i for i in prog.instructions)

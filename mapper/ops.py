@@ -218,36 +218,34 @@ def _binary(op: str) -> Callable[[dict], tuple[list[Proto], Slots]]:
     return build
 
 
+def _conversion(p: dict, rhs: Callable[[str, str], str]) -> tuple[list[Proto], Slots]:
+    """Z = rhs(X, lower bound) element-wise over `shape`, from `dtype` to `out_dtype`; the lower bound
+    is 0 with `activation: relu`, else the output type's minimum (integer outputs)."""
+    names = _shape_dims(p["shape"])
+    lo = "0" if p.get("activation") == "relu" else \
+        (str(int(np.iinfo(p["out_dtype"]).min)) if np.dtype(p["out_dtype"]).kind in "iu" else "")
+    dims = dict(zip(names, p["shape"], strict=True))
+    expr = f"{_access('Z', names)} = {rhs(_access('X', names), lo)}"
+    return [Proto(expr, dims, {"X": p["dtype"], "Z": p["out_dtype"]})], {"X": (("", "X"),)}
+
+
 def requant(p: dict) -> tuple[list[Proto], Slots]:
     """Z = clip(shr(X, shift), lo, hi): an accumulator requantised to a narrower integer type (shift
     right with rounding, then saturation; `activation: relu` clips at 0)."""
-    names = _shape_dims(p["shape"])
-    info = np.iinfo(p["out_dtype"])
-    lo = 0 if p["activation"] == "relu" else int(info.min)
-    rhs = f"clip(shr({_access('X', names)}, {p['shift']}), {lo}, {int(info.max)})"
-    dims = dict(zip(names, p["shape"], strict=True))
-    return [Proto(f"{_access('Z', names)} = {rhs}", dims, {"X": p["dtype"], "Z": p["out_dtype"]})], \
-        {"X": (("", "X"),)}
+    hi = int(np.iinfo(p["out_dtype"]).max)
+    return _conversion(p, lambda x, lo: f"clip(shr({x}, {p['shift']}), {lo}, {hi})")
 
 
 def dequant(p: dict) -> tuple[list[Proto], Slots]:
     """Z = X * scale: integers (an accumulator) to real values (a float dtype)."""
-    names = _shape_dims(p["shape"])
-    expr = f"{_access('Z', names)} = {_access('X', names)} * {float(p['scale'])!r}"
-    dims = dict(zip(names, p["shape"], strict=True))
-    return [Proto(expr, dims, {"X": p["dtype"], "Z": p["out_dtype"]})], {"X": (("", "X"),)}
+    return _conversion(p, lambda x, lo: f"{x} * {float(p['scale'])!r}")
 
 
 def quant(p: dict) -> tuple[list[Proto], Slots]:
     """Z = clip(round(X * scale), lo, hi): real values to an integer type (half to even, saturating;
     `activation: relu` clips at 0)."""
-    names = _shape_dims(p["shape"])
-    info = np.iinfo(p["out_dtype"])
-    lo = 0 if p["activation"] == "relu" else int(info.min)
-    rhs = f"clip(round({_access('X', names)} * {float(p['scale'])!r}), {lo}, {int(info.max)})"
-    dims = dict(zip(names, p["shape"], strict=True))
-    return [Proto(f"{_access('Z', names)} = {rhs}", dims, {"X": p["dtype"], "Z": p["out_dtype"]})], \
-        {"X": (("", "X"),)}
+    hi = int(np.iinfo(p["out_dtype"]).max)
+    return _conversion(p, lambda x, lo: f"clip(round({x} * {float(p['scale'])!r}), {lo}, {hi})")
 
 
 def gru_cell(p: dict) -> tuple[list[Proto], Slots]:

@@ -53,11 +53,8 @@ def run_case(case: Case) -> dict:
         record = replace(new_record(case.layer, case.strategy.name),
                          error=f"internal error: {type(exc).__name__}: {exc}")
     mapping = record.mapping or {}
-    row = record.to_dict()
-    for field in ("dram_bytes", "reused_from"):  # not columns of the result database
-        row.pop(field, None)
-    return {
-        **row, "key": case.key, "acg": case.variant.label, "acg_digest": acg_digest(case.variant.acg),
+    return {  # `store` keeps the database's columns of it
+        **record.to_dict(), "key": case.key, "acg": case.variant.label, "acg_digest": acg_digest(case.variant.acg),
         "workload": case.workload, "layer": case.layer.name, "layer_digest": str(hash_layer(case)),
         "strategy": case.strategy.label, "objective": case.objective, "time_limit": case.time_limit,
         "seed": case.seed, "predicted_energy_pj": (mapping.get("predicted") or {}).get("energy_pj"),

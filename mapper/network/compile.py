@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -102,10 +103,12 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     net, reference = calibrate(net, tensors)
     steps = [s.layer for s in net.steps]
 
-    def mapped(name: str, done=[0]) -> None:  # noqa: B006 - a counter local to this call
-        done[0] += 1
+    done = itertools.count(1)
+
+    def mapped(name: str) -> None:
+        count = next(done)
         if progress:
-            progress(f"mapping {name}", done[0], len(steps))
+            progress(f"mapping {name}", count, len(steps))
     results = map_layers(steps, acg, options.layer_options(), progress=mapped)
     records = tuple(r for r, _ in results)
     result = NetworkResult(net, records, tuple(m for _, m in results), plan, peak_bytes(net),
@@ -134,10 +137,12 @@ def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> 
     start = time.perf_counter()
     programs = {m.layer.name: lower(m) for m in result.mappings if m is not None}
 
-    def simulated(name: str, done=[0]) -> None:  # noqa: B006
-        done[0] += 1
+    done = itertools.count(1)
+
+    def simulated(name: str) -> None:
+        count = next(done)
         if progress:
-            progress(f"simulating {name}", done[0], len(net.steps))
+            progress(f"simulating {name}", count, len(net.steps))
     try:
         run = simulate_network(net, programs, result.plan, acg, tensors, reference, progress=simulated)
     except SimError as exc:

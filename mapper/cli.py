@@ -7,6 +7,7 @@
     covenant simulate MAPPING.yaml [--json] [--listing] [--seed N] [--acg NAME|PATH]
     covenant run experiments/NAME.yaml [--jobs N] [--out DIR] [--executor local|dask --scheduler ADDR] [--json]
     covenant import MODEL.onnx [-o FILE.yaml] [--dtype int8|float32]
+    covenant import zigzag HARDWARE.yaml [--mapping MAPPING.yaml] [-o ACG.yaml]
 
 Every --workload (and `show workload`) also accepts an ONNX model (a path ending in .onnx).
 

@@ -1,6 +1,7 @@
 """The network commands of the `covenant` command line (registered by `mapper.cli`).
 
     covenant import MODEL.onnx [-o FILE.yaml] [--dtype int8|float32]
+    covenant import zigzag HARDWARE.yaml [--mapping MAPPING.yaml] [-o ACG.yaml]
     covenant compile --acg A --workload W [--objective latency|energy|edp] [--strategy S] [--time-limit S]
                      [--seed N] [--order optimal|file] [--no-validate] [--json] [-o DIR]
     covenant schedule --workload W [--acg A] [--rewrite] [--budget BYTES] [--time-limit S] [--json]
@@ -43,15 +44,22 @@ from mapper.network.schedule import (
     optimal_schedule,
 )
 from mapper.spec import SpecError, parse_size
+from mapper.zigzag import import_zigzag
 from solver import STRATEGIES
 
 
 def add_import_parser(sub) -> None:
-    imp = sub.add_parser("import", help="convert an ONNX model into a workload YAML (one layer per computing node)")
-    imp.add_argument("model", help="an ONNX model file (.onnx); weights may be absent, only shapes are read")
-    imp.add_argument("-o", "--output", metavar="FILE", help="write the workload YAML here (default: stdout)")
-    imp.add_argument("--dtype", choices=("int8", "float32"), default="int8",
-                     help="int8 operands with int32 accumulators (default), or float32 throughout")
+    imp = sub.add_parser("import", help="convert an ONNX model into a workload YAML, or (covenant import zigzag "
+                                        "HW.yaml) a ZigZag accelerator into an ACG YAML")
+    imp.add_argument("model", metavar="MODEL.onnx | zigzag",
+                     help="an ONNX model file (.onnx; weights may be absent, only shapes are read), or the word "
+                          "'zigzag' followed by a ZigZag hardware YAML file")
+    imp.add_argument("hardware", nargs="?", metavar="HARDWARE.yaml", help="with 'zigzag': ZigZag's hardware file")
+    imp.add_argument("-o", "--output", metavar="FILE", help="write the workload (ACG) YAML here (default: stdout)")
+    imp.add_argument("--dtype", choices=("int8", "float32"), default=None,
+                     help="ONNX: int8 operands with int32 accumulators (default), or float32 throughout")
+    imp.add_argument("--mapping", metavar="MAPPING.yaml",
+                     help="zigzag: ZigZag's mapping file (its spatial unrolling); default: D1 K, D2 C, D3 OX, D4 OY")
 
 
 def cmd_import(args: argparse.Namespace, console: Console) -> int:
@@ -60,12 +68,29 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
         raise SpecError(args.output, None, "-o", "the folder does not exist")
     if out is not None and out.is_dir():
         raise SpecError(args.output, None, "-o", "expected a file name, got a folder")
-    text, wl = import_onnx_yaml(args.model, args.dtype)
+    zigzag = args.model == "zigzag" and args.hardware is not None
+    if args.model == "zigzag" and args.hardware is None:
+        raise SpecError("import zigzag", None, "", "expected a ZigZag hardware file: covenant import zigzag "
+                                                   "HARDWARE.yaml [--mapping MAPPING.yaml] [-o ACG.yaml]")
+    if not zigzag and args.hardware is not None:
+        raise SpecError(args.hardware, None, "", "a second file is taken only after 'zigzag' (covenant import "
+                                                 "zigzag HARDWARE.yaml); an ONNX import takes one model")
+    if zigzag and args.dtype is not None:
+        raise SpecError("--dtype", None, "", "applies to ONNX models; an imported ZigZag array is int8")
+    if not zigzag and args.mapping is not None:
+        raise SpecError("--mapping", None, "", "applies to 'covenant import zigzag HARDWARE.yaml' only")
+    if zigzag:
+        text, acg = import_zigzag(args.hardware, args.mapping)
+        summary = f"ACG {acg.name}: {len(acg.storages)} storage nodes, {len(acg.edges)} edges, " \
+                  f"{len(acg.capabilities)} capabilities"
+    else:
+        text, wl = import_onnx_yaml(args.model, args.dtype or "int8")
+        summary = f"{len(wl.layers)} layers, {wl.macs:,} MACs"
     if out is None:
         sys.stdout.write(text)
     else:
         write_text(out, text)
-        console.print(f"wrote {escape(str(out))}: {len(wl.layers)} layers, {wl.macs:,} MACs", highlight=False)
+        console.print(f"wrote {escape(str(out))}: {summary}", highlight=False)
     return 0
 
 

@@ -54,6 +54,8 @@ class _LocList(list):
 class _Loader(yaml.SafeLoader):
     """SafeLoader that records lines and rejects duplicate keys (PyYAML keeps the last silently)."""
 
+    last_wins = False
+
     def construct_mapping(self, node, deep=False):
         self.flatten_mapping(node)  # resolve merge keys (<<) first
         out = _LocDict()
@@ -65,7 +67,7 @@ class _Loader(yaml.SafeLoader):
             except TypeError:
                 raise yaml.constructor.ConstructorError(
                     None, None, "found an unhashable mapping key", key_node.start_mark) from None
-            if key in out:
+            if key in out and not self.last_wins:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark)
             out[key] = self.construct_object(value_node, deep=True)
@@ -81,6 +83,12 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node))
 _Loader.add_constructor("tag:yaml.org,2002:seq", lambda loader, node: loader.construct_sequence(node))
+
+
+class _ForeignLoader(_Loader):
+    """For files written for another tool (ZigZag's): a duplicate key keeps its last value, as PyYAML."""
+
+    last_wins = True
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$")
 _UNITS = {None: 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
@@ -247,10 +255,12 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def load_yaml_text(text: str, source: str) -> Field:
-    """Parse YAML text safely; a syntax error becomes a `SpecError` at its line and column."""
+def load_yaml_text(text: str, source: str, foreign: bool = False) -> Field:
+    """Parse YAML text safely; a syntax error becomes a `SpecError` at its line and column. The top
+    level must be a mapping; `foreign` (a file of another tool, e.g. ZigZag's) also allows a list and
+    reads a duplicate key as PyYAML does (the last one wins)."""
     try:
-        value = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader subclass
+        value = yaml.load(text, Loader=_ForeignLoader if foreign else _Loader)  # noqa: S506 - SafeLoader subclasses
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -262,7 +272,7 @@ def load_yaml_text(text: str, source: str) -> Field:
     except RecursionError:
         raise SpecError(source, None, "", "YAML nesting is too deep") from None
     root = Field(source, (), value, getattr(value, "line", 1))
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) and not (foreign and isinstance(value, list)):
         raise SpecError(source, 1, "", f"expected a YAML mapping at the top level, got {_show(value)}")
     return root
 
@@ -302,7 +312,7 @@ def find_spec(name_or_path: str | Path, folder: str) -> Path:
                     f"(shipped: {', '.join(shipped) or 'none'})")
 
 
-def load_yaml(path: str | Path) -> Field:
+def load_yaml(path: str | Path, foreign: bool = False) -> Field:
     """Load a spec file; an unreadable file is a `SpecError` too."""
     path = Path(path)
     try:
@@ -311,4 +321,4 @@ def load_yaml(path: str | Path) -> Field:
         raise SpecError(str(path), None, "", "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(str(path), None, "", f"cannot read the file: {exc}") from None
-    return load_yaml_text(text, str(path))
+    return load_yaml_text(text, str(path), foreign)

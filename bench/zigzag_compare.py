@@ -1,0 +1,168 @@
+"""covenant side by side with ZigZag (issue 15): the same hardware, the same model, both tools.
+
+For each ZigZag example accelerator (its hardware and mapping files, imported into an ACG with
+`covenant import zigzag`) and each ZigZag example model (ResNet-18, MobileNetV2, AlexNet ONNX):
+ZigZag's own API (`get_hardware_performance_zigzag`, LOMA, minimising latency) runs in a subprocess
+with the Python of an environment that holds zigzag-dse (bench/zigzag_worker.py), then covenant
+maps the same MAC layers (`mapper.flow.map_layers`, CP-SAT, latency) and validates each on the
+simulator. Printed per layer: ZigZag's latency and covenant's simulated one (predicted with
+--no-validate), their ratio, both energies; per pair: the totals, the ratios covenant / ZigZag and
+the wall times (ZigZag's API call; covenant's solving, and its simulation separately).
+
+    python bench/zigzag_compare.py [--acg edge_tpu_like ...] [--model resnet18 ...] [--layers N]
+        [--time-limit S] [--no-validate] [--zigzag-python PYTHON] [--json FILE]
+
+Only MAC layers are compared: ZigZag's ONNX front end evaluates Conv and Gemm layers alone.
+Setting up ZigZag: `pip install covenant[compare]` into this environment, or a separate one
+(`python3 -m venv /work/zz-venv && /work/zz-venv/bin/pip install zigzag-dse six`) given with
+`--zigzag-python /work/zz-venv/bin/python`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the project first: bench/mapper.py would shadow the package
+
+from mapper.flow import Options, map_layers  # noqa: E402
+from mapper.network import load_model  # noqa: E402
+from mapper.zigzag import import_zigzag  # noqa: E402
+
+# ZigZag accelerator -> its mapping file (eyeriss_like has none: ZigZag's default.yaml)
+ACCELERATORS = {"tpu_like": "tpu_like", "eyeriss_like": "default", "edge_tpu_like": "edge_tpu_like",
+                "tesla_npu_like": "tesla_npu_like", "ascend_like": "ascend_like",
+                "meta_prototype": "meta_prototype_like"}
+MODELS = {"resnet18": "resnet18.onnx", "mobilenetv2": "mobilenetv2.onnx", "alexnet": "alexnet.onnx"}
+WORKER = Path(__file__).with_name("zigzag_worker.py")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--acg", action="append", choices=sorted(ACCELERATORS),
+                        help="ZigZag accelerators (repeatable; default tpu_like, edge_tpu_like, eyeriss_like)")
+    parser.add_argument("--model", action="append", choices=sorted(MODELS), help="models (default resnet18)")
+    parser.add_argument("--layers", type=int, default=None, metavar="N", help="only the first N MAC layers")
+    parser.add_argument("--time-limit", type=float, default=10.0, help="covenant: seconds per distinct layer")
+    parser.add_argument("--no-validate", action="store_true", help="covenant: predicted cycles, no simulation")
+    parser.add_argument("--zigzag-python", default=sys.executable,
+                        help="a Python whose environment holds zigzag-dse (default: this one, as with the "
+                             "[compare] extra installed; e.g. /work/zz-venv/bin/python)")
+    parser.add_argument("--json", metavar="FILE", help="also write every figure into FILE")
+    args = parser.parse_args()
+    inputs = zigzag_inputs(args.zigzag_python)
+    results = []
+    for acc in args.acg or ["tpu_like", "edge_tpu_like", "eyeriss_like"]:
+        for model in args.model or ["resnet18"]:
+            results.append(compare(acc, model, inputs, args))
+            if args.json:
+                Path(args.json).write_text(json.dumps(results, indent=1))
+    print_summary(results)
+
+
+def zigzag_inputs(python: str) -> Path:
+    """ZigZag's `inputs` folder (hardware, mapping, workload) in the environment of `python`."""
+    code = "import os, zigzag; print(os.path.join(os.path.dirname(zigzag.__file__), 'inputs'))"
+    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False)
+    if proc.returncode:
+        sys.exit(f"zigzag_compare: no zigzag-dse in {python}: {proc.stderr.strip().splitlines()[-1:]}")
+    return Path(proc.stdout.strip())
+
+
+def run_zigzag(python: str, hw: Path, mapping: Path, model: Path, layers: int | None) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [python, str(WORKER), str(hw), str(mapping), str(model)]
+        if layers:
+            cmd += ["--layers", str(layers), "--scratch", tmp]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"ZigZag failed on {hw.name} / {model.name}: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def compare(acc: str, model: str, inputs: Path, args) -> dict:
+    hw, mapping = inputs / "hardware" / f"{acc}.yaml", inputs / "mapping" / f"{ACCELERATORS[acc]}.yaml"
+    onnx = inputs / "workload" / MODELS[model]
+    label = f"{model}@{acc}"
+    print(f"== {label}: ZigZag ...", flush=True)
+    zz = run_zigzag(args.zigzag_python, hw, mapping, onnx, args.layers)
+    _, acg = import_zigzag(hw, mapping)
+    layers = [lyr for lyr in load_model(onnx).layers if lyr.macs > 0][:args.layers or None]
+    print(f"== {label}: covenant ({len(layers)} MAC layers) ...", flush=True)
+    start, cpu = time.perf_counter(), time.process_time()
+    pairs = map_layers(layers, acg, Options(time_limit=args.time_limit, validate=not args.no_validate))
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    rows = []
+    for (rec, _), z in zip(pairs, zz["layers"], strict=False):
+        cycles = rec.simulated_cycles if rec.simulated_cycles is not None else rec.predicted_cycles
+        rows.append({"layer": rec.name, "macs": rec.macs, "zigzag_macs": z["macs"], "zigzag_cycles": z["latency"],
+                     "covenant_cycles": cycles, "covenant_predicted": rec.predicted_cycles,
+                     "roofline": rec.roofline_cycles, "zigzag_ideal": z["ideal_cycles"], "valid": rec.valid,
+                     "zigzag_energy_pj": z["energy_pj"], "covenant_energy_pj": rec.energy_pj,
+                     "solve_seconds": rec.solve_seconds, "error": rec.error})
+    solve = sum(rec.solve_seconds for rec, _ in pairs)
+    result = {"pair": label, "zigzag_version": zz["zigzag"], "rows": rows, "zigzag_seconds": zz["seconds"],
+              "covenant_solve_seconds": solve, "covenant_wall_seconds": wall,
+              "zigzag_cpu_seconds": zz["cpu_seconds"], "covenant_cpu_seconds": cpu,
+              "zigzag_layers": len(zz["layers"]), "covenant_layers": len(layers)}
+    print_pair(result)
+    return result
+
+
+def _ratio(a, b) -> str:
+    return f"{a / b:.3f}" if a is not None and b else "-"
+
+
+def totals(result: dict) -> dict:
+    rows = [r for r in result["rows"] if r["covenant_cycles"] is not None]
+    out = {k: sum(r[k] for r in rows) for k in ("zigzag_cycles", "covenant_cycles", "zigzag_energy_pj")}
+    out["covenant_energy_pj"] = sum(r["covenant_energy_pj"] or 0 for r in rows)
+    out["compared"], out["valid"] = len(rows), sum(r["valid"] is True for r in rows)
+    out["worse"] = [r["layer"] for r in rows if r["covenant_cycles"] > r["zigzag_cycles"]]
+    return out
+
+
+def print_pair(result: dict) -> None:
+    head = f"{'layer':34} {'MACs':>12} {'ZigZag cyc':>12} {'covenant':>12} {'ratio':>6} {'roofline':>11} " \
+           f"{'ZZ ideal':>11} {'ZZ uJ':>9} {'cov uJ':>9} {'E ratio':>7} valid"
+    print(head)
+    for r in result["rows"]:
+        mismatch = " (MACs differ: ZigZag " + f"{r['zigzag_macs']:,})" if r["macs"] != r["zigzag_macs"] else ""
+        print(f"{r['layer'][:34]:34} {r['macs']:>12,} {r['zigzag_cycles']:>12,.0f} "
+              f"{(r['covenant_cycles'] or 0):>12,.0f} {_ratio(r['covenant_cycles'], r['zigzag_cycles']):>6} "
+              f"{(r['roofline'] or 0):>11,.0f} {r['zigzag_ideal']:>11,.0f} {r['zigzag_energy_pj'] / 1e6:>9.2f} "
+              f"{(r['covenant_energy_pj'] or 0) / 1e6:>9.2f} "
+              f"{_ratio(r['covenant_energy_pj'], r['zigzag_energy_pj']):>7} {r['valid']}{mismatch}"
+              + (f"  [{r['error']}]" if r["error"] else ""))
+    t, p = totals(result), result["pair"]
+    print(f"{p}.layers: {t['compared']} compared ({result['zigzag_layers']} by ZigZag), {t['valid']} validated")
+    print(f"{p}.latency_cycles: ZigZag {t['zigzag_cycles']:,.0f}, covenant {t['covenant_cycles']:,.0f}, "
+          f"ratio {_ratio(t['covenant_cycles'], t['zigzag_cycles'])}")
+    print(f"{p}.energy_uj: ZigZag {t['zigzag_energy_pj'] / 1e6:,.1f}, covenant {t['covenant_energy_pj'] / 1e6:,.1f}, "
+          f"ratio {_ratio(t['covenant_energy_pj'], t['zigzag_energy_pj'])}")
+    print(f"{p}.seconds: ZigZag {result['zigzag_seconds']:.1f}, covenant solving "
+          f"{result['covenant_solve_seconds']:.1f} "
+          f"(speed-up {_ratio(result['zigzag_seconds'], result['covenant_solve_seconds'])}x), covenant with "
+          f"simulation {result['covenant_wall_seconds']:.1f}; CPU: ZigZag {result['zigzag_cpu_seconds']:.1f}, "
+          f"covenant with simulation {result['covenant_cpu_seconds']:.1f} (all threads)")
+    print(f"{p}.layers_slower_than_zigzag: {', '.join(t['worse']) or 'none'}", flush=True)
+
+
+def print_summary(results: list[dict]) -> None:
+    print("== summary (covenant / ZigZag)")
+    for result in results:
+        t = totals(result)
+        print(f"{result['pair']:28} latency {_ratio(t['covenant_cycles'], t['zigzag_cycles']):>6}  energy "
+              f"{_ratio(t['covenant_energy_pj'], t['zigzag_energy_pj']):>6}  solve speed-up "
+              f"{_ratio(result['zigzag_seconds'], result['covenant_solve_seconds']):>6}x  valid "
+              f"{t['valid']}/{t['compared']}  slower layers: {len(t['worse'])}")
+
+
+if __name__ == "__main__":
+    main()

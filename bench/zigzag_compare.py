@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))  # the project first: bench/mapper.py would shadow
 
 from mapper.flow import Options, map_layers  # noqa: E402
 from mapper.network import load_model  # noqa: E402
+from mapper.network.onnx_import import layer_name  # noqa: E402
 from mapper.zigzag import import_zigzag  # noqa: E402
 
 # ZigZag accelerator -> its mapping file (eyeriss_like has none: ZigZag's default.yaml)
@@ -99,9 +100,10 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
     pairs = map_layers(layers, acg, Options(time_limit=args.time_limit, validate=not args.no_validate))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     rows = []
-    for (rec, _), z in zip(pairs, zz["layers"], strict=False):
+    for rec, z in paired([rec for rec, _ in pairs], zz["layers"]):
         cycles = rec.simulated_cycles if rec.simulated_cycles is not None else rec.predicted_cycles
-        rows.append({"layer": rec.name, "macs": rec.macs, "zigzag_macs": z["macs"], "zigzag_cycles": z["latency"],
+        rows.append({"layer": rec.name, "zigzag_layer": z["name"], "macs": rec.macs, "zigzag_macs": z["macs"],
+                     "zigzag_cycles": z["latency"],
                      "covenant_cycles": cycles, "covenant_predicted": rec.predicted_cycles,
                      "roofline": rec.roofline_cycles, "zigzag_ideal": z["ideal_cycles"], "valid": rec.valid,
                      "zigzag_energy_pj": z["energy_pj"], "covenant_energy_pj": rec.energy_pj,
@@ -113,6 +115,22 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
               "zigzag_layers": len(zz["layers"]), "covenant_layers": len(layers)}
     print_pair(result)
     return result
+
+
+def paired(records: list, zz_layers: list[dict]) -> list[tuple]:
+    """covenant's records with ZigZag's layers of the same ONNX node (ZigZag's node names, e.g.
+    `/layer2/layer2.0/downsample/downsample.0/Conv`, named as covenant's importer names them); the
+    layers left unmatched pair in order (the two tools may order a residual block's branches differently)."""
+    by_name = {layer_name(z["name"], z["type"], i): z for i, z in enumerate(zz_layers)}
+    out, rest = [], []
+    for rec in records:
+        z = by_name.pop(rec.name, None)
+        if z is None:
+            rest.append(rec)
+        else:
+            out.append((rec, z))
+    left = [z for z in zz_layers if z in by_name.values()]
+    return out + list(zip(rest, left, strict=False))
 
 
 def _ratio(a, b) -> str:

@@ -118,19 +118,18 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
 
 
 def paired(records: list, zz_layers: list[dict]) -> list[tuple]:
-    """covenant's records with ZigZag's layers of the same ONNX node (ZigZag's node names, e.g.
-    `/layer2/layer2.0/downsample/downsample.0/Conv`, named as covenant's importer names them); the
-    layers left unmatched pair in order (the two tools may order a residual block's branches differently)."""
+    """covenant's records, in order, each with ZigZag's layer of the same ONNX node (ZigZag's node
+    names, e.g. `/layer2/layer2.0/downsample/downsample.0/Conv`, named as covenant's importer names
+    them); layers left unmatched pair in order (the tools may order a block's branches differently)."""
     by_name = {layer_name(z["name"], z["type"], i): z for i, z in enumerate(zz_layers)}
-    out, rest = [], []
+    match = {rec.name: by_name.pop(rec.name) for rec in records if rec.name in by_name}
+    left = iter(z for z in zz_layers if z in by_name.values())
+    out = []
     for rec in records:
-        z = by_name.pop(rec.name, None)
-        if z is None:
-            rest.append(rec)
-        else:
+        z = match.get(rec.name) or next(left, None)
+        if z is not None:
             out.append((rec, z))
-    left = [z for z in zz_layers if z in by_name.values()]
-    return out + list(zip(rest, left, strict=False))
+    return out
 
 
 def _ratio(a, b) -> str:

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mapper.acg import ACG
+from mapper.network.cores import Slice, slice_data
 from mapper.network.memory import AddressPlan
 from mapper.network.program import Network, Step
 from mapper.program import Move, Program
-from sim.machine import outputs_equal, simulate
+from sim.machine import outputs_equal, simulate, simulate_cores
 
 
 @dataclass(frozen=True)
@@ -98,24 +99,54 @@ def simulate_network(net: Network, programs: dict[str, Program], plan: AddressPl
     arena = Arena(net, plan)
     for name in net.inputs:
         arena.view(name)[...] = tensors[name]
+    onchip: dict[str, np.ndarray] = {}  # the values fused groups keep on chip, as their producers left them
+    kept = net.onchip_values()
     runs = []
     for step in net.steps:
         layer = step.layer
-        inputs = _step_inputs(arena, step, tensors)
-        result = simulate(programs[layer.name], acg, inputs=inputs, compare=False)
-        out = arena.view(step.writes)
-        out[...] = result.output.reshape(out.shape)
+        inputs = _step_inputs(arena, onchip, step, tensors)
+        program = programs[layer.name]
+        result = simulate(program, acg, inputs=inputs, compare=False) if isinstance(program, Program) else \
+            _run_on_cores(program, acg, layer, inputs)
+        if step.writes in kept:
+            out = onchip[step.writes] = result.output.reshape(net.values[step.writes].shape)
+        else:
+            out = arena.view(step.writes)
+            out[...] = result.output.reshape(out.shape)
         matches = None if reference is None else outputs_equal(out, reference[step.writes].reshape(out.shape))
-        runs.append(StepRun(layer.name, result.cycles, result.energy_pj, offchip_bytes(programs[layer.name], acg),
+        parts = [program] if isinstance(program, Program) else [p for p, _ in program]
+        runs.append(StepRun(layer.name, result.cycles, result.energy_pj, sum(offchip_bytes(p, acg) for p in parts),
                             result.instructions, matches))
         if progress:
             progress(layer.name)
-    return NetworkRun(tuple(runs), {name: np.array(arena.view(name)) for name in net.outputs})
+    return NetworkRun(tuple(runs), {name: np.array(arena.view(name)) for name in net.outputs})  # outputs: off chip
 
 
-def _step_inputs(arena: Arena, step: Step, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class _CoresRun:
+    output: np.ndarray
+    cycles: float
+    energy_pj: float
+    instructions: int
+
+
+def _run_on_cores(parts: tuple[tuple[Program, Slice], ...], acg: ACG, layer, inputs: dict) -> _CoresRun:
+    """A step split over cores: every core's program at once, each on its slice of the tensors; the
+    output assembled from the slices."""
+    datas = [{t: slice_data(layer, s, t, data) for t, data in inputs.items()} for _, s in parts]
+    results = simulate_cores([p for p, _ in parts], acg, datas)
+    output = np.empty(layer.output.shape, results[0].output.dtype)
+    for (_, s), r in zip(parts, results, strict=True):
+        slice_data(layer, s, layer.expr.output.tensor, output)[...] = r.output
+    return _CoresRun(output, max(r.cycles for r in results), math.fsum(r.energy_pj for r in results),
+                     sum(r.instructions for r in results))
+
+
+def _step_inputs(arena: Arena, onchip: dict[str, np.ndarray], step: Step,
+                 tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     layer = step.layer
-    inputs = {operand: arena.view(name).reshape(layer.tensors[operand].shape) for operand, name in step.reads}
+    inputs = {operand: (onchip[name] if name in onchip else arena.view(name)).reshape(layer.tensors[operand].shape)
+              for operand, name in step.reads}
     for w in layer.weights:
         inputs[w] = tensors[f"{layer.name}.{w}"]
     return inputs

@@ -2,6 +2,8 @@
 
     Workload ──build_network──► Network (steps in order, requantisation inserted)
              ──calibrate──────► shifts from the reference run on the seeded input
+             ──plan_fusion────► groups of steps whose intermediate values stay on chip (DP over
+                                the order, each candidate group's steps solved with that residency)
              ──map_layers─────► a Mapping per step (identical computations solved once)
              ──plan_memory────► the off-chip address plan (no two live buffers overlap)
              ──lower──────────► a Program per step
@@ -24,9 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from mapper.acg import ACG
-from mapper.flow import LayerResult, Options, map_layers
+from mapper.flow import LayerResult, Options, layer_key, map_layers
 from mapper.lower import lower
 from mapper.mapping import Mapping
+from mapper.network.cores import Split, best_split, objective_value
+from mapper.network.fusion import FusionPlan, fused_network, plan_fusion
 from mapper.network.memory import AddressPlan, peak_bytes, plan_memory
 from mapper.network.program import Network, build_network
 from mapper.network.reference import calibrate, seeded_tensors
@@ -45,6 +49,8 @@ class CompileOptions:
     validate: bool = True
     seed: int = 0  # of the input, the weights and random search
     order: str = "optimal"  # 'optimal': the layer order with the smallest activation peak; 'file'
+    fuse: str = "auto"  # 'auto': the solver decides which values stay on chip; 'none': layer by layer
+    cores: int = 0  # the most cores a step may run on (0: as many as the ACG has)
 
     def layer_options(self) -> Options:
         # Steps are validated end to end, on the network's own data, not one by one on random tensors.
@@ -65,6 +71,8 @@ class NetworkResult:
     error: str | None = None  # why the network was not simulated, or what the simulator rejected
     file_peak_bytes: int | None = None  # the activation peak of the file's order
     onchip_bytes: int = 0  # the largest on-chip storage (where activations could stay on chip)
+    fusion: FusionPlan | None = None  # the groups (None: --fuse none)
+    splits: tuple[Split | None, ...] = ()  # per step, its split over cores (None: one core)
 
     @property
     def mapped(self) -> bool:
@@ -85,7 +93,15 @@ class NetworkResult:
                 "layers": len(self.records), "mapped": sum(r.mapped for r in self.records),
                 "unmapped": [r.name for r in self.records if not r.mapped],
                 "valid": sum(r.valid is True for r in self.records), "network_valid": self.valid,
-                "first_mismatch": self.first_mismatch}
+                "first_mismatch": self.first_mismatch, "split_steps": sum(s is not None for s in self.splits),
+                **self.fusion_totals()}
+
+    def fusion_totals(self) -> dict:
+        if self.fusion is None:
+            return {"groups": None}
+        return {"groups": sum(len(g.homes) > 0 for g in self.fusion.groups),
+                "onchip_values": len(self.network.onchip_values()),
+                "objective_unfused": self.fusion.unfused_cost, "objective_fused": self.fusion.cost}
 
 
 def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
@@ -97,10 +113,15 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     a record with its reason, and the result is then not simulated."""
     start = time.perf_counter()
     net, file_peak = _ordered(wl, options)
-    plan = plan_memory(net)
-    _check_fits(wl, acg, net, plan)
+    _check_fits(wl, acg, net, plan_memory(net))
     tensors = seeded_tensors(net, options.seed)
     net, reference = calibrate(net, tensors)
+    solved: dict = {}  # layer_key -> (record, mapping): fusion's solves are the final mapping's too
+    split_solved: dict = {}  # core count -> the same, for the slices of steps split over cores
+    fusion = None
+    if options.fuse == "auto":
+        fusion = plan_fusion(net, acg, _step_cost(acg, options, solved, split_solved, progress))
+        net = fused_network(net, fusion)
     steps = [s.layer for s in net.steps]
 
     done = itertools.count(1)
@@ -109,15 +130,52 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
         count = next(done)
         if progress:
             progress(f"mapping {name}", count, len(steps))
-    results = map_layers(steps, acg, options.layer_options(), progress=mapped)
-    records = tuple(r for r, _ in results)
-    result = NetworkResult(net, records, tuple(m for _, m in results), plan, peak_bytes(net),
-                           time.perf_counter() - start, file_peak_bytes=file_peak, onchip_bytes=onchip_capacity(acg)[1])
+    results = map_layers(steps, acg, options.layer_options(), progress=mapped, done=solved)
+    records = [r for r, _ in results]
+    splits = _splits(net, acg, options, records, split_solved)
+    result = NetworkResult(net, tuple(records), tuple(m for _, m in results), plan_memory(net), peak_bytes(net),
+                           time.perf_counter() - start, file_peak_bytes=file_peak, onchip_bytes=onchip_capacity(acg)[1],
+                           fusion=fusion, splits=splits)
     if not options.validate:
         return result
     if not result.mapped:
         return replace(result, error="not simulated: some layers have no mapping")
     return _validate(result, acg, tensors, reference, progress)
+
+
+def _step_cost(acg: ACG, options: CompileOptions, solved: dict, split_solved: dict, progress) -> Callable:
+    """A step's objective at its optimum (None: no mapping), on the best number of cores for a step
+    that keeps nothing on chip; each distinct computation is solved once."""
+    solves = itertools.count(1)
+
+    def cost(layer) -> float | None:
+        if progress and layer_key(layer) not in solved:
+            progress(f"fusion: solving {layer.name}", next(solves), 0)
+        record, _ = map_layers([layer], acg, options.layer_options(), done=solved)[0]
+        if not record.mapped:
+            return None
+        value = objective_value(record, options.objective)
+        split = None if layer.onchip else best_split(layer, acg, options.layer_options(), split_solved, options.cores)
+        return value if split is None else min(value, objective_value(split.record(layer.name), options.objective))
+    return cost
+
+
+def _splits(net: Network, acg: ACG, options: CompileOptions, records: list[LayerResult],
+            split_solved: dict) -> tuple[Split | None, ...]:
+    """Per step, its split over cores where that beats one core (steps a fused group keeps values of
+    stay on one core); `records` gets the split steps' records."""
+    out: list[Split | None] = []
+    for i, step in enumerate(net.steps):
+        split = None
+        if acg.cores > 1 and not step.layer.onchip and records[i].mapped:
+            split = best_split(step.layer, acg, options.layer_options(), split_solved, options.cores)
+            if split is not None and objective_value(split.record(step.layer.name), options.objective) >= \
+                    objective_value(records[i], options.objective):
+                split = None
+        if split is not None:
+            records[i] = split.record(step.layer.name)
+        out.append(split)
+    return tuple(out)
 
 
 def _ordered(wl: Workload, options: CompileOptions) -> tuple[Network, int]:
@@ -135,7 +193,11 @@ def _ordered(wl: Workload, options: CompileOptions) -> tuple[Network, int]:
 def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> NetworkResult:
     net = result.network
     start = time.perf_counter()
-    programs = {m.layer.name: lower(m) for m in result.mappings if m is not None}
+    programs: dict = {m.layer.name: lower(m) for m in result.mappings if m is not None}
+    for step, split in zip(net.steps, result.splits, strict=False):
+        if split is not None:  # one program per core, each over its slice
+            programs[step.layer.name] = tuple((lower(m), s) for (_, m), s in zip(split.results, split.slices,
+                                                                                  strict=True))
 
     done = itertools.count(1)
 

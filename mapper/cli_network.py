@@ -142,8 +142,8 @@ def fusion_document(result: NetworkResult) -> dict | None:
     if plan is None:
         return None
     steps = result.network.steps
-    groups = [{"steps": [s.layer.name for s in steps[g.start:g.stop]], "onchip": dict(g.homes), "objective": g.cost}
-              for g in plan.groups if g.homes]
+    groups = [{"steps": [s.layer.name for s in steps[g.start:g.stop]], "onchip": dict(g.homes), "objective": g.cost,
+               "bands": g.bands, "band_dims": list(g.dims)} for g in plan.groups if g.homes]
     return {"groups": groups, "objective_unfused": plan.unfused_cost, "objective_fused": plan.cost}
 
 
@@ -153,6 +153,7 @@ def write_program(result: NetworkResult, out: Path) -> None:
     mappings = out / "mappings"
     mappings.mkdir(exist_ok=True)
     mapped = [m for m in result.mappings if m is not None]
+    mapped += [m for split in result.splits if split is not None and not split.parallel for _, m in split.results]
     paths = files_in(mappings, [m.layer.name for m in mapped])
     for mapping in mapped:
         write_mapping(mapping, paths[mapping.layer.name])
@@ -204,7 +205,8 @@ def print_compile(console: Console, doc: dict) -> None:
                       f"layer by layer ({gain:.2f}x, predicted)", highlight=False)
         for g in fusion["groups"]:
             kept = ", ".join(f"{v} in {s}" for v, s in g["onchip"].items())
-            console.print(f"  {' + '.join(g['steps'])}: {kept}", highlight=False, soft_wrap=True)
+            bands = f" (in {g['bands']} bands)" if g["bands"] > 1 else ""
+            console.print(f"  {' + '.join(g['steps'])}: {kept}{bands}", highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------------

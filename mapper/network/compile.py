@@ -30,7 +30,7 @@ from mapper.flow import LayerResult, Options, layer_key, map_layers
 from mapper.lower import lower
 from mapper.mapping import Mapping
 from mapper.network.cores import Split, best_split, objective_value
-from mapper.network.fusion import FusionPlan, fused_network, plan_fusion
+from mapper.network.fusion import FusionPlan, band_layers, fused_network, plan_fusion
 from mapper.network.memory import AddressPlan, peak_bytes, plan_memory
 from mapper.network.program import Network, build_network
 from mapper.network.reference import calibrate, seeded_tensors
@@ -38,7 +38,7 @@ from mapper.network.schedule import memory_graph, onchip_capacity, optimal_sched
 from mapper.spec import SpecError
 from mapper.workload import Workload
 from sim.machine import SimError
-from sim.network import NetworkRun, simulate_network
+from sim.network import NetworkRun, Unit, simulate_network
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ class NetworkResult:
                 "layers": len(self.records), "mapped": sum(r.mapped for r in self.records),
                 "unmapped": [r.name for r in self.records if not r.mapped],
                 "valid": sum(r.valid is True for r in self.records), "network_valid": self.valid,
-                "first_mismatch": self.first_mismatch, "split_steps": sum(s is not None for s in self.splits),
+                "first_mismatch": self.first_mismatch,
+                "split_steps": sum(s is not None and s.parallel for s in self.splits),
                 **self.fusion_totals()}
 
     def fusion_totals(self) -> dict:
@@ -123,19 +124,23 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
         fusion = plan_fusion(net, acg, _step_cost(acg, options, solved, split_solved, progress))
         net = fused_network(net, fusion)
     steps = [s.layer for s in net.steps]
+    banded = _banded_steps(net, fusion, acg, options, solved)
+    todo = [i for i in range(len(steps)) if i not in banded]
 
     done = itertools.count(1)
 
     def mapped(name: str) -> None:
         count = next(done)
         if progress:
-            progress(f"mapping {name}", count, len(steps))
-    results = map_layers(steps, acg, options.layer_options(), progress=mapped, done=solved)
-    records = [r for r, _ in results]
-    splits = _splits(net, acg, options, records, split_solved)
-    result = NetworkResult(net, tuple(records), tuple(m for _, m in results), plan_memory(net), peak_bytes(net),
-                           time.perf_counter() - start, file_peak_bytes=file_peak, onchip_bytes=onchip_capacity(acg)[1],
-                           fusion=fusion, splits=splits)
+            progress(f"mapping {name}", count, len(todo))
+    results = dict(zip(todo, map_layers([steps[i] for i in todo], acg, options.layer_options(), progress=mapped,
+                                        done=solved), strict=True))
+    records = [banded[i].record(steps[i].name) if i in banded else results[i][0] for i in range(len(steps))]
+    splits = _splits(net, acg, options, records, split_solved, banded)
+    mappings = tuple(results[i][1] if i in results else None for i in range(len(steps)))
+    result = NetworkResult(net, tuple(records), mappings, plan_memory(net), peak_bytes(net),
+                           time.perf_counter() - start, file_peak_bytes=file_peak,
+                           onchip_bytes=onchip_capacity(acg)[1], fusion=fusion, splits=splits)
     if not options.validate:
         return result
     if not result.mapped:
@@ -160,13 +165,32 @@ def _step_cost(acg: ACG, options: CompileOptions, solved: dict, split_solved: di
     return cost
 
 
+def _banded_steps(net: Network, fusion: FusionPlan | None, acg: ACG, options: CompileOptions,
+                  solved: dict) -> dict[int, Split]:
+    """Per step of a fused group that runs in bands, its bands (a sequential Split), each slice solved
+    with what its band keeps on chip."""
+    out: dict[int, Split] = {}
+    for g in fusion.groups if fusion is not None else ():
+        if g.bands == 1:
+            continue
+        bands = band_layers(net, g.start, g.stop, dict(g.homes), g.dims, g.bands)
+        for k, i in enumerate(range(g.start, g.stop)):
+            column = tuple(band[k] for band in bands)
+            results = map_layers([s.layer for s in column], acg, options.layer_options(), done=solved)
+            out[i] = Split(g.dims[k], column, tuple(results), parallel=False)
+    return out
+
+
 def _splits(net: Network, acg: ACG, options: CompileOptions, records: list[LayerResult],
-            split_solved: dict) -> tuple[Split | None, ...]:
-    """Per step, its split over cores where that beats one core (steps a fused group keeps values of
-    stay on one core); `records` gets the split steps' records."""
+            split_solved: dict, banded: dict[int, Split]) -> tuple[Split | None, ...]:
+    """Per step, its bands, or its split over cores where that beats one core (steps a fused group
+    keeps values of stay on one core); `records` gets the split steps' records."""
     out: list[Split | None] = []
     for i, step in enumerate(net.steps):
-        split = None
+        split = banded.get(i)
+        if split is not None:
+            out.append(split)
+            continue
         if acg.cores > 1 and not step.layer.onchip and records[i].mapped:
             split = best_split(step.layer, acg, options.layer_options(), split_solved, options.cores)
             if split is not None and objective_value(split.record(step.layer.name), options.objective) >= \
@@ -193,11 +217,7 @@ def _ordered(wl: Workload, options: CompileOptions) -> tuple[Network, int]:
 def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> NetworkResult:
     net = result.network
     start = time.perf_counter()
-    programs: dict = {m.layer.name: lower(m) for m in result.mappings if m is not None}
-    for step, split in zip(net.steps, result.splits, strict=False):
-        if split is not None:  # one program per core, each over its slice
-            programs[step.layer.name] = tuple((lower(m), s) for (_, m), s in zip(split.results, split.slices,
-                                                                                  strict=True))
+    units = _units(result)
 
     done = itertools.count(1)
 
@@ -206,7 +226,7 @@ def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> 
         if progress:
             progress(f"simulating {name}", count, len(net.steps))
     try:
-        run = simulate_network(net, programs, result.plan, acg, tensors, reference, progress=simulated)
+        run = simulate_network(net, units, result.plan, acg, tensors, reference, progress=simulated)
     except SimError as exc:
         return replace(result, valid=False, error=f"simulation failed: {exc}",
                        simulation_seconds=time.perf_counter() - start)
@@ -214,6 +234,32 @@ def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> 
                    first_mismatch=run.first_mismatch, simulation_seconds=time.perf_counter() - start,
                    error=None if run.first_mismatch is None else
                    f"the simulated output of '{run.first_mismatch}' differs from the reference")
+
+
+def _units(result: NetworkResult) -> list[Unit]:
+    """The network's execution in order: each step whole, or over its cores at once, and the groups
+    that run in bands band by band (every step of band 0, then of band 1, ...)."""
+    n = len(result.network.steps)
+    splits = result.splits or (None,) * n
+    banded = {g.start: g for g in (result.fusion.groups if result.fusion else ()) if g.bands > 1}
+    units, i = [], 0
+    while i < n:
+        if i in banded:
+            g = banded[i]
+            for j in range(g.bands):
+                for k in range(g.start, g.stop):
+                    _, m = splits[k].results[j]
+                    units.append(Unit(k, ((lower(m), splits[k].slices[j]),)))
+            i = g.stop
+            continue
+        split = splits[i]
+        if split is not None:
+            units.append(Unit(i, tuple((lower(m), s) for (_, m), s in zip(split.results, split.slices, strict=True)),
+                              parallel=True))
+        else:
+            units.append(Unit(i, ((lower(result.mappings[i]), None),)))
+        i += 1
+    return units
 
 
 def _with_simulation(records: tuple[LayerResult, ...], run: NetworkRun) -> tuple[LayerResult, ...]:

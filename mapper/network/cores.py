@@ -37,7 +37,7 @@ from mapper.workload import Layer, Tensor
 
 @dataclass(frozen=True)
 class Slice:
-    """The part [lo, hi) of `dim` of a layer, as a layer of its own (named `NAME@j`)."""
+    """The part [lo, hi) of `dim` of a layer, as a layer of its own (named `NAME[j]`)."""
 
     layer: Layer
     dim: str
@@ -57,7 +57,7 @@ def split_dims(layer: Layer) -> tuple[str, ...]:
     return tuple(sorted(out, key=lambda d: (-layer.dims[d], out.index(d))))
 
 
-def _axis(layer: Layer, tensor: str, dim: str) -> int | None:
+def tensor_axis(layer: Layer, tensor: str, dim: str) -> int | None:
     """The axis of `tensor` that `dim` indexes (None: it does not)."""
     for a in [layer.expr.output, *layer.expr.accesses]:
         if a.tensor == tensor:
@@ -77,10 +77,10 @@ def slices(layer: Layer, dim: str, count: int) -> tuple[Slice, ...]:
         hi = min(extent, lo + size)
         tensors = {}
         for name, t in layer.tensors.items():
-            axis = _axis(layer, name, dim)
+            axis = tensor_axis(layer, name, dim)
             shape = t.shape if axis is None else t.shape[:axis] + (hi - lo,) + t.shape[axis + 1:]
             tensors[name] = Tensor(name, shape, t.dtype, t.role)
-        part = replace(layer, name=f"{layer.name}@{j}", dims={**layer.dims, dim: hi - lo}, tensors=tensors,
+        part = replace(layer, name=f"{layer.name}[{j}]", dims={**layer.dims, dim: hi - lo}, tensors=tensors,
                        count=1)
         out.append(Slice(part, dim, lo, hi))
     return tuple(out)
@@ -88,7 +88,7 @@ def slices(layer: Layer, dim: str, count: int) -> tuple[Slice, ...]:
 
 def slice_data(layer: Layer, s: Slice, tensor: str, data: np.ndarray) -> np.ndarray:
     """The part of a tensor of `layer` that slice `s` reads or writes (a view)."""
-    axis = _axis(layer, tensor, s.dim)
+    axis = tensor_axis(layer, tensor, s.dim)
     if axis is None:
         return data
     index = [slice(None)] * data.ndim
@@ -121,29 +121,34 @@ def core_counts(acg: ACG) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Split:
-    """A step run on several cores: its slices, each with its mapping's record and mapping."""
+    """A step run in slices, each with its mapping's record and mapping: at once on several cores
+    (`parallel`), or one after the other (the bands of a fused group, `mapper.network.fusion`)."""
 
     dim: str
     slices: tuple[Slice, ...]
     results: tuple[tuple[LayerResult, Mapping], ...]
+    parallel: bool = True
 
     @property
     def cores(self) -> int:
-        return len(self.slices)
+        return len(self.slices) if self.parallel else 1
 
     def record(self, name: str) -> LayerResult:
-        """The step's record: its slowest slice's time, all slices' energy and traffic (the mapping
-        shown is the first slice's)."""
+        """The step's record: its slowest slice's time (in bands: the sum), all slices' energy and
+        traffic (the mapping shown is the first slice's)."""
         records = [r for r, _ in self.results]
         first = records[0]
+        cycles = max(r.predicted_cycles for r in records) if self.parallel else \
+            math.fsum(r.predicted_cycles for r in records)
         return replace(first, name=name, count=1, cores=self.cores, reused_from=None,
-                       predicted_cycles=max(r.predicted_cycles for r in records),
+                       predicted_cycles=cycles,
                        energy_pj=math.fsum(r.energy_pj for r in records),
                        dram_bytes=sum(r.dram_bytes for r in records),
                        macs=sum(r.macs for r in records),
-                       roofline_cycles=max(r.roofline_cycles for r in records),
+                       roofline_cycles=max(r.roofline_cycles for r in records) if self.parallel else
+                       math.fsum(r.roofline_cycles for r in records),
                        utilization=math.fsum(r.utilization * r.predicted_cycles for r in records) /
-                       (len(records) * max(r.predicted_cycles for r in records)),
+                       (self.cores * cycles),
                        solve_seconds=math.fsum(r.solve_seconds for r in records))
 
 

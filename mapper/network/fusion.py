@@ -27,11 +27,13 @@ from dataclasses import dataclass, replace
 
 from mapper.acg import ACG
 from mapper.binding import bind
+from mapper.network.cores import Slice, slices, split_dims, tensor_axis
 from mapper.network.program import Network
 from mapper.workload import Layer, OnChip
 
 MAX_GROUP = 4  # steps per group: longer runs rarely keep a value on chip longer, and cost solves
 MAX_HOME_CHOICES = 8  # home assignments tried per group (the first ones, in storage order)
+BAND_COUNTS = (2, 4, 8, 16)  # bands tried for a group whose values are too large, or cheaper, in bands
 
 StepCost = Callable[[Layer], float | None]  # a step's objective at its optimum; None: no mapping
 
@@ -42,6 +44,8 @@ class Group:
     stop: int
     homes: tuple[tuple[str, str], ...] = ()  # value -> the on-chip storage keeping it
     cost: float = 0.0
+    bands: int = 1  # the group runs band by band, each step over its slice of `dims`
+    dims: tuple[str, ...] = ()  # per step of a banded group, the dim its bands cut
 
 
 @dataclass(frozen=True)
@@ -96,15 +100,14 @@ def fusable_values(net: Network, start: int, stop: int) -> list[str]:
 
 
 def home_options(net: Network, acg: ACG, value: str) -> list[str]:
-    """The on-chip storages that can keep `value` whole: one storage (not per-instance), large enough,
-    that its producer can write to and every reader can read from (each still has a binding)."""
+    """The on-chip storages that can keep `value` (or its bands): one storage (not per-instance) that
+    its producer can write to and every reader can read from (each still has a binding)."""
     steps = net.steps
     producer = next(i for i, s in enumerate(steps) if s.writes == value)
     readers = net.readers()[value]
-    size = net.buffers[value].bytes
     out = []
     for name, st in acg.storages.items():
-        if st.offchip or st.instances != 1 or st.total_capacity < size:
+        if st.offchip or st.instances != 1:
             continue
         homes = {i: _homes_of(steps[i], {value: name}) for i in (producer, *readers)}
         if all(bind(replace(steps[i].layer, onchip=OnChip(h)), acg) for i, h in homes.items()):
@@ -112,23 +115,56 @@ def home_options(net: Network, acg: ACG, value: str) -> list[str]:
     return out
 
 
-def group_layers(net: Network, start: int, stop: int, homes: dict[str, str]) -> list[Layer]:
-    """The layers of steps [start, stop) with what the group keeps on chip while each runs: its own
-    homed tensors, and the bytes of the other homed values alive across it."""
+def group_layers(net: Network, start: int, stop: int, homes: dict[str, str],
+                 layers: list[Layer] | None = None) -> list[Layer]:
+    """The layers of steps [start, stop) (or `layers`, their slices for one band) with what the group
+    keeps on chip while each runs: its own homed tensors, and the bytes of the other homed values (or
+    their slices) alive across it."""
+    layers = layers or [s.layer for s in net.steps[start:stop]]
     first = {v: next(i for i in range(start, stop) if net.steps[i].writes == v) for v in homes}
     readers = net.readers()
     last = {v: max(readers[v]) for v in homes}
     out = []
-    for i in range(start, stop):
+    for i, layer in zip(range(start, stop), layers, strict=True):
         step = net.steps[i]
         own = _homes_of(step, homes)
         touched = {step.writes} | {name for _, name in step.reads}
         reserved: dict[str, int] = {}
         for v, storage in homes.items():
             if v not in touched and first[v] < i < last[v]:
-                reserved[storage] = reserved.get(storage, 0) + net.buffers[v].bytes
+                reserved[storage] = reserved.get(storage, 0) + layers[first[v] - start].output.bytes
         onchip = OnChip(own, tuple(sorted(reserved.items())))
-        out.append(replace(step.layer, onchip=onchip) if onchip else step.layer)
+        out.append(replace(layer, onchip=onchip) if onchip else layer)
+    return out
+
+
+def band_dims(net: Network, start: int, stop: int, homes: dict[str, str], axis: int) -> tuple[str, ...] | None:
+    """Per step of the group, a dim it can split (`cores.split_dims`) that cuts every homed value it
+    touches along tensor axis `axis`; None when some step has none (or touches no homed value)."""
+    out = []
+    for i in range(start, stop):
+        step = net.steps[i]
+        touched = _homes_of(step, homes)
+        dims = [d for d in split_dims(step.layer) if touched and
+                all(tensor_axis(step.layer, t, d) == axis for t, _ in touched)]
+        if not dims:
+            return None
+        out.append(dims[0])
+    return tuple(out)
+
+
+def band_layers(net: Network, start: int, stop: int, homes: dict[str, str], dims: tuple[str, ...],
+                bands: int) -> list[list[Slice]] | None:
+    """Per band, per step of the group, its slice (a layer keeping its band's homed slices on chip);
+    None when some step's dim is shorter than `bands`. Bands of one value line up in its producer
+    and readers: the same extent cut into the same number of slices."""
+    per_step = [slices(net.steps[i].layer, d, bands) for i, d in zip(range(start, stop), dims, strict=True)]
+    if any(len(p) != bands for p in per_step):
+        return None
+    out = []
+    for j in range(bands):
+        layers = group_layers(net, start, stop, homes, [p[j].layer for p in per_step])
+        out.append([replace(p[j], layer=layer) for p, layer in zip(per_step, layers, strict=True)])
     return out
 
 
@@ -141,21 +177,51 @@ def _homes_of(step, homes: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 def group_cost(net: Network, acg: ACG, start: int, stop: int, step_cost: StepCost,
                options: dict[str, list[str]]) -> Group | None:
-    """The best home assignment of the group [start, stop) (None when it keeps nothing on chip that
-    links all its steps, or no assignment maps): the values that can stay on chip each get a home."""
+    """The best way to run the group [start, stop) (None when it keeps nothing on chip that links all
+    its steps, or nothing maps): a home for each value that can stay on chip, and the number of bands
+    (1: whole values; more: band by band, each value's band on chip, the bands of the inputs that are
+    not homed re-read per band where a step reads them whole)."""
     values = [v for v in fusable_values(net, start, stop) if options.get(v)]
     if not _bridged(net, start, stop, values):
         return None
     best = None
     for choice in itertools.islice(itertools.product(*(options[v] for v in values)), MAX_HOME_CHOICES):
         homes = dict(zip(values, choice, strict=True))
-        costs = [step_cost(layer) for layer in group_layers(net, start, stop, homes)]
-        if any(c is None for c in costs):
-            continue
-        total = math.fsum(costs)
-        if best is None or total < best.cost:
-            best = Group(start, stop, tuple(homes.items()), total)
+        for group in _banded(net, acg, start, stop, homes, step_cost):
+            if best is None or group.cost < best.cost:
+                best = group
     return best
+
+
+def _banded(net: Network, acg: ACG, start: int, stop: int, homes: dict[str, str], step_cost: StepCost):
+    """The group with `homes`: whole where its values fit their homes, else in each band count where
+    every band of every homed value fits (per axis the bands may cut; more bands while they get cheaper)."""
+    capacity = {v: acg.storages[s].total_capacity for v, s in homes.items()}
+    if all(net.buffers[v].bytes <= capacity[v] for v in homes):
+        costs = [step_cost(layer) for layer in group_layers(net, start, stop, homes)]
+        if all(c is not None for c in costs):
+            yield Group(start, stop, tuple(homes.items()), math.fsum(costs))
+            return  # whole values fit: bands would only re-read what is not homed (and cost solves)
+    rank = min(len(net.values[v].shape) for v in homes)
+    for axis in range(rank):
+        dims = band_dims(net, start, stop, homes, axis)
+        if dims is None:
+            continue
+        previous = math.inf
+        for bands in BAND_COUNTS:
+            if any(-(-net.buffers[v].bytes // bands) > capacity[v] for v in homes):
+                continue
+            parts = band_layers(net, start, stop, homes, dims, bands)
+            if parts is None:
+                break
+            costs = [step_cost(s.layer) for band in parts for s in band]
+            if any(c is None for c in costs):
+                continue
+            total = math.fsum(costs)
+            if total >= previous:
+                break
+            previous = total
+            yield Group(start, stop, tuple(homes.items()), total, bands, dims)
 
 
 def _bridged(net: Network, start: int, stop: int, values: list[str]) -> bool:

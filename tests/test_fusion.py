@@ -80,6 +80,14 @@ def test_fused_network_is_simulated_bit_exact():
         for value, storage in g.homes:
             whole, room = net.buffers[value].bytes, acg.storages[storage].total_capacity
             assert whole > room >= -(-whole // g.bands)
+        # Band-major execution interleaves the group's steps: what they touch must not share bytes with
+        # anything until the group ends (a later step's output over an input of band 1 corrupted it).
+        for i in range(g.start, g.stop):
+            step = net.steps[i]
+            for name in (step.writes, *(n for _, n in step.reads)):
+                p = result.plan.placements.get(net.buffer_of(name))
+                assert p is None or (p.first <= g.start and p.last >= g.stop - 1)
+    assert not result.plan.overlapping()
     unfused = compile_network(load_workload("tiny_net"), load_acg("tiny"), CompileOptions(time_limit=5, fuse="none"))
     assert result.totals()["dram_bytes"] < unfused.totals()["dram_bytes"]
     assert unfused.fusion is None and not unfused.network.onchip_values()

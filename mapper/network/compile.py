@@ -138,7 +138,8 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     records = [banded[i].record(steps[i].name) if i in banded else results[i][0] for i in range(len(steps))]
     splits = _splits(net, acg, options, records, split_solved, banded)
     mappings = tuple(results[i][1] if i in results else None for i in range(len(steps)))
-    result = NetworkResult(net, tuple(records), mappings, plan_memory(net), peak_bytes(net),
+    interleaved = tuple((g.start, g.stop) for g in fusion.groups if g.bands > 1) if fusion else ()
+    result = NetworkResult(net, tuple(records), mappings, plan_memory(net, interleaved), peak_bytes(net),
                            time.perf_counter() - start, file_peak_bytes=file_peak,
                            onchip_bytes=onchip_capacity(acg)[1], fusion=fusion, splits=splits)
     if not options.validate:

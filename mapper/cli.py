@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--seed", type=int, default=0, help="seed of random search and of the input tensors")
     mp.add_argument("--no-validate", action="store_true", help="skip the simulator check")
     mp.add_argument("--json", action="store_true", help="print one JSON document")
+    mp.add_argument("--wide", action="store_true", help="every column of the table, exact figures (default: the "
+                                                        "main columns, compact, fitting 80 columns)")
     mp.add_argument("-o", "--output", metavar="PATH",
                     help="write the mappings: one layer -> this YAML file; several -> this folder, one file each")
     sim = sub.add_parser("simulate", help="execute a mapping on the simulator and check it against the reference")
@@ -292,7 +294,7 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        print_map(console, doc)
+        print_map(console, doc, args.wide)
         if out is not None:
             console.print(f"wrote {out}")
     return 0 if all(succeeded(r, options.validate) for r in records) else 1
@@ -311,7 +313,8 @@ class _Console(Console):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    console = _Console(width=200 if not sys.stdout.isatty() else None)
+    # Piped output is as wide as its lines need (200), unless COLUMNS says how wide (rich reads it).
+    console = _Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200)
     try:
         commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run, "compile": cmd_compile,
                     "import": cmd_import, "schedule": cmd_schedule}

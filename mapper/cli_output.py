@@ -1,14 +1,18 @@
 """What the commands print: JSON summaries of specs, rich tables and graph drawings.
 
-    >>> format_bytes(262144), format_count(118013952)
-    ('256 KiB', '118.0M')
+    >>> format_bytes(262144), format_count(118013952), format_si(190110), format_si(531.52e6, "J", 1e-12)
+    ('256 KiB', '118.0M', '190k', '532 uJ')
 """
 
 from __future__ import annotations
 
+import math
+
 import networkx as nx
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from mapper.acg import ACG, peak_ops_per_cycle, read_paths, write_paths
@@ -31,6 +35,22 @@ def format_count(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.1f}{unit}"
     return f"{n:g}"
+
+
+def format_si(value: float, unit: str = "", scale: float = 1.0) -> str:
+    """Three significant digits with an SI prefix: 1234567 -> '1.23M'; `scale` converts to `unit`
+    (531.52e6 pJ, unit 'J', scale 1e-12 -> '532 uJ'). Never wider than 7 characters plus the unit."""
+    x = value * scale
+    prefixes = ("p", "n", "u", "m", "", "k", "M", "G", "T", "P", "E")
+    if x == 0:
+        return f"0 {unit}" if unit else "0"
+    k = min(max(math.floor(math.log10(abs(x)) / 3), -4 if unit else 0), 6)
+    mantissa = x / 1000.0 ** k
+    if round(abs(mantissa), 2 - int(math.floor(math.log10(abs(mantissa))))) >= 1000 and k < 6:
+        k, mantissa = k + 1, mantissa / 1000  # 999.6k rounds to 1.00M, not 1000k
+    text = f"{mantissa:.3g}"
+    sep = " " if unit else ""
+    return f"{text}{sep}{prefixes[k + 4]}{unit}" if (k or unit) else text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -190,37 +210,94 @@ def draw_workload(wl: Workload, path: str) -> None:
     draw_graph(wl.graph.copy(), levels, path, f"workload {wl.name}", None, edge_labels)
 
 
-def print_map(console: Console, doc: dict) -> None:
-    t = Table(title=f"{doc['workload']} on {doc['acg']}: {doc['strategy']}, minimising {doc['objective']}",
-              title_justify="left")
-    for col, justify in (("layer", "left"), ("capability", "left"), ("status", "left"), ("MACs", "right"),
-                         ("predicted", "right"), ("simulated", "right"), ("Δ", "right"), ("util.", "right"),
-                         ("energy", "right"), ("solve", "right"), ("gap", "right"), ("valid", "left")):
-        t.add_column(col, justify=justify)
 
-    def num(v, fmt="{:,.0f}"):
-        return "-" if v is None else fmt.format(v)
 
+# --------------------------------------------------------------------------------------------------
+# The per-layer table of `map` and `compile`
+
+def _num(v, fmt: str = "{:,.0f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _delta(r: dict) -> float | None:
+    """The cost model's error, predicted vs simulated, in percent of the simulated cycles."""
+    if r["predicted_cycles"] and r["simulated_cycles"]:
+        return 100 * (r["predicted_cycles"] - r["simulated_cycles"]) / r["simulated_cycles"]
+    return None
+
+
+def _common(r: dict) -> tuple[str, str, str, str]:
+    name = r["name"] + (f" x{r['count']}" if r["count"] > 1 else "")
+    status = r["status"] if not r.get("reused_from") else f"= {r['reused_from']}"
+    valid = {True: "yes", False: "NO", None: "-"}[r["valid"]]
+    return name, r["capability"] or "-", status, valid
+
+
+def map_table(doc: dict, wide: bool = False) -> Table:
+    """The table of `covenant map` (and `compile`): by default the columns that matter, in compact
+    units, fitting 80 columns (long names wrap, no cell is cut); `wide`: every column, exact figures.
+    The cycles column is the simulated count, or the predicted one marked `~` where not simulated."""
+    title = f"{doc['workload']} on {doc['acg']}: {doc['strategy']}, minimising {doc['objective']}"
+    if wide:
+        t = Table(title=title, title_justify="left")
+        columns = (("layer", "left"), ("capability", "left"), ("status", "left"), ("MACs", "right"),
+                   ("predicted", "right"), ("simulated", "right"), ("Δ", "right"), ("util.", "right"),
+                   ("energy", "right"), ("solve", "right"), ("gap", "right"), ("valid", "left"))
+    else:
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
+        columns = (("layer", "left"), ("capability", "left"), ("status", "left"), ("cycles", "right"),
+                   ("Δ model", "right"), ("util.", "right"), ("energy", "right"), ("valid", "left"))
+    for col, justify in columns:
+        # Names wrap (fold) where the terminal is narrow; figures are short and never wrap.
+        text = col in ("layer", "capability", "status")
+        # The layer name keeps most of the room: capability and status wrap beyond 10 characters.
+        t.add_column(col, justify=justify, overflow="fold", no_wrap=not text, min_width=6 if col == "layer" else None,
+                     max_width=10 if text and col != "layer" and not wide else None)
     for r in doc["layers"]:
-        delta = None
-        if r["predicted_cycles"] and r["simulated_cycles"]:
-            delta = 100 * (r["predicted_cycles"] - r["simulated_cycles"]) / r["simulated_cycles"]
-        name = r["name"] + (f" x{r['count']}" if r["count"] > 1 else "")
-        valid = {True: "yes", False: "NO", None: "-"}[r["valid"]]
-        status = r["status"] if not r.get("reused_from") else f"= {r['reused_from']}"
-        add_row(t, name, r["capability"] or "-", status, format_count(r["macs"]), num(r["predicted_cycles"]),
-             num(r["simulated_cycles"]), num(delta, "{:+.1f} %"),
-             num(r["utilization"] and 100 * r["utilization"], "{:.1f} %"),
-             num(r["energy_pj"] and r["energy_pj"] / 1e6, "{:,.2f} uJ"), num(r["solve_seconds"], "{:.2f} s"),
-             num(r["optimality_gap"] and 100 * r["optimality_gap"], "{:.1f} %"), valid)
-    console.print(t)
+        name, capability, status, valid = _common(r)
+        delta, util = _delta(r), r["utilization"] and 100 * r["utilization"]
+        if wide:
+            add_row(t, name, capability, status, format_count(r["macs"]), _num(r["predicted_cycles"]),
+                    _num(r["simulated_cycles"]), _num(delta, "{:+.1f} %"), _num(util, "{:.1f} %"),
+                    _num(r["energy_pj"] and r["energy_pj"] / 1e6, "{:,.2f} uJ"),
+                    _num(r["solve_seconds"], "{:.2f} s"),
+                    _num(r["optimality_gap"] and 100 * r["optimality_gap"], "{:.1f} %"), valid)
+            continue
+        cycles = "-"
+        if r["simulated_cycles"] is not None:
+            cycles = format_si(r["simulated_cycles"])
+        elif r["predicted_cycles"] is not None:
+            cycles = "~" + format_si(r["predicted_cycles"])
+        energy = "-" if r["energy_pj"] is None else format_si(r["energy_pj"], "J", 1e-12)
+        add_row(t, name, capability, status, cycles, _num(delta, "{:+.1f}%"), _num(util, "{:.1f}%"), energy, valid)
+    return t
+
+
+def print_wide(console: Console, table: Table) -> None:
+    """Print `table` at its natural width even where the terminal is narrower (the terminal wraps the
+    lines; no cell is cut)."""
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
+
+
+def print_map(console: Console, doc: dict, wide: bool = False) -> None:
+    table = map_table(doc, wide)
+    print_wide(console, table) if wide else console.print(table)
+    if not wide and any(r["simulated_cycles"] is None and r["predicted_cycles"] is not None for r in doc["layers"]):
+        console.print("~: predicted cycles (not simulated)", highlight=False)
     for r in doc["layers"]:
         if r["error"] and not r.get("reused_from"):
             console.print(f"[bold]{escape(r['name'])}[/bold]: {escape(r['error'])}", highlight=False)
     tot = doc["total"]
     over = " (over the mapped layers)" if tot["unmapped"] and tot["mapped"] else ""
     console.print(f"{tot['mapped']}/{tot['layers']} layers mapped, {tot['valid']} validated; "
-                  f"predicted {num(tot['predicted_cycles'])} cycles, simulated {num(tot['simulated_cycles'])}"
+                  f"predicted {_num(tot['predicted_cycles'])} cycles, simulated {_num(tot['simulated_cycles'])}"
                   f"{over}; solve time {tot['solve_seconds']:.1f} s", highlight=False)
     if tot["unmapped"]:
         shown = ", ".join(tot["unmapped"][:10]) + (", ..." if len(tot["unmapped"]) > 10 else "")

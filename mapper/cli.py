@@ -4,6 +4,7 @@
                  [--strategy cpsat|exhaustive|random] [--time-limit S] [--no-validate] [--json] [-o PATH]
     covenant show acg NAME|PATH [--json] [--png FILE]
     covenant show workload NAME|PATH [--json] [--png FILE]
+    covenant show mapping FILE.yaml [--acg NAME|PATH] [--json]
     covenant simulate MAPPING.yaml [--json] [--listing] [--seed N] [--acg NAME|PATH]
     covenant run experiments/NAME.yaml [--jobs N] [--out DIR] [--executor local|dask --scheduler ADDR] [--json]
     covenant import MODEL.onnx [-o FILE.yaml] [--dtype int8|float32]
@@ -50,6 +51,7 @@ from mapper.cli_output import (
 )
 from mapper.cost import OBJECTIVES
 from mapper.network import load_model
+from mapper.show_mapping import show_mapping
 from mapper.spec import SpecError
 from solver import STRATEGIES
 
@@ -60,10 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="covenant", description="An ACG-driven mapper for DL accelerators.")
     parser.add_argument("--version", action="version", version=f"covenant {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    show = sub.add_parser("show", help="describe an accelerator (ACG) or a workload")
-    show.add_argument("what", choices=("acg", "workload"))
+    show = sub.add_parser("show", help="describe an accelerator (ACG), a workload or a mapping (as a loop nest)")
+    show.add_argument("what", choices=("acg", "workload", "mapping"))
     show.add_argument("spec", help="the name of a shipped spec (e.g. genesys, resnet50), a YAML path or, for a "
-                                   "workload, an ONNX model (.onnx)")
+                                   "workload, an ONNX model (.onnx); for a mapping, its YAML file")
+    show.add_argument("--acg", dest="mapping_acg", metavar="NAME|PATH",
+                      help="show mapping: the ACG to use (default: the shipped one the mapping names)")
     show.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     show.add_argument("--png", metavar="FILE", help="also draw the graph into FILE (PNG)")
     mp = sub.add_parser("map", help="map a workload's layers onto an ACG and validate them on the simulator")
@@ -144,6 +148,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    if args.what != "mapping" and args.mapping_acg:
+        raise SpecError("--acg", None, "", "only used with `show mapping`")
+    if args.what == "mapping":
+        if args.png:
+            raise SpecError("--png", None, "", "draws an ACG or a workload, not a mapping")
+        return show_mapping(args.spec, args.mapping_acg, args.json, console)
     if args.what == "acg":
         spec = load_acg(args.spec)
         summary, printer, drawer = acg_summary(spec), print_acg, draw_acg

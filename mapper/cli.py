@@ -41,8 +41,6 @@ from mapper.cli_network import (
 from mapper.cli_output import (
     acg_summary,
     add_row,
-    draw_acg,
-    draw_workload,
     format_bytes,
     print_acg,
     print_map,
@@ -50,6 +48,7 @@ from mapper.cli_output import (
     workload_summary,
 )
 from mapper.cost import OBJECTIVES
+from mapper.draw import draw_acg, draw_workload
 from mapper.network import load_model
 from mapper.show_mapping import show_mapping
 from mapper.spec import SpecError

@@ -1,4 +1,4 @@
-"""What the commands print: JSON summaries of specs, rich tables and graph drawings.
+"""What the commands print: JSON summaries of specs and rich tables (drawings: `mapper.draw`).
 
     >>> format_bytes(262144), format_count(118013952), format_si(190110), format_si(531.52e6, "J", 1e-12)
     ('256 KiB', '118.0M', '190k', '532 uJ')
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -16,7 +15,6 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from mapper.acg import ACG, peak_ops_per_cycle, read_paths, write_paths
-from mapper.files import save_figure
 from mapper.workload import Concat, Workload
 
 
@@ -159,57 +157,6 @@ def print_workload(console: Console, s: dict) -> None:
     tot = s["total"]
     console.print(f"{tot['layers']} layers, {format_count(tot['macs'])} MACs, {format_count(tot['ops'])} ops, "
                   f"{format_bytes(tot['bytes'])} of tensors (counts included)")
-
-
-# --------------------------------------------------------------------------------------------------
-# Drawings
-
-def draw_graph(graph: nx.DiGraph, levels: dict[str, int], path: str, title: str, labels: dict | None = None,
-               edge_labels: dict | None = None, colors: list | None = None) -> None:
-    """Draw `graph` top-down (row = level) into a PNG, written atomically (temp file, then rename)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    nx.set_node_attributes(graph, levels, "level")
-    pos = nx.multipartite_layout(graph, subset_key="level", align="horizontal", scale=-1)
-    rows = max(levels.values()) + 1
-    widest = max(list(levels.values()).count(v) for v in range(rows))
-    fig, ax = plt.subplots(figsize=(min(max(6.0, 1.8 * widest), 60), max(4.0, 1.3 * rows)))
-    style = "arc3,rad=0.12"  # curved, so that edges both ways between two nodes stay apart
-    nx.draw_networkx(graph, pos, ax=ax, labels=labels, node_color=colors or "#cfe2f3", node_size=1800,
-                     font_size=8, node_shape="s", connectionstyle=style)
-    if edge_labels:
-        nx.draw_networkx_edge_labels(graph, pos, edge_labels=edge_labels, font_size=7, ax=ax,
-                                     connectionstyle=style)
-    ax.set_title(title)
-    ax.axis("off")
-    save_figure(fig, path)
-
-
-def draw_acg(acg: ACG, path: str) -> None:
-    g = acg.graph.copy()
-    # Storage rows by distance from off-chip memory; each compute node below its deepest input.
-    dist = nx.multi_source_dijkstra_path_length(g.subgraph(acg.storages), set(acg.offchip))
-    levels = {n: dist.get(n, 0) for n in acg.storages}
-    for node in acg.computes:
-        levels[node] = max((levels[u] for u in g.predecessors(node)), default=0) + 1
-    colors = ["#f4cccc" if g.nodes[n]["kind"] == "compute" else
-              "#d9d2e9" if acg.storages[n].offchip else "#cfe2f3" for n in g]
-    labels = {n: n if g.nodes[n]["kind"] == "compute" else
-              f"{n}\n{format_bytes(acg.storages[n].total_capacity)}" for n in g}
-    edge_labels = {(u, v): (f"{d['edge'].bytes_per_cycle:g} B/c" if "edge" in d else ",".join(d["operands"]))
-                   for u, v, d in g.edges(data=True)}
-    draw_graph(g, levels, path, f"ACG {acg.name}", labels, edge_labels, colors)
-
-
-def draw_workload(wl: Workload, path: str) -> None:
-    levels = {n: i for i, gen in enumerate(nx.topological_generations(wl.graph)) for n in gen}
-    edge_labels = {(u, v): d["operand"] for u, v, d in wl.graph.edges(data=True)}
-    draw_graph(wl.graph.copy(), levels, path, f"workload {wl.name}", None, edge_labels)
-
-
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""Graph pictures: the layered layout (a pure function) and the PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mapper.acg import load_acg
+from mapper.draw import draw_acg, draw_workload, layered_layout
+from mapper.network import load_model
+from mapper.spec import PROJECT_ROOT
+
+WORKLOADS = sorted(p.stem for p in (PROJECT_ROOT / "workloads").glob("*.yaml"))
+
+
+def _check(graph: nx.DiGraph, pos: dict) -> None:
+    assert set(pos) == set(graph)
+    assert all(pos[u][1] < pos[v][1] for u, v in graph.edges)  # every edge goes down a layer or more
+    assert len(set(pos.values())) == len(pos)  # no two nodes on one spot
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_layout_of_shipped_workloads(name: str) -> None:
+    graph = load_model(name).graph
+    pos = layered_layout(graph)
+    _check(graph, pos)
+    assert pos == layered_layout(graph.copy())  # deterministic
+
+
+@st.composite
+def dags(draw) -> nx.DiGraph:
+    n = draw(st.integers(1, 14))
+    edges = draw(st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=30))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from((u, v) for u, v in edges if u < v)
+    return graph
+
+
+@settings(max_examples=60, deadline=None)
+@given(dags())
+def test_layout_of_random_dags(graph: nx.DiGraph) -> None:
+    _check(graph, layered_layout(graph))
+
+
+def test_layout_with_given_levels_keeps_them() -> None:
+    acg = load_acg("genesys")
+    levels = {n: 0 if n == "DRAM" else 2 if n in acg.computes else 1 for n in acg.graph}
+    pos = layered_layout(acg.graph, levels)
+    assert {n: y for n, (_, y) in pos.items()} == levels and len(set(pos.values())) == len(pos)
+
+
+def test_pngs_are_atomic_valid_and_deterministic(tmp_path: Path) -> None:
+    wl = load_model("resnet18")
+    first, second, acg_png = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "acg.png"
+    draw_workload(wl, str(first))
+    draw_workload(wl, str(second))
+    draw_acg(load_acg("genesys"), str(acg_png))
+    for png in (first, second, acg_png):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert first.read_bytes() == second.read_bytes()
+    assert sorted(tmp_path.iterdir()) == sorted([first, second, acg_png])  # no temporary file left behind

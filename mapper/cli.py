@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="show mapping: the ACG to use (default: the shipped one the mapping names)")
     show.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     show.add_argument("--png", metavar="FILE", help="also draw the graph into FILE (PNG)")
+    show.add_argument("--wide", action="store_true", help="every column of the tables (default: fitting 80 columns)")
     mp = sub.add_parser("map", help="map a workload's layers onto an ACG and validate them on the simulator")
     mp.add_argument("--acg", required=True, help="the ACG: a shipped name (genesys) or a YAML path")
     mp.add_argument("--workload", required=True,
@@ -167,7 +168,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        printer(console, summary)
+        printer(console, summary, args.wide)
         if args.png:
             console.print(f"drew {args.png}")
     return 0

@@ -104,59 +104,96 @@ def add_row(table: Table, *cells: str) -> None:
     table.add_row(*(escape(c) for c in cells))  # '[m,n]' is an index, not rich markup
 
 
-def print_acg(console: Console, s: dict) -> None:
+def _table(title: str | None, columns: list[tuple[str, str]], wide: bool) -> Table:
+    """A table whose cells wrap (fold) instead of being cut: compact (no vertical rules) by default,
+    boxed with `wide`. `columns`: (name, 'l'|'r'); right-aligned ones are figures and never wrap."""
+    if wide:
+        t = Table(title=title, title_justify="left")
+    else:
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
+    for name, justify in columns:
+        t.add_column(name, justify="right" if justify == "r" else "left", overflow="fold", no_wrap=justify == "r")
+    return t
+
+
+def _print_table(console: Console, table: Table, wide: bool) -> None:
+    print_wide(console, table) if wide else console.print(table)
+
+
+def print_acg(console: Console, s: dict, wide: bool = False) -> None:
+    """The storages, capabilities and edges of an ACG; by default the columns that fit 80 columns."""
     cores = f", {s['cores']} cores sharing off-chip memory" if s["cores"] > 1 else ""
-    console.print(f"[bold]{s['name']}[/bold]  ({s['source']}, {s['clock_ghz']:g} GHz{cores})")
-    t = Table(title="storage", title_justify="left")
-    for col in ("node", "capacity", "instances", "total", "banks", "double buf", "port B/cyc",
-                "read pJ/B", "write pJ/B"):
-        t.add_column(col, justify="left" if col == "node" else "right")
+    console.print(f"[bold]{escape(s['name'])}[/bold]  ({escape(str(s['source']))}, {s['clock_ghz']:g} GHz{cores})")
+    if wide:
+        t = _table("storage", [("node", "l"), ("capacity", "r"), ("instances", "r"), ("total", "r"), ("banks", "r"),
+                               ("double buf", "r"), ("port B/cyc", "r"), ("read pJ/B", "r"), ("write pJ/B", "r")], True)
+    else:
+        t = _table("storage", [("node", "l"), ("capacity", "r"), ("double buf", "l"), ("port B/cyc", "r"),
+                               ("pJ/B read/write", "r")], False)
     for st in s["storages"]:
         name = st["name"] + (" (off-chip)" if st["offchip"] else "")
         port = f"{st['bytes_per_cycle']:g}" if st["bytes_per_cycle"] else "-"
-        add_row(t, name, format_bytes(st["capacity"]), str(st["instances"]), format_bytes(st["total_capacity"]),
-                  str(st["banks"]), "yes" if st["double_buffer"] else "no", port,
-                  f"{st['read_pj_per_byte']:g}", f"{st['write_pj_per_byte']:g}")
-    console.print(t)
-    t = Table(title="capabilities", title_justify="left")
-    for col in ("node", "capability", "expression", "fixed dims", "operands", "cycles", "peak ops/cyc", "pJ/op"):
-        t.add_column(col, justify="right" if col in ("peak ops/cyc", "pJ/op") else "left")
+        dbl = "yes" if st["double_buffer"] else "no"
+        if wide:
+            add_row(t, name, format_bytes(st["capacity"]), str(st["instances"]), format_bytes(st["total_capacity"]),
+                    str(st["banks"]), dbl, port, f"{st['read_pj_per_byte']:g}", f"{st['write_pj_per_byte']:g}")
+        else:
+            each = f" ({st['instances']} x {format_bytes(st['capacity'])})" if st["instances"] > 1 else ""
+            add_row(t, name, format_bytes(st["total_capacity"]) + each, dbl, port,
+                    f"{st['read_pj_per_byte']:g}/{st['write_pj_per_byte']:g}")
+    _print_table(console, t, wide)
+    columns = [("node", "l"), ("capability", "l"), ("expression", "l"), ("fixed dims", "l"), ("operands", "l"),
+               ("cycles", "l"), ("peak ops/cyc", "r"), ("pJ/op", "r")]
+    t = _table("capabilities", columns if wide else [c for c in columns if c[0] not in ("node", "pJ/op")], wide)
     for c in s["capabilities"]:
         fixed = " ".join(f"{d}={v}" for d, v in c["fixed_dims"].items())
         if c["streaming_dims"]:
             fixed += f" ({','.join(c['streaming_dims'])} stream)"
         ops = " ".join(f"{t}:{'|'.join(p)}:{c['dtypes'][t]}" for t, p in c["operands"].items())
-        add_row(t, c["node"], c["name"], c["expr"], fixed, ops, c["cycles"], f"{c['peak_ops_per_cycle']:g}",
-                  f"{c['pj_per_op']:g}")
-    console.print(t)
-    t = Table(title="edges", title_justify="left")
-    for col in ("from", "to", "B/cycle", "pJ/B"):
-        t.add_column(col)
+        cells = [c["node"], c["name"], c["expr"], fixed, ops, c["cycles"], f"{c['peak_ops_per_cycle']:g}",
+                 f"{c['pj_per_op']:g}"]
+        add_row(t, *(cells if wide else cells[1:-1]))
+    _print_table(console, t, wide)
+    t = _table("edges", [("from", "l"), ("to", "l"), ("B/cycle", "r"), ("pJ/B", "r")], wide)
     for e in s["edges"]:
         add_row(t, e["from"], e["to"], f"{e['bytes_per_cycle']:g}", f"{e['pj_per_byte']:g}")
-    console.print(t)
+    _print_table(console, t, wide)
 
 
-def print_workload(console: Console, s: dict) -> None:
-    console.print(f"[bold]{s['name']}[/bold]  ({s['source']})")
-    t = Table(show_lines=False)
-    for col in ("layer", "op", "kind", "shapes (inputs -> output)", "dtypes", "MACs", "ops", "bytes", "count",
-                "inputs from"):
-        t.add_column(col, justify="right" if col in ("MACs", "ops", "bytes", "count") else "left")
+def _shape(shape: list[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def print_workload(console: Console, s: dict, wide: bool = False) -> None:
+    """The layers of a workload; by default name, op, output shape, MACs, bytes and producers."""
+    console.print(f"[bold]{escape(s['name'])}[/bold]  ({escape(str(s['source']))})")
+    if wide:
+        t = _table(None, [("layer", "l"), ("op", "l"), ("kind", "l"), ("shapes (inputs -> output)", "l"),
+                          ("dtypes", "l"), ("MACs", "r"), ("ops", "r"), ("bytes", "r"), ("count", "r"),
+                          ("inputs from", "l")], True)
+    else:
+        t = _table(None, [("layer", "l"), ("op", "l"), ("output", "l"), ("MACs", "r"), ("bytes", "r"),
+                          ("inputs from", "l")], False)
     for lyr in s["layers"]:
         tensors = lyr["tensors"]
-        ins = " ".join(f"{n}{tensors[n]['shape']}" for n, v in tensors.items() if v["role"] == "input")
-        out = next(f"{n}{v['shape']}" for n, v in tensors.items() if v["role"] == "output")
-        dtypes = "/".join(dict.fromkeys(v["dtype"] for v in tensors.values()))
         src = ", ".join(f"{k}<-" + (f"concat({','.join(v['concat'])};axis={v['axis']})" if isinstance(v, dict) else v)
                         for k, v in lyr["inputs"].items())
-        add_row(t, lyr["name"], lyr["op"] or "expr", lyr["kind"], f"{ins} -> {out}", dtypes,
-                  format_count(lyr["macs"]), format_count(lyr["ops"]), format_bytes(lyr["bytes"]),
-                  str(lyr["count"]), src)
-    console.print(t)
+        out_name, out = next((n, v) for n, v in tensors.items() if v["role"] == "output")
+        if not wide:
+            name = lyr["name"] + (f" x{lyr['count']}" if lyr["count"] > 1 else "")
+            add_row(t, name, lyr["op"] or "expr", f"{_shape(out['shape'])} {out['dtype']}", format_si(lyr["macs"]),
+                    format_si(lyr["bytes"], "B"), src or "-")
+            continue
+        ins = " ".join(f"{n}{tensors[n]['shape']}" for n, v in tensors.items() if v["role"] == "input")
+        dtypes = "/".join(dict.fromkeys(v["dtype"] for v in tensors.values()))
+        add_row(t, lyr["name"], lyr["op"] or "expr", lyr["kind"], f"{ins} -> {out_name}{out['shape']}", dtypes,
+                format_count(lyr["macs"]), format_count(lyr["ops"]), format_bytes(lyr["bytes"]),
+                str(lyr["count"]), src)
+    _print_table(console, t, wide)
     tot = s["total"]
     console.print(f"{tot['layers']} layers, {format_count(tot['macs'])} MACs, {format_count(tot['ops'])} ops, "
-                  f"{format_bytes(tot['bytes'])} of tensors (counts included)")
+                  f"{format_bytes(tot['bytes'])} of tensors (counts included)", highlight=False)
 
 
 # --------------------------------------------------------------------------------------------------

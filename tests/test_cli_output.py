@@ -85,3 +85,18 @@ def test_compile_and_map_at_80_columns(capsys, monkeypatch) -> None:
         assert main([*argv, "--wide"]) == 0
         wide = capsys.readouterr().out
         assert all(col in wide for col in WIDE_COLUMNS) and "…" not in wide
+
+
+@pytest.mark.parametrize("what,name", [("acg", "genesys"), ("acg", "hvx_like"), ("acg", "tpu_like"),
+                                       ("workload", "mini_inception"), ("workload", "resnet18"),
+                                       ("workload", "deepbench_gru")])
+def test_show_tables_fit_80_columns(what: str, name: str, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["show", what, name]) == 0
+    out = capsys.readouterr().out
+    assert max(cell_len(line) for line in out.splitlines()) <= 80 and "…" not in out
+    assert main(["show", what, name, "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert "…" not in wide
+    headers = ("banks", "write pJ/B", "pJ/op") if what == "acg" else ("kind", "dtypes", "shapes (inputs")
+    assert all(h in wide for h in headers) and not any(h in out for h in headers)

@@ -163,6 +163,26 @@ def _routed(a: Box, b: Box, lane_x: float | None, gap_a: float, gap_b: float) ->
     return MplPath(verts, [MplPath.MOVETO] + [MplPath.LINETO] * (len(verts) - 1)), label
 
 
+def _label_place(graph: nx.DiGraph, edge: tuple, path: MplPath, at: tuple[float, float], edge_labels: dict,
+                 routed: bool, boxes: dict) -> tuple[tuple[float, float], str, str] | None:
+    """Where an edge's label goes ((x, y), alignment, text), or None: a straight edge's label beside
+    it, on the side it leans to; a pair of straight edges with one label shows it once."""
+    u, v = edge
+    text, (lx, ly), ha = edge_labels.get(edge), at, "center"
+    if not text or routed:
+        return ((lx, ly), ha, text) if text else None
+    (x0, _), (x1, _) = path.vertices
+    if graph.has_edge(v, u) and edge_labels.get((v, u)) == text:  # one label says it for both directions
+        if str(u) > str(v):
+            return None
+        lx, ly = path.vertices.mean(axis=0)
+    if graph.has_edge(v, u) and edge_labels.get((v, u)) != text:  # each on its own side of the pair
+        ha = "left" if str(u) < str(v) else "right"
+    elif abs(x1 - x0) > 0.05:
+        ha = "left" if (x1 - x0) * (boxes[v].y - boxes[u].y) > 0 else "right"
+    return (lx + {"left": 0.05, "right": -0.05, "center": 0.0}[ha], ly), ha, text
+
+
 def draw_layered(graph: nx.DiGraph, path: str, title: str, labels: dict, levels: dict | None = None,
                  edge_labels: dict | None = None, colors: dict | None = None) -> None:
     """Draw `graph` in layers, top-down, into a PNG written atomically. Edges between adjacent layers
@@ -216,25 +236,14 @@ def draw_layered(graph: nx.DiGraph, path: str, title: str, labels: dict, levels:
     ax.set_ylim(bottom, top)  # layer 0 on top
     ax.axis("off")
     ax.text((left + right) / 2, top + 0.22, title, ha="center", va="center", fontsize=9 * scale, weight="bold")
-    edge_labels = edge_labels or {}
     for (u, v), (edge_path, (lx, ly)) in paths.items():
         ax.add_patch(FancyArrowPatch(path=edge_path, arrowstyle="-|>", mutation_scale=8 * scale, lw=0.8 * scale,
                                      color="#1f5fa8" if (u, v) in lanes else "#555555", zorder=1,
                                      joinstyle="round"))
-        text, ha = edge_labels.get((u, v)), "center"
-        if text and (u, v) not in lanes:  # a straight edge: its label beside it, on the side it leans to
-            (x0, _), (x1, _) = edge_path.vertices
-            if graph.has_edge(v, u) and edge_labels.get((v, u)) == text:  # one label says it for both
-                if str(u) > str(v):
-                    continue
-                lx, ly = edge_path.vertices.mean(axis=0)
-            if graph.has_edge(v, u) and edge_labels.get((v, u)) != text:  # each on its own side of the pair
-                ha = "left" if str(u) < str(v) else "right"
-            elif abs(x1 - x0) > 0.05:
-                ha = "left" if (x1 - x0) * (boxes[v].y - boxes[u].y) > 0 else "right"
-            lx += {"left": 0.05, "right": -0.05, "center": 0.0}[ha]
-        if text:
-            ax.text(lx, ly, text, fontsize=(FONT - 1) * scale, family="monospace", zorder=3, ha=ha, va="center",
+        placed = _label_place(graph, (u, v), edge_path, (lx, ly), edge_labels or {}, (u, v) in lanes, boxes)
+        if placed:
+            (x, y), ha, text = placed
+            ax.text(x, y, text, fontsize=(FONT - 1) * scale, family="monospace", zorder=3, ha=ha, va="center",
                     color="#333333", bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85})
     for n, b in boxes.items():
         ax.add_patch(FancyBboxPatch((b.x - b.w / 2, b.y - b.h / 2), b.w, b.h, boxstyle="round,pad=0,rounding_size=0.05",

@@ -59,14 +59,14 @@ def test_text_nest_parses_back_to_the_extents(capsys, monkeypatch) -> None:
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
-@pytest.mark.parametrize("text", ["format: covenant-mapping/1\nacg: {name: genesys}\n", "[1, 2\n", "just text\n"])
-def test_bad_mapping_exits_2_with_one_line(tmp_path: Path, text: str) -> None:
+@pytest.mark.parametrize("text", ["format: covenant-mapping/1\nacg: {name: genesys}\n", "[1, 2\n", "just text\n",
+                                  "\x00\x01binary"])
+def test_bad_mapping_exits_2_with_one_line(tmp_path: Path, text: str, capsys) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
-    proc = subprocess.run([sys.executable, "-m", "mapper.cli", "show", "mapping", str(bad)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"covenant: error: {bad}"), proc.stderr
+    assert main(["show", "mapping", str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(f"covenant: error: {bad}"), err
 
 
 def test_show_mapping_options(capsys) -> None:
@@ -79,7 +79,7 @@ def test_show_mapping_options(capsys) -> None:
     assert err.count("covenant: error:") == 3
 
 
-def test_illegal_mapping_names_lines_and_every_violation(tmp_path: Path) -> None:
+def test_illegal_mapping_names_lines_and_every_violation(tmp_path: Path, capsys) -> None:
     text = (EXPERT / "resnet50.layer1.0.conv2.yaml").read_text()
     # p's whole extent inside the instruction: neither IBUF nor OBUF can hold the tiles any more
     bad = text.replace("spatial: {k: 32, c: 32, p: 14, q: 56}", "spatial: {k: 32, c: 32, p: 56, q: 56}")
@@ -88,11 +88,11 @@ def test_illegal_mapping_names_lines_and_every_violation(tmp_path: Path) -> None
     path = tmp_path / "bad.yaml"
     path.write_text(bad)
     loops_line = bad.splitlines().index("loops:") + 1
-    for command in ("simulate", "show"):
-        argv = [command, str(path)] if command == "simulate" else ["show", "mapping", str(path)]
-        proc = subprocess.run([sys.executable, "-m", "mapper.cli", *argv], capture_output=True, text=True,
-                              check=False)
-        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-        assert proc.stderr.startswith(f"covenant: error: {path}:{loops_line}: loops: illegal mapping: IBUF"), \
-            proc.stderr
-        assert f"; line {loops_line} (loops): OBUF" in proc.stderr and "[2 violations]" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "mapper.cli", "simulate", str(path)], capture_output=True,
+                          text=True, check=False)  # the real command: exit status 2, one line, no traceback
+    assert main(["show", "mapping", str(path)]) == 2
+    for err in (proc.stderr, capsys.readouterr().err):
+        assert err.count("\n") == 1, err
+        assert err.startswith(f"covenant: error: {path}:{loops_line}: loops: illegal mapping: IBUF"), err
+        assert f"; line {loops_line} (loops): OBUF" in err and "[2 violations]" in err
+    assert proc.returncode == 2

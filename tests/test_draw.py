@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapper.acg import load_acg
-from mapper.draw import draw_acg, draw_workload, layered_layout
+from mapper.draw import draw_acg, draw_workload
+from mapper.layout import SLOT_WIDTH, layered, layered_layout
 from mapper.network import load_model
 from mapper.spec import PROJECT_ROOT
 
@@ -23,12 +24,29 @@ def _check(graph: nx.DiGraph, pos: dict) -> None:
     assert len(set(pos.values())) == len(pos)  # no two nodes on one spot
 
 
+def _check_slots(graph: nx.DiGraph, widths: dict) -> None:
+    """Boxes of one layer do not overlap, and an edge that skips layers passes each of them beside
+    every box of that layer (through its own slot), never behind one."""
+    layout = layered(graph, None, widths)
+    spans = {}
+    for n, (x, y) in layout.pos.items():
+        spans.setdefault(y, []).append((x - widths[n] / 2, x + widths[n] / 2))
+    for (u, v), slots in layout.slots.items():
+        assert [y for _, y in slots] == list(range(layout.pos[u][1] + 1, layout.pos[v][1]))
+        for x, y in slots:
+            spans[y].append((x - SLOT_WIDTH / 2, x + SLOT_WIDTH / 2))
+    for row in spans.values():
+        row.sort()
+        assert all(a[1] <= b[0] + 1e-9 for a, b in zip(row, row[1:], strict=False))
+
+
 @pytest.mark.parametrize("name", WORKLOADS)
 def test_layout_of_shipped_workloads(name: str) -> None:
     graph = load_model(name).graph
     pos = layered_layout(graph)
     _check(graph, pos)
     assert pos == layered_layout(graph.copy())  # deterministic
+    _check_slots(graph, {n: 1.0 + len(n) / 10 for n in graph})
 
 
 @st.composite
@@ -45,6 +63,7 @@ def dags(draw) -> nx.DiGraph:
 @given(dags())
 def test_layout_of_random_dags(graph: nx.DiGraph) -> None:
     _check(graph, layered_layout(graph))
+    _check_slots(graph, {n: 0.5 + (n % 3) for n in graph})
 
 
 def test_layout_with_given_levels_keeps_them() -> None:

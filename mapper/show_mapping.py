@@ -116,8 +116,10 @@ def mapping_nest(m: Mapping, acg: ACG) -> dict:
     predicted = {"cycles": latency, "energy_pj": float(cost.energy), "compute_cycles": float(cost.compute_cycles),
                  "instructions": cost.instructions, "dram_bytes": cost.dram_bytes,
                  "utilization": cost.ops / (latency * float(peak_ops_per_cycle(cap))) if latency else 0.0}
+    onchip = m.layer.onchip
     return {"layer": m.layer.name, "workload": m.workload, "acg": m.acg, "expr": str(m.layer.expr),
-            "dims": dict(m.layer.dims), "binding": m.binding.describe(), "levels": levels,
+            "dims": dict(m.layer.dims), "binding": m.binding.describe(),
+            "onchip": {"homes": dict(onchip.homes), "reserved": dict(onchip.reserved)}, "levels": levels,
             "instruction": _instruction(m, acg), "predicted": predicted, "recorded": dict(m.predicted)}
 
 
@@ -158,6 +160,11 @@ def nest_lines(doc: dict) -> list[str]:
     covered = trips(doc)
     padded = [f"{d} to {covered[d]}" for d, n in doc["dims"].items() if covered[d] > n]
     lines += [f"tiled past the extent (the last tile is partial): {', '.join(padded)}"] if padded else []
+    homes, reserved = doc["onchip"]["homes"], doc["onchip"]["reserved"]
+    if homes or any(reserved.values()):  # a step of a fused group
+        kept = [f"{t} whole in {st}" for t, st in homes.items()] + \
+            [f"{format_bytes(n)} of {st} held for the group" for st, n in reserved.items() if n]
+        lines.append(f"fused group: {', '.join(kept)}")
     lines.append("")
     depth = 0
     for level in doc["levels"]:

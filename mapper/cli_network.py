@@ -87,6 +87,7 @@ def add_compile_parser(sub) -> None:
                     help="on a multi-core ACG, run each step on at most N cores (default: as many as pay)")
     cp.add_argument("--no-validate", action="store_true", help="skip the end-to-end simulation")
     cp.add_argument("--json", action="store_true", help="print one JSON document")
+    cp.add_argument("--wide", action="store_true", help="every column of the table, exact figures")
     cp.add_argument("-o", "--output", metavar="DIR",
                     help="write the network program into DIR: network.yaml and one mapping per step")
 
@@ -117,7 +118,7 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        print_compile(console, doc)
+        print_compile(console, doc, args.wide)
         if out is not None:
             console.print(f"wrote {out}", highlight=False)
     ok = result.mapped and (result.valid is True or not options.validate)
@@ -172,8 +173,8 @@ def write_program(result: NetworkResult, out: Path) -> None:
     write_text(out / "network.yaml", yaml.safe_dump(doc, sort_keys=False, width=120))
 
 
-def print_compile(console: Console, doc: dict) -> None:
-    print_map(console, doc)
+def print_compile(console: Console, doc: dict, wide: bool = False) -> None:
+    print_map(console, doc, wide)
     tot = doc["total"]
 
     def num(v, fmt="{:,.0f}"):

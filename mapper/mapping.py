@@ -474,8 +474,7 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
                 predicted, workload)
     problems = check_legal(m, acg)
     if problems:
-        raise SpecError(root.source, None, "", f"illegal mapping: {problems[0]}"
-                        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise illegal_mapping_error(root.source, f, problems)
     return m
 
 
@@ -493,6 +492,27 @@ def _parse_onchip(f: Field, tensors, acg: ACG) -> OnChip:
             raise v.error(f"{acg.name} has no storage '{name}'")
         reserved.append((name, v.int(minimum=0)))
     return OnChip(tuple(homes), tuple(reserved))
+
+
+# Which field of a mapping document a legality problem points at (the first needle found decides).
+_PROBLEM_FIELDS = (("fused group", "layer"), (": needs ", "loops"), ("is for ACG", "acg"), ("binding", "binding"),
+                   ("double-buffer", "double_buffer"), ("double buffering", "double_buffer"),
+                   ("placement", "placement"), ("partial sums", "placement"),
+                   ("spatial factor", "spatial"), ("the instruction needs", "spatial"))
+
+
+def illegal_mapping_error(source: str, fields: dict[str, Field], problems: list[str]) -> SpecError:
+    """One line naming every violation, each at the line of the field it concerns (tile sizes, hence
+    capacities, are the `loops`' doing unless the problem names another field)."""
+    located = []
+    for problem in problems:
+        key = next((k for needle, k in _PROBLEM_FIELDS if needle in problem), "loops")
+        field = fields.get(key) or fields["loops"]
+        located.append((field.line, key, problem))
+    line, key, first = located[0]
+    rest = "".join(f"; line {ln} ({k}): {p}" for ln, k, p in located[1:])
+    count = f" [{len(problems)} violations]" if len(problems) > 1 else ""
+    return SpecError(source, line, key, f"illegal mapping: {first}{rest}{count}")
 
 
 def with_predicted(m: Mapping, **figures: float) -> Mapping:

@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mapper.acg import ACG
 from mapper.flow import LayerResult, Options, map_layers
@@ -45,10 +46,11 @@ class CompileOptions:
     validate: bool = True
     seed: int = 0  # of the input, the weights and random search
     order: str = "optimal"  # 'optimal': the layer order with the smallest activation peak; 'file'
+    strategy_options: tuple[tuple[str, Any], ...] = ()  # given options of the strategy (solver.registry)
 
     def layer_options(self) -> Options:
         # Steps are validated end to end, on the network's own data, not one by one on random tensors.
-        return Options(self.strategy, self.objective, self.time_limit, False, self.seed)
+        return Options(self.strategy, self.objective, self.time_limit, False, self.seed, self.strategy_options)
 
 
 @dataclass(frozen=True)

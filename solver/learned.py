@@ -48,7 +48,7 @@ class LearnedOptions:
     candidates: int = option(400, 1, 10**6, "candidates proposed per round")
     shortlist: int = option(4, 1, 100, "the best-predicted batch x shortlist candidates are clustered")
     parents: int = option(4, 1, 1000, "best measured points whose neighbours are proposed")
-    ridge: float = option(1.0, 0.0, 1e6, "L2 regularisation of the learned model")
+    ridge: float = option(0.01, 0.0, 1e6, "L2 regularisation of the learned model")
     prior: bool = option(True, help="the analytic cost model's figure is a feature (one evaluation each)")
     seed: int = option(0, 0, 2**31, "random seed (default: the run's --seed)")
     max_instructions: int = option(MAX_INSTRUCTIONS, 1, 10**8, "larger programs are not measured")

@@ -4,7 +4,9 @@ A population of legal points evolves for `generations`: parents are picked by to
 two parents of the same binding takes each dim's tile chain, each tensor's placement and each level's
 stationary tensor from one parent or the other (uniform crossover of the per-dim chains), and is
 mutated with probability `mutation` by a move of `solver.neighbourhood`; an illegal child is
-replaced by a mutated copy of a parent. The `elite` best points survive unchanged. Seeded.
+replaced by a mutated copy of a parent, a duplicate within the generation is mutated. The `elite`
+best points and the best point of every binding survive unchanged (bindings never cross, so each
+keeps a niche); the second parent comes from the first one's binding. Seeded.
 
     >>> from mapper.acg import load_acg
     >>> from mapper.workload import make_layer
@@ -38,6 +40,7 @@ class GeneticOptions:
     measure: bool = option(False, help="score by simulator measurements instead of the cost model")
     measurements: int = option(0, 0, 10**6, "stop after this many measurements (0: no limit)")
     max_instructions: int = option(MAX_INSTRUCTIONS, 1, 10**8, "larger programs are not measured")
+    greedy_start: bool = option(True, help="start from the greedy mapping of each binding too (else random only)")
 
 
 def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, options: GeneticOptions) -> Solution:
@@ -48,15 +51,23 @@ def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, opti
     budget = Budget(time_limit, measurements=options.measurements, measure=options.measure,
                     max_instructions=options.max_instructions, seed=options.seed)
     scorer = Scorer(spaces, acg, objective, budget)
-    population = starts(scorer, rng, options.population)
+    population = starts(scorer, rng, options.population, options.greedy_start)
     for _ in range(options.generations):
         if scorer.spent() or not population:
             break
         ranked = sorted(population, key=scorer.score)
         children = ranked[:min(options.elite, len(ranked))]
+        for k in sorted({c[0] for c in ranked}):  # every binding keeps its best: a niche for crossover
+            best = next(c for c in ranked if c[0] == k)
+            if best not in children:
+                children.append(best)
         while len(children) < options.population and not scorer.spent():
-            a, b = select(ranked, scorer, rng, options.tournament), select(ranked, scorer, rng, options.tournament)
+            a = select(ranked, scorer, rng, options.tournament)
+            b = select([c for c in ranked if c[0] == a[0]], scorer, rng, options.tournament)
             child = breed(scorer, a, b, rng, options.mutation)
+            if child in children:  # a copy adds nothing: mutate it (keeps the population diverse)
+                near = random_neighbour(scorer.spaces[child[0]], child[1], scorer.acg, rng)
+                child = (child[0], near) if near is not None else None
             if child is not None and scorer.score(child) is not None:
                 children.append(child)
         population = children

@@ -52,6 +52,7 @@ class LearnedOptions:
     prior: bool = option(True, help="the analytic cost model's figure is a feature (one evaluation each)")
     seed: int = option(0, 0, 2**31, "random seed (default: the run's --seed)")
     max_instructions: int = option(MAX_INSTRUCTIONS, 1, 10**8, "larger programs are not measured")
+    greedy_start: bool = option(True, help="start from the greedy mapping of each binding too (else random only)")
 
 
 def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, options: LearnedOptions) -> Solution:
@@ -62,7 +63,8 @@ def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, opti
     budget = Budget(time_limit, measurements=options.measurements, measure=True,
                     max_instructions=options.max_instructions, seed=options.seed)
     scorer = Scorer(spaces, acg, objective, budget)
-    measured = {c: scorer.score(c) for c in starts(scorer, rng, min(options.initial, options.measurements))}
+    measured = {c: scorer.score(c) for c in starts(scorer, rng, min(options.initial, options.measurements),
+                                                            options.greedy_start)}
     while measured and not scorer.spent():
         pool = [c for c in propose(scorer, measured, rng, options) if c not in measured]
         if not pool:

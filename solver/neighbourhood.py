@@ -2,8 +2,10 @@
 
 A neighbour differs from its point in one decision:
 
-- `tile_moves`: one dim's tile chain changes at one level (the other levels' tiles kept), the
-  chains of the space that differ from the current one in exactly one position;
+- `tile_moves`: one dim's tile chain changes at one or two levels (the others kept), the
+  chains of the space that differ from the current one in one or two positions (two: a factor moves
+  between levels, e.g. into the instruction, whose tile must divide the one above); a level whose
+  set of moving loops changes takes each stationary tensor (loop order) its new loops admit;
 - `stationary_moves`: one level's stationary tensor (and so that level's loop order);
 - `placement_moves`: one tensor's storage path (buffering bits off the new path dropped);
 - `buffering_moves`: one (tensor, storage) double-buffering bit flipped.
@@ -33,31 +35,36 @@ from solver.space import Point, Space, double_choices, factors, irrelevant, lega
 
 
 def tile_moves(space: Space, point: Point) -> list[Point]:
-    """Points whose chain of one dim differs from `point`'s at exactly one level. A level whose
-    stationary tensor the new factors no longer admit takes, in turn, each choice they admit (else
-    no single move could give a level its first moving loop)."""
+    """Points whose chain of one dim differs from `point`'s at one or two levels. A level whose loops
+    the change starts or stops moving takes, in turn, each stationary tensor its new loops admit (the
+    loop order that fits the new tiles; else no single move could reach it)."""
     out = []
+    before = _moving(space, point)
     for i, (current, options) in enumerate(zip(point.chains, space.options, strict=True)):
         for chain in options:
-            if sum(a != b for a, b in zip(chain, current, strict=True)) == 1:
+            if 0 < sum(a != b for a, b in zip(chain, current, strict=True)) <= 2:
                 moved = Point(point.chains[:i] + (chain,) + point.chains[i + 1:], point.paths, point.stationary,
                               point.double)
-                out += [Point(moved.chains, moved.paths, st, moved.double) for st in _repairs(space, moved)]
+                out += [Point(moved.chains, moved.paths, st, moved.double) for st in _orders(space, moved, before)]
     return out
 
 
-def _repairs(space: Space, point: Point) -> list[tuple[str | None, ...]]:
-    """The point's stationary choices, with those its factors do not admit replaced by each admitted one."""
+def _moving(space: Space, point: Point) -> list[frozenset[str]]:
+    return [frozenset(d for d, f in level.items() if f > 1) for level in factors(space, point)]
+
+
+def _orders(space: Space, point: Point, before: list[frozenset[str]]) -> list[tuple[str | None, ...]]:
+    """Stationary choices for a point whose tiles changed: a level keeps its choice if its moving
+    loops are the same and still admit it, else takes each admitted one."""
     irr = irrelevant(space.layer)
     per_level = []
-    for level, x in zip(factors(space, point), point.stationary, strict=False):
-        moving = [d for d, f in level.items() if f > 1]
-
+    for moving, old, x in zip(_moving(space, point), before, point.stationary, strict=False):
         def admits(y: str | None, moving=moving) -> bool:
             if y is None:
                 return not moving or any(not irr[d] for d in moving)
             return any(irr[d] == {y} for d in moving)
-        per_level.append([x] if admits(x) else [y for y in space.stationary if admits(y)])
+        keep = moving == old and admits(x)
+        per_level.append([x] if keep else [y for y in space.stationary if admits(y)])
     return list(itertools.product(*per_level))
 
 

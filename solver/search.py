@@ -151,11 +151,11 @@ class Scorer:
                         limit=limit, measurements=self.measurements, trace=tuple(self.trace))
 
 
-def starts(scorer: Scorer, rng: random.Random, count: int, tries: int = 50) -> list[Candidate]:
-    """Up to `count` distinct scorable candidates: the greedy point of each space, then random samples
-    (at most `tries` x count draws). Scored, so the best start is on the trace."""
+def starts(scorer: Scorer, rng: random.Random, count: int, greedy: bool = True, tries: int = 50) -> list[Candidate]:
+    """Up to `count` distinct scorable candidates: the greedy point of each space (with `greedy`), then
+    random samples (at most `tries` x count draws). Scored, so the best start is on the trace."""
     out: list[Candidate] = []
-    for k, space in enumerate(scorer.spaces):
+    for k, space in enumerate(scorer.spaces if greedy else ()):
         point = greedy_point(space, scorer.acg)
         if point is not None and len(out) < count and scorer.score((k, point)) is not None:
             out.append((k, point))

@@ -84,6 +84,8 @@ def propose(scorer: Scorer, measured: dict[Candidate, object], rng: random.Rando
     best = sorted((c for c, v in measured.items() if v is not None), key=lambda c: measured[c])[:options.parents]
     pool = {}
     for k, point in best:
+        if scorer.spent():
+            return []
         for p in neighbours(scorer.spaces[k], point, scorer.acg):
             pool.setdefault((k, p), None)
     near = list(pool)
@@ -91,12 +93,12 @@ def propose(scorer: Scorer, measured: dict[Candidate, object], rng: random.Rando
         near = rng.sample(near, options.candidates // 2)
     out = dict.fromkeys(near)
     for _ in range(4 * options.candidates):
-        if len(out) >= options.candidates:
+        if len(out) >= options.candidates or scorer.spent():
             break
         cand = random_candidate(scorer.spaces, rng)
         if scorer.mapping(cand) is not None:
             out.setdefault(cand, None)
-    return [c for c in out if not options.prior or scorer.predict(c) is not None]
+    return [c for c in out if not scorer.spent() and (not options.prior or scorer.predict(c) is not None)]
 
 
 def pick(scorer: Scorer, measured: dict[Candidate, object], pool: list[Candidate], rng: random.Random,
@@ -107,7 +109,8 @@ def pick(scorer: Scorer, measured: dict[Candidate, object], pool: list[Candidate
     x_train = np.array([features(scorer, c, options.prior) for c in train])
     y_train = np.array([math.log(max(float(measured[c]), 1e-12)) for c in train])
     x_pool = np.array([features(scorer, c, options.prior) for c in pool])
-    mean, scale = x_train.mean(axis=0), x_train.std(axis=0) + 1e-9
+    mean, spread = x_train.mean(axis=0), x_train.std(axis=0)
+    scale = np.where(spread > 0, spread, 1.0)  # a feature the measurements never varied stays unscaled
     predicted = fit_ridge((x_train - mean) / scale, y_train, options.ridge)((x_pool - mean) / scale)
     order = np.argsort(predicted, kind="stable")[:options.batch * options.shortlist]
     short = [pool[i] for i in order]

@@ -59,8 +59,8 @@ def acg_summary(acg: ACG) -> dict:
         })
     edges = [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle, "pj_per_byte": e.pj_per_byte}
              for e in acg.edges]
-    return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "storages": storages,
-            "capabilities": capabilities, "edges": edges}
+    return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "cores": acg.cores,
+            "storages": storages, "capabilities": capabilities, "edges": edges}
 
 
 def _sources(layer) -> dict:
@@ -87,7 +87,8 @@ def add_row(table: Table, *cells: str) -> None:
 
 
 def print_acg(console: Console, s: dict) -> None:
-    console.print(f"[bold]{s['name']}[/bold]  ({s['source']}, {s['clock_ghz']:g} GHz)")
+    cores = f", {s['cores']} cores sharing off-chip memory" if s["cores"] > 1 else ""
+    console.print(f"[bold]{s['name']}[/bold]  ({s['source']}, {s['clock_ghz']:g} GHz{cores})")
     t = Table(title="storage", title_justify="left")
     for col in ("node", "capacity", "instances", "total", "banks", "double buf", "port B/cyc",
                 "read pJ/B", "write pJ/B"):

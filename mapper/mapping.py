@@ -41,7 +41,7 @@ from mapper.dtypes import dtype_bytes
 from mapper.files import write_text
 from mapper.notation import Access
 from mapper.spec import Field, SpecError, load_yaml, load_yaml_text
-from mapper.workload import Layer, make_layer
+from mapper.workload import Layer, OnChip, make_layer
 
 FORMAT = "covenant-mapping/1"
 
@@ -136,13 +136,19 @@ def storage_demand(m: Mapping) -> dict[str, list[tuple[str, int]]]:
     return out
 
 
+def tile_capacity(layer: Layer, acg: ACG, storage: str) -> int:
+    """What the tiles of `layer` may use of `storage`: its capacity less what a fused group keeps there
+    whole (`Layer.onchip`)."""
+    return acg.storages[storage].total_capacity - layer.onchip_bytes(storage)
+
+
 def acg_digest(acg: ACG) -> str:
     """A content hash of what an ACG means (not of its file: comments and layout do not count)."""
     content = repr((acg.name, acg.clock_ghz, sorted(acg.storages.items()),
                     [(c.name, [(cap.name, str(cap.expr), sorted(cap.fixed.items()), sorted(cap.operands.items()),
                                 sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)
                                for cap in c.capabilities]) for c in acg.computes.values()],
-                    acg.edges))
+                    acg.edges) + (() if acg.cores == 1 else (acg.cores,)))
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
@@ -226,8 +232,17 @@ def resource_problems(m: Mapping, acg: ACG) -> list[str]:
         elif not st.double_buffer:
             problems.append(f"{storage} does not support double buffering (tensor {tensor})")
     # capacities
+    for storage, held in layer.onchip.reserved + tuple((s, 0) for _, s in layer.onchip.homes):
+        st = acg.storages.get(storage)
+        if st is None or st.offchip or st.instances != 1:
+            problems.append(f"{storage} cannot keep values of a fused group (not a single on-chip storage)")
+        elif held < 0 or layer.onchip_bytes(storage) > st.total_capacity:
+            problems.append(f"{storage}: the fused group keeps {layer.onchip_bytes(storage)} B there, "
+                            f"it holds {st.total_capacity} B")
+    if problems:
+        return problems
     for storage, needs in storage_demand(m).items():
-        total, have = sum(n for _, n in needs), acg.storages[storage].total_capacity
+        total, have = sum(n for _, n in needs), tile_capacity(layer, acg, storage)
         if total > have:
             parts = " + ".join(f"{n} B for tensor {t}" + (" (double-buffered)" if m.is_double_buffered(t, storage)
                                                           else "") for t, n in needs)
@@ -284,7 +299,7 @@ def greedy_mapping(layer: Layer, binding: Binding, acg: ACG, grow: bool = True) 
                        tuple((d, s) for d, s in spatial_.items() if s > 1), double_)
 
     def fits(mp: Mapping) -> bool:
-        return not any(sum(n for _, n in needs) > acg.storages[s].total_capacity
+        return not any(sum(n for _, n in needs) > tile_capacity(layer, acg, s)
                        for s, needs in storage_demand(mp).items())
 
     m = build(spatial, per_level, double)
@@ -363,6 +378,8 @@ def mapping_to_dict(m: Mapping) -> dict:
         "loops": [[[d, f] for d, f in lv] for lv in m.loops],
         "spatial": dict(m.spatial),
     }
+    if layer.onchip:  # a step of a fused group: what stays on chip while it runs
+        doc["layer"]["onchip"] = {"homes": dict(layer.onchip.homes), "reserved": dict(layer.onchip.reserved)}
     if m.predicted:
         doc["predicted"] = dict(m.predicted)
     return doc
@@ -403,7 +420,7 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
         raise f["acg"].error(f"the mapping is for ACG '{acg_name}' ({digest}); '{acg.name}' is "
                              f"{acg_digest(acg)}")
 
-    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes"))
+    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes", "onchip"))
     expr = parse_expr_field(lf["expr"])
     dims = {d: v.int(minimum=1) for d, v in lf["dims"].mapping().items()}
     if set(dims) != set(expr.dims):
@@ -417,7 +434,8 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
             if t not in expr.inputs:
                 raise v.error(f"'{t}' is not an input tensor of the expression")
             shapes[t] = tuple(x.int(minimum=1) for x in v.items())
-    layer = make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes)
+    layer = make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes,
+                       onchip=_parse_onchip(lf["onchip"], expr.tensors, acg) if "onchip" in lf else OnChip())
 
     bf = f["binding"].keys(required=("capability", "tensors", "dims"))
     cap_name = bf["capability"].str()
@@ -459,6 +477,22 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
         raise SpecError(root.source, None, "", f"illegal mapping: {problems[0]}"
                         + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     return m
+
+
+def _parse_onchip(f: Field, tensors, acg: ACG) -> OnChip:
+    parts = f.keys(optional=("homes", "reserved"))
+    homes, reserved = [], []
+    for t, v in (parts["homes"].mapping().items() if "homes" in parts else []):
+        if t not in tensors:
+            raise v.error(f"'{t}' is not a tensor of the layer")
+        if v.str() not in acg.storages:
+            raise v.error(f"{acg.name} has no storage '{v.value}'")
+        homes.append((t, v.value))
+    for name, v in (parts["reserved"].mapping().items() if "reserved" in parts else []):
+        if name not in acg.storages:
+            raise v.error(f"{acg.name} has no storage '{name}'")
+        reserved.append((name, v.int(minimum=0)))
+    return OnChip(tuple(homes), tuple(reserved))
 
 
 def with_predicted(m: Mapping, **figures: float) -> Mapping:

@@ -27,6 +27,7 @@ the instructions alone. Timing is event-driven and independent of any cost formu
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -152,11 +153,33 @@ def simulate(program: Program, acg: ACG, seed: int = 0, inputs: dict[str, np.nda
     return machine.finish(program, inputs, compare)
 
 
+def simulate_cores(programs: list[Program], acg: ACG, inputs: list[dict[str, np.ndarray]]) -> list[SimResult]:
+    """Run one program per core at once: each core has its own storages, edges and compute engines,
+    the off-chip ports are shared (a transfer waits while another core's holds the port). The
+    controllers issue in turn, one instruction each; every result's cycles are the whole run's."""
+    machines = []
+    for j, (program, data) in enumerate(zip(programs, inputs, strict=True)):
+        try:
+            cap = acg.capability(program.capability)
+        except KeyError:
+            raise SimError(f"{acg.name} has no capability '{program.capability}'") from None
+        machines.append(_Machine(program, acg, cap, data, core=f"core{j}/"))
+    for m in machines[1:]:
+        m.engines, m.busy = machines[0].engines, machines[0].busy
+    for step in itertools.zip_longest(*(p.instructions for p in programs)):
+        for m, ins in zip(machines, step, strict=True):
+            if ins is not None:
+                m.execute(ins)
+    return [m.finish(p, data, compare=False) for m, p, data in zip(machines, programs, inputs, strict=True)]
+
+
 class _Machine:
     """The state of one simulation: buffers, engines, energy, and the computes awaiting their data."""
 
-    def __init__(self, program: Program, acg: ACG, cap: Capability, inputs: dict[str, np.ndarray]) -> None:
+    def __init__(self, program: Program, acg: ACG, cap: Capability, inputs: dict[str, np.ndarray],
+                 core: str = "") -> None:
         layer = program.layer
+        self.core = core  # the prefix of its engines' names; off-chip ports have none (cores share them)
         self.acg, self.cap, self.layer = acg, cap, layer
         self.expr = layer.expr
         self.out_t = self.expr.output.tensor
@@ -164,14 +187,16 @@ class _Machine:
         self.dim_map, self.roles = dict(program.dim_map), dict(program.tensors)
         self.tensors = tuple(layer.tensors)
         self.region_of = {t: region_function(layer, t) for t in layer.tensors}
-        self.offchip: dict[str, Buffer] = {}  # off-chip memory: whole tensors
+        # Whole tensors: off-chip, or (a fused group's values) in the on-chip storage that keeps them.
+        self.home = {t: layer.onchip.home(t) for t in layer.tensors}
+        self.whole: dict[str, Buffer] = {}
         for t in layer.tensors.values():
             full = tuple((0, n) for n in t.shape)
             if t.name == self.out_t:
                 data, written = np.zeros(t.shape, self.out_dtype), np.zeros(t.shape, bool)
             else:
                 data, written = np.ascontiguousarray(inputs[t.name]), np.ones(t.shape, bool)
-            self.offchip[t.name] = Buffer(t.name, "", full, data, written)
+            self.whole[t.name] = Buffer(t.name, self.home[t.name] or "", full, data, written)
         self.live: dict[str, list[Buffer]] = {s: [] for s in acg.storages}
         self.held: dict[tuple[str, str], list[Buffer]] = {}  # (storage, tensor) -> its live buffers, oldest first
         self.used = dict.fromkeys(acg.storages, 0)
@@ -184,10 +209,27 @@ class _Machine:
         self.pending: list[tuple[dict[str, Buffer], dict[str, tuple[int, int]]]] = []
         self.shifted_cache: dict = {}
         # Per-instruction facts that depend only on a few fields, worked out once per distinct value.
-        self.links: dict[tuple[str, str], tuple[list[str], float, float]] = {}  # (src, dst) -> `link`
+        self.links: dict[tuple[str, str], tuple] = {}  # (src, dst) -> `link`
         self.shapes: dict[tuple, tuple[float, int]] = {}  # compute extents -> (cycles, points)
         self.placings: dict[tuple, list] = {}  # compute places -> per tensor (storage, allowed, pJ/B)
-        self.compute_engine = [f"compute:{cap.node}"]
+        self.compute_engine = [f"{core}compute:{cap.node}"]
+        self.keep_onchip(layer)
+
+    def keep_onchip(self, layer) -> None:
+        """Count what the fused group keeps whole on chip: the layer's homed tensors and the bytes
+        reserved for the group's other values; they must fit before any tile is allocated."""
+        for storage, nbytes in layer.onchip.reserved:
+            self.used[storage] += nbytes
+        for t, storage in layer.onchip.homes:
+            st = self.acg.storages.get(storage)
+            if st is None or st.offchip or st.instances != 1:
+                raise SimError(f"tensor {t} is kept whole in '{storage}', which is not a single on-chip storage")
+            self.used[storage] += self.whole[t].nbytes
+        for storage, used in self.used.items():
+            if used > self.acg.storages[storage].total_capacity:
+                raise SimError(f"{storage}: the fused group keeps {used} B there, it holds "
+                               f"{self.acg.storages[storage].total_capacity} B")
+            self.peaks[storage] = used
 
     def execute(self, ins: Instruction) -> None:
         if isinstance(ins, ComputeIns):
@@ -212,8 +254,9 @@ class _Machine:
              exact: str = "") -> tuple[Buffer, tuple[slice, ...]]:
         """The buffer of `tensor` in `storage` holding `region` (and the slices of it): the newest that
         contains it, or with `exact` ('newest' or 'oldest') one allocated for exactly that region."""
-        if self.acg.storages[storage].offchip:
-            buf = self.offchip[tensor]
+        home = self.home.get(tensor)
+        if storage == home or (home is None and self.acg.storages[storage].offchip):
+            buf = self.whole[tensor]
             return buf, buf.view(region)
         candidates = self.held.get((storage, tensor), [])
         same = [b for b in candidates if b.region == region] if exact else []
@@ -265,33 +308,46 @@ class _Machine:
     # ---------------------------------------------------------------------------------------------
     # Moves and computes
 
-    def run(self, engine_names: list[str], start: float, duration: float) -> float:
-        """Occupy the engines for `duration` from `start` or when the last of them frees up."""
+    def run(self, engine_names: list[str], start: float, duration: float,
+            slots: tuple[tuple[str, float], ...] = ()) -> float:
+        """Occupy the engines for `duration` from `start` or when the last of them frees up; each of
+        `slots` (engine, time) only for its time (a shared port that serves others meanwhile)."""
         engines, busy = self.engines, self.busy
         for e in engine_names:
+            start = max(start, engines.get(e, 0.0))
+        for e, _ in slots:
             start = max(start, engines.get(e, 0.0))
         end = start + duration
         for e in engine_names:
             engines[e] = end
             busy[e] = busy.get(e, 0.0) + duration
+        for e, t in slots:
+            engines[e] = start + t
+            busy[e] = busy.get(e, 0.0) + t
         return end
 
-    def link(self, src: str, dst: str) -> tuple[list[str], float, float] | None:
+    def link(self, src: str, dst: str) -> tuple[list[str], float, float, tuple] | None:
         """For the edge src -> dst (None if there is none): the engines a move along it occupies, its
-        bandwidth (the slowest of the channel and the nodes' ports) and its energy per byte."""
+        bandwidth (the slowest of the channel and the nodes' ports), its energy per byte, and the
+        shared off-chip ports of a multi-core run with their bandwidth (a port carries several cores'
+        transfers at once up to its bandwidth: each holds it for its bytes / the port's bandwidth)."""
         acg = self.acg
         edge = acg.edge(src, dst)
         if edge is None:
             return None
         bw = [edge.bytes_per_cycle]
-        names = [f"edge:{src}->{dst}"]
+        names = [self.core + f"edge:{src}->{dst}"]
+        shared = []
         for node in (src, dst):
             port = acg.storages[node].bytes_per_cycle
             if port:
                 bw.append(port)
-                names.append(f"port:{node}")
+                if self.core and acg.storages[node].offchip:
+                    shared.append((f"port:{node}", port))
+                else:
+                    names.append(self.core + f"port:{node}")
         pj = acg.storages[src].read_pj_per_byte + acg.storages[dst].write_pj_per_byte + edge.pj_per_byte
-        return names, min(bw), pj
+        return names, min(bw), pj, tuple(shared)
 
     def move(self, ins: Move) -> None:
         link = self.links.get((ins.src, ins.dst))
@@ -301,7 +357,7 @@ class _Machine:
                 raise SimError(f"move of {ins.tensor} from {ins.src} to {ins.dst}: the ACG has no edge "
                                f"{ins.src}->{ins.dst}")
             self.links[(ins.src, ins.dst)] = link
-        names, bandwidth, pj = link
+        names, bandwidth, pj, shared = link
         src, s_sl = self.find(ins.tensor, ins.src, ins.region, "reads")
         dst, d_sl = self.find(ins.tensor, ins.dst, ins.region, "writes", exact="newest")
         if not src.is_written(s_sl):
@@ -310,7 +366,8 @@ class _Machine:
         dst.data[d_sl] = src.data[s_sl]
         dst.mark_written(d_sl)
         nbytes = src.data[s_sl].nbytes
-        end = self.run(names, max(src.ready, dst.earliest), nbytes / bandwidth)
+        end = self.run(names, max(src.ready, dst.earliest), nbytes / bandwidth,
+                       tuple((port, nbytes / rate) for port, rate in shared))
         src.last_use = max(src.last_use, end)
         dst.ready = max(dst.ready, end)
         dst.last_use = max(dst.last_use, end)
@@ -421,10 +478,10 @@ class _Machine:
         leftover = [f"{b.tensor} in {s}" for s, bufs in self.live.items() for b in bufs]
         if leftover:
             raise SimError(f"the program ends with buffers still allocated: {', '.join(leftover)}")
-        out = self.offchip[self.out_t]
+        out = self.whole[self.out_t]
         if not out.complete:
             raise SimError(f"output {self.out_t}: {int((~out.written).sum())} elements are never written back "
-                           "off-chip")
+                           f"to {self.home[self.out_t] or 'off-chip memory'}")
         reference, same = None, False
         if compare:
             reference = evaluate(self.expr, self.layer.dims, inputs, self.out_dtype)

@@ -22,6 +22,7 @@ from fractions import Fraction
 from mapper.acg import ACG
 from mapper.cost import exact, relevant_dims, transfer
 from mapper.dtypes import dtype_bytes
+from mapper.mapping import tile_capacity
 from solver.cpmodel import Model, Term, add, lits, neg, scale
 from solver.space import NoMapping, Space, irrelevant
 
@@ -300,7 +301,7 @@ def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dic
                 flows["chains"].append((add(terms[0], scale(Blast[k, t], per_wb), *terms[1:]), [lit, dbl]))
             _operand_energy(mm, space, acg, sc, t, path, lit, S, T, flows, tag)
     for storage, terms in need.items():
-        mm.m.Add(sum(u[0] for u in terms) <= acg.storages[storage].total_capacity).OnlyEnforceIf(enforce)
+        mm.m.Add(sum(u[0] for u in terms) <= tile_capacity(space.layer, acg, storage)).OnlyEnforceIf(enforce)
     return flows
 
 

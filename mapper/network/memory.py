@@ -91,8 +91,10 @@ def peak_bytes(net: Network) -> int:
 def plan_memory(net: Network) -> AddressPlan:
     """Offsets for every buffer so that no two buffers live at the same step share a byte: greedy by
     size (largest first, each at the lowest offset free over its live range), as TFLite's arena
-    planner does. The arena is at least the peak, usually within a few percent of it."""
-    ranges = live_ranges(net)
+    planner does. The arena is at least the peak, usually within a few percent of it. Values a fused
+    group keeps on chip take no off-chip memory."""
+    onchip = net.onchip_values()
+    ranges = {b: r for b, r in live_ranges(net).items() if b not in onchip}
     order = sorted(ranges, key=lambda b: (-net.buffers[b].bytes, ranges[b][0], b))
     placed: list[Placement] = []
     for buffer in order:

@@ -5,6 +5,8 @@ optimum on tiny layers, return only legal mappings, count their work and are det
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from mapper.acg import load_acg
 from mapper.cli import main
 from mapper.cost import evaluate
-from mapper.experiment import load_experiment
+from mapper.experiment import cases, load_experiment
 from mapper.flow import Options, map_layer
 from mapper.mapping import check_legal
 from mapper.ops import TemplateError
@@ -106,8 +108,6 @@ def test_bad_options_exit_2_with_one_line(argv, message, capsys) -> None:
 
 
 def test_options_travel_from_the_cli_and_work_is_counted(capsys) -> None:
-    import json
-
     assert main(["map", "--acg", "tiny", "--workload", "tiny_net", "--layer", "fc", "--strategy", "learned",
                  "--option", "measurements=6", "--option", "seed=2", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -121,7 +121,6 @@ def test_experiment_options_are_part_of_the_case_key(tmp_path: Path) -> None:
         path = tmp_path / "exp.yaml"
         path.write_text(f"name: k\nacgs: [tiny]\nworkloads: [{{spec: tiny_net, layers: [fc]}}]\n"
                         f"strategies: [{entry}]\n")
-        from mapper.experiment import cases
         return [c.key for c in cases(load_experiment(path))]
     plain = keys("anneal")
     assert keys("{name: anneal, options: {steps: 2000}}") == plain  # the default: the same computation
@@ -145,8 +144,6 @@ small_layers = st.one_of(
 @settings(max_examples=15, deadline=None)
 @given(spec=small_layers, acg=st.sampled_from(["tiny", "genesys"]), seed=st.integers(0, 10_000))
 def test_every_neighbour_is_legal_and_scored(spec, acg, seed) -> None:
-    import random
-
     op, params = spec
     try:
         layer = template_layer(op, params)

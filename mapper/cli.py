@@ -1,7 +1,8 @@
 """The `covenant` command line.
 
     covenant map --acg NAME|PATH --workload NAME|PATH [--layer L] [--objective latency|energy|edp]
-                 [--strategy cpsat|exhaustive|random] [--time-limit S] [--no-validate] [--json] [-o PATH]
+                 [--strategy cpsat|exhaustive|random|anneal|genetic|learned|PLUGIN [--option KEY=VALUE ...]]
+                 [--time-limit S] [--no-validate] [--json] [-o PATH]
     covenant show acg NAME|PATH [--json] [--png FILE]
     covenant show workload NAME|PATH [--json] [--png FILE]
     covenant show mapping FILE.yaml [--acg NAME|PATH] [--json]
@@ -34,9 +35,11 @@ from mapper.cli_network import (
     add_compile_parser,
     add_import_parser,
     add_schedule_parser,
+    add_strategy_arguments,
     cmd_compile,
     cmd_import,
     cmd_schedule,
+    strategy_options,
 )
 from mapper.cli_output import (
     acg_summary,
@@ -52,7 +55,6 @@ from mapper.draw import draw_acg, draw_workload
 from mapper.network import load_model
 from mapper.show_mapping import show_mapping
 from mapper.spec import SpecError
-from solver import STRATEGIES
 
 # --------------------------------------------------------------------------------------------------
 # Entry point
@@ -76,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the workload: a shipped name (resnet50), a YAML path or an ONNX model (.onnx)")
     mp.add_argument("--layer", action="append", help="map only this layer (repeatable)")
     mp.add_argument("--objective", choices=OBJECTIVES, default="latency", help="what to minimise (default latency)")
-    mp.add_argument("--strategy", choices=STRATEGIES, default="cpsat", help="the search strategy (default cpsat)")
+    add_strategy_arguments(mp)
     mp.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                     help="per-layer time limit in seconds (default 10); cpsat returns its best with the gap")
     mp.add_argument("--seed", type=int, default=0, help="seed of random search and of the input tensors")
@@ -279,7 +281,8 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
             raise SpecError(args.output, None, "-o", "several layers are written to a folder, but this is a file")
         if not (folder.is_dir() or (into_folder and folder.parent.is_dir())):
             raise SpecError(args.output, None, "-o", "the folder does not exist")
-    options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed)
+    options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed,
+                      strategy_options(args))
 
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -300,7 +303,8 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
         except OSError as exc:
             raise SpecError(args.output, None, "-o", f"cannot write the mappings: {exc.strerror or exc}") from None
     doc = {"acg": acg.name, "workload": wl.name, "objective": args.objective, "strategy": args.strategy,
-           "layers": [r.to_dict() for r in records], "total": totals(records)}
+           "strategy_options": dict(options.strategy_options), "layers": [r.to_dict() for r in records],
+           "total": totals(records)}
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

@@ -1,7 +1,8 @@
 """The network commands of the `covenant` command line (registered by `mapper.cli`).
 
     covenant import MODEL.onnx [-o FILE.yaml] [--dtype int8|float32]
-    covenant compile --acg A --workload W [--objective latency|energy|edp] [--strategy S] [--time-limit S]
+    covenant compile --acg A --workload W [--objective latency|energy|edp] [--strategy S [--option K=V ...]]
+                     [--time-limit S]
                      [--seed N] [--order optimal|file] [--no-validate] [--json] [-o DIR]
     covenant schedule --workload W [--acg A] [--rewrite] [--budget BYTES] [--time-limit S] [--json]
 
@@ -43,7 +44,8 @@ from mapper.network.schedule import (
     optimal_schedule,
 )
 from mapper.spec import SpecError, parse_size
-from solver import STRATEGIES
+from solver import OptionError, names
+from solver.registry import resolve
 
 
 def add_import_parser(sub) -> None:
@@ -69,12 +71,37 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
+    """--strategy and --option, shared by `map` and `compile` (the names come from solver.registry)."""
+    parser.add_argument("--strategy", choices=names(), default="cpsat", help="the search strategy (default cpsat)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the strategy, e.g. --strategy anneal --option steps=5000 (repeatable; "
+                             "a wrong one lists the strategy's options)")
+
+
+def strategy_options(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """The --option pairs, checked against the strategy's typed options (a `SpecError` names the wrong one)."""
+    given: dict[str, str] = {}
+    for text in args.option:
+        key, eq, value = text.partition("=")
+        if not eq or not key.strip():
+            raise SpecError("--option", None, "", f"expected KEY=VALUE, got '{text}'")
+        if key.strip() in given:
+            raise SpecError("--option", None, "", f"option '{key.strip()}' given twice")
+        given[key.strip()] = value.strip()
+    try:
+        resolve(args.strategy, given, args.seed)
+    except OptionError as exc:
+        raise SpecError("--option", None, "", str(exc)) from None
+    return tuple(given.items())
+
+
 def add_compile_parser(sub) -> None:
     cp = sub.add_parser("compile", help="compile a whole network: map every layer, plan memory, simulate end to end")
     cp.add_argument("--acg", required=True, help="the ACG: a shipped name (genesys) or a YAML path")
     cp.add_argument("--workload", required=True, help="the network: a shipped name (resnet50) or a YAML path")
     cp.add_argument("--objective", choices=OBJECTIVES, default="latency", help="what to minimise (default latency)")
-    cp.add_argument("--strategy", choices=STRATEGIES, default="cpsat", help="the search strategy (default cpsat)")
+    add_strategy_arguments(cp)
     cp.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                     help="per distinct layer, in seconds (default 10)")
     cp.add_argument("--seed", type=int, default=0, help="seed of the network's input and weights (default 0)")
@@ -103,7 +130,7 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
     options = CompileOptions(args.objective, args.strategy, args.time_limit, not args.no_validate, args.seed,
-                             args.order, args.fuse, args.cores)
+                             args.order, args.fuse, args.cores, strategy_options(args))
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -130,7 +157,8 @@ def compile_document(result: NetworkResult, acg: str, workload: str, options: Co
     plan = [{"buffer": p.buffer, "offset": p.offset, "bytes": p.bytes, "live": [p.first, p.last]}
             for p in sorted(result.plan.placements.values(), key=lambda p: p.offset)]
     return {"acg": acg, "workload": workload, "objective": options.objective, "strategy": options.strategy,
-            "schedule": options.order, "order": [s.layer.name for s in result.network.steps],
+            "strategy_options": dict(options.strategy_options), "schedule": options.order,
+            "order": [s.layer.name for s in result.network.steps],
             "inputs": list(result.network.inputs),
             "outputs": list(result.network.outputs), "layers": [r.to_dict() for r in result.records],
             "total": result.totals(), "error": result.error, "address_plan": plan,

@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mapper.acg import ACG
 from mapper.flow import LayerResult, Options, layer_key, map_layers
@@ -51,10 +52,11 @@ class CompileOptions:
     order: str = "optimal"  # 'optimal': the layer order with the smallest activation peak; 'file'
     fuse: str = "auto"  # 'auto': the solver decides which values stay on chip; 'none': layer by layer
     cores: int = 0  # the most cores a step may run on (0: as many as the ACG has)
+    strategy_options: tuple[tuple[str, Any], ...] = ()  # given options of the strategy (solver.registry)
 
     def layer_options(self) -> Options:
         # Steps are validated end to end, on the network's own data, not one by one on random tensors.
-        return Options(self.strategy, self.objective, self.time_limit, False, self.seed)
+        return Options(self.strategy, self.objective, self.time_limit, False, self.seed, self.strategy_options)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from mapper.program import Alloc, Free, Init, Instruction, Move, Program, Region
 from mapper.program import Compute as ComputeIns
 from mapper.workload import Layer
 from sim.blas import mac_in_float64
+from sim.checks import InstanceShare, instruction_lanes
 from sim.reference import evaluate, identity
 
 
@@ -58,6 +59,7 @@ class Buffer:
     earliest: float = 0.0  # when its slot is free
     ready: float = 0.0  # when its data is complete
     last_use: float = 0.0
+    charged: int = 0  # bytes counted against the storage's capacity (one instance's share if replicated)
     # Elements of `written` still False, kept exactly so that reads of a wholly written buffer (the
     # usual case) skip the per-element check: `complete` is `written.all()`.
     unwritten: int = field(init=False)
@@ -106,7 +108,7 @@ class SimResult:
     cycles: float
     energy_pj: float
     busy: dict[str, float]  # engine -> busy cycles
-    buffer_peaks: dict[str, int]  # storage -> peak bytes allocated
+    buffer_peaks: dict[str, int]  # storage -> peak bytes allocated (one instance's, if replicated)
     instructions: int
     computes: int
     ops: int
@@ -188,6 +190,18 @@ class _Machine:
         self.shapes: dict[tuple, tuple[float, int]] = {}  # compute extents -> (cycles, points)
         self.placings: dict[tuple, list] = {}  # compute places -> per tensor (storage, allowed, pJ/B)
         self.compute_engine = [f"compute:{cap.node}"]
+        self.program = program
+        self.shares: dict[tuple[str, str], InstanceShare] = {}
+        self.lanes: dict[str, int] | None = None
+
+    def share(self, storage: str, tensor: str) -> InstanceShare:
+        """How `tensor`'s buffers spread over `storage`'s instances (worked out on first use)."""
+        key = (storage, tensor)
+        if key not in self.shares:
+            if self.lanes is None:
+                self.lanes = instruction_lanes(self.program, self.cap.fixed)
+            self.shares[key] = InstanceShare(self.layer, tensor, self.lanes, self.acg.storages[storage].instances)
+        return self.shares[key]
 
     def execute(self, ins: Instruction) -> None:
         if isinstance(ins, ComputeIns):
@@ -237,15 +251,19 @@ class _Machine:
         shape = tuple(hi - lo for lo, hi in ins.region)
         dtype = np.dtype(self.layer.tensors[ins.tensor].dtype)
         need = math.prod(shape) * dtype.itemsize
+        each = ""
+        if st.instances > 1:  # capacity is per instance: count what the fullest instance holds
+            need = self.share(ins.storage, ins.tensor).bytes(ins.region, dtype.itemsize)
+            each = f" per instance (of {st.instances})"
         used = self.used[ins.storage] + need
-        if used > st.total_capacity:
-            held = ", ".join(f"{b.tensor}{_show(b.region)} {b.nbytes} B" for b in self.live[ins.storage])
-            raise SimError(f"{ins.storage}: needs {used} B for tensor {ins.tensor} "
-                           f"({need} B) beside [{held}], holds {st.total_capacity} B")
+        if used > st.capacity:
+            held = ", ".join(f"{b.tensor}{_show(b.region)} {b.charged} B" for b in self.live[ins.storage])
+            raise SimError(f"{ins.storage}: needs {used} B{each} for tensor {ins.tensor} "
+                           f"({need} B) beside [{held}], holds {st.capacity} B{each}")
         self.used[ins.storage] = used
         self.peaks[ins.storage] = max(self.peaks[ins.storage], used)
         buf = Buffer(ins.tensor, ins.storage, ins.region, np.zeros(shape, dtype), np.zeros(shape, bool),
-                     ins.slot, earliest=self.slot_free.get((ins.tensor, ins.storage, ins.slot), 0.0))
+                     ins.slot, earliest=self.slot_free.get((ins.tensor, ins.storage, ins.slot), 0.0), charged=need)
         self.live[ins.storage].append(buf)
         self.held.setdefault((ins.storage, ins.tensor), []).append(buf)
 
@@ -253,7 +271,7 @@ class _Machine:
         buf, _ = self.find(ins.tensor, ins.storage, ins.region, "frees", exact="oldest")
         self.live[ins.storage].remove(buf)
         self.held[(ins.storage, ins.tensor)].remove(buf)
-        self.used[ins.storage] -= buf.nbytes
+        self.used[ins.storage] -= buf.charged
         self.slot_free[(ins.tensor, ins.storage, buf.slot)] = max(buf.last_use, buf.ready)
 
     def init(self, ins: Init) -> None:

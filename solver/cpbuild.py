@@ -22,6 +22,7 @@ from fractions import Fraction
 from mapper.acg import ACG
 from mapper.cost import exact, relevant_dims, transfer
 from mapper.dtypes import dtype_bytes
+from mapper.mapping import split_axes
 from solver.cpmodel import Model, Term, add, lits, neg, scale
 from solver.space import NoMapping, Space, irrelevant
 
@@ -82,6 +83,7 @@ def _dim_terms(mm: Model, space: Space) -> tuple[list, dict]:
     x = [mm.onehot(len(opts), f"chain_{d}") for d, opts in zip(space.dims, space.options, strict=True)]
     for xs, d, opts in zip(x, space.dims, space.options, strict=True):
         E = space.layer.dims[d]
+        T["x", d] = xs
 
         def fac(c, j, E=E):
             return -(-E // c[0]) if j == 0 else c[j - 1] // c[j]
@@ -273,8 +275,10 @@ def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dic
             for k in range(1, len(path)):
                 traffic = mm.product([W[k, t], S[k, t]], [(tag, "W", k, t), (tag, "S", k, t)])
                 dbl = db.get((t, path[k]), 0)
-                need.setdefault(path[k], []).extend([mm.when(Bt[k, t], [lit, neg(dbl)], "need"),
-                                                     mm.when(scale(Bt[k, t], 2), [lit, dbl], "need2")])
+                instances = acg.storages[path[k]].instances
+                held = Bt[k, t] if instances == 1 else _per_instance(mm, space, acg, T, t, k, instances, tag)
+                need.setdefault(path[k], []).extend([mm.when(held, [lit, neg(dbl)], "need"),
+                                                     mm.when(scale(held, 2), [lit, dbl], "need2")])
                 if t != out_t:
                     s = transfer(acg, t, path[k - 1], path[k], k, "load", 1, 1)
                     charge(s, mm.when(traffic, [lit], "moved"))
@@ -300,8 +304,43 @@ def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dic
                 flows["chains"].append((add(terms[0], scale(Blast[k, t], per_wb), *terms[1:]), [lit, dbl]))
             _operand_energy(mm, space, acg, sc, t, path, lit, S, T, flows, tag)
     for storage, terms in need.items():
-        mm.m.Add(sum(u[0] for u in terms) <= acg.storages[storage].total_capacity).OnlyEnforceIf(enforce)
+        mm.m.Add(sum(u[0] for u in terms) <= acg.storages[storage].capacity).OnlyEnforceIf(enforce)
     return flows
+
+
+def _per_instance(mm: Model, space: Space, acg: ACG, T: dict, t: str, k: int, instances: int, tag) -> Term:
+    """The bytes of t's tile at level k that one instance of a replicated storage holds, as
+    `mapping.instance_bytes` counts them: split axes ceil(tile / lanes), the others whole."""
+    layer, L = space.layer, space.levels
+    cap = acg.capability(space.binding.capability)
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == t]
+    split = split_axes(layer, space.binding, cap.fixed, t)
+    plain, _ = _axes(layer, t, accesses)
+    terms, keys = [], []
+    for axis in range(len(layer.tensors[t].shape)):
+        if axis in split:
+            d = split[axis]
+            E, opts = layer.dims[d], space.options[space.dims.index(d)]
+            key = (tag, "share", k, d)
+            if key not in T:
+                T[key] = mm.select(T["x", d], [-(-min(E, c[k - 1]) // c[-1]) for c in opts], f"share{k}_{d}")
+            terms.append(T[key])
+        elif axis in plain:
+            terms.append(T["t", k, plain[axis]])
+            key = (tag, "t", k, plain[axis])
+        else:
+            terms.append(_footprint(mm, layer, accesses, axis, T, "t", k))
+            key = (tag, "fp", "t", k, t, axis)
+        keys.append(key)
+    lanes = [T["t", L, d] for d in split.values()]
+    if math.prod(x[2] for x in lanes) > instances:  # several lanes share an instance
+        p = mm.product(lanes, [(tag, "t", L, d) for d in split.values()])
+        q = mm.var(1, -(-p[2] // instances), "lanes")
+        mm.m.AddDivisionEquality(q, p[0] + instances - 1, instances)
+        terms.append((q, 1, -(-p[2] // instances)))
+        keys.append((tag, "lanes", t, instances))
+    size = dtype_bytes(layer.tensors[t].dtype)
+    return mm.product(terms + [(size,) * 3], keys + ["const"])
 
 
 def _operand_energy(mm: Model, space: Space, acg: ACG, sc: Scales, t: str, path, lit, S: dict, T: dict,

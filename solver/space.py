@@ -363,13 +363,14 @@ def explain_infeasible(layer: Layer, acg: ACG) -> str:
         smallest = Point(tuple(min(o) for o in space.options), tuple(0 for _ in space.paths),
                          (None,) * (space.levels - 1), ())
         m = decode(space, smallest, acg)
-        for storage, needs in storage_demand(m).items():
-            have = acg.storages[storage].total_capacity
+        for storage, needs in storage_demand(m, acg).items():
+            have = acg.storages[storage].capacity
             total = sum(n for _, n in needs)
             if total > have and (best is None or total / have < best[0]):
                 parts = " + ".join(f"{n} B for tensor {t}" for t, n in needs)
                 best = (total / have, f"{storage}: needs {total} B even for the smallest tiles ({parts}), "
-                                      f"holds {have} B (binding {space.binding.describe()})")
+                                      f"holds {have} B" + (" per instance" if acg.storages[storage].instances > 1
+                                                           else "") + f" (binding {space.binding.describe()})")
     if best is None:
         return f"no legal mapping of layer {layer.name} on {acg.name} in the search space"
     return best[1]

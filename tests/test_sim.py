@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mapper.acg import ACG, load_acg
 from mapper.binding import bind
 from mapper.lower import lower
-from mapper.mapping import greedy_mapping
+from mapper.mapping import check_legal, greedy_mapping
 from mapper.ops import TemplateError
 from mapper.program import Alloc, Compute, Move
 from mapper.workload import Layer, template_layer
@@ -78,6 +78,33 @@ def test_rejects_over_capacity() -> None:
                 for i in prog.instructions)
     with pytest.raises(SimError, match=r"IBUF: needs \d+ B for tensor A .* holds 256 B"):
         simulate(replace(prog, instructions=big), TINY)
+
+
+def tpu_gemm_mapping(k_inner: int):
+    """tpu_like gemm 16x3x8192 (the case of issue 17): A's tile in the per-PE registers W_RF spans
+    8 x k_inner x k of 8192 along k, dealt over 8 lanes (k) x 16 lanes (m)."""
+    layer = layer_from("gemm", M=16, N=3, K=8192)
+    acg = load_acg("tpu_like")
+    b = next(b for b in bind(layer, acg) if b.operand_of["A"] == "B" and b.dim_map == {"m": "n", "n": "m", "k": "k"})
+    m = greedy_mapping(layer, b, acg, grow=False)
+    return acg, replace(m, loops=((("k", 1024 // k_inner),), (("k", k_inner),) if k_inner > 1 else ()),
+                        spatial=(("m", 16), ("n", 3), ("k", 8)), placement=(("A", ("DRAM", "W_RF")),
+                                                                            ("B", ("DRAM", "SRAM")),
+                                                                            ("C", ("DRAM", "SRAM"))),
+                        double_buffer=())
+
+
+def test_rejects_a_tile_that_fits_the_pooled_instances_but_not_one() -> None:
+    """256 B per PE in a 128 B register file (32 KiB of A over 1024 PEs would fit if pooled)."""
+    acg, m = tpu_gemm_mapping(256)
+    assert any("W_RF: needs 256 B per instance (of 1024)" in p for p in check_legal(m, acg))
+    with pytest.raises(SimError, match=r"W_RF: needs 256 B per instance \(of 1024\) for tensor A .* "
+                                       r"holds 128 B per instance"):
+        simulate(lower(m), acg)
+    acg, m = tpu_gemm_mapping(128)  # 128 B per PE: fits exactly
+    assert check_legal(m, acg) == []
+    result = simulate(lower(m), acg)
+    assert result.matches_reference and result.buffer_peaks["W_RF"] == 128
 
 
 def test_rejects_double_buffering_where_the_storage_has_none() -> None:

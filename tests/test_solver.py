@@ -28,15 +28,16 @@ def layer_from(op: str, **params) -> Layer:
     return template_layer(op, params)
 
 
-def tiny_variant(ibuf: int, wbuf: int, obuf: int, vmem: int, bw: int, db: bool, array: int):
-    """tiny.yaml with drawn buffer sizes, bandwidths, buffering and array size."""
+def tiny_variant(ibuf: int, wbuf: int, obuf: int, vmem: int, bw: int, db: bool, array: int, winst: int = 1):
+    """tiny.yaml with drawn buffer sizes, bandwidths, buffering and array size; WBUF replicated
+    `winst` times (per-PE registers: `wbuf` bytes each)."""
     dbl = str(db).lower()
     text = f"""
 name: tiny_variant
 nodes:
   DRAM: {{kind: storage, capacity: 16MiB, offchip: true, read_pj_per_byte: 80, write_pj_per_byte: 80}}
   IBUF: {{kind: storage, capacity: {ibuf}, double_buffer: {dbl}, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
-  WBUF: {{kind: storage, capacity: {wbuf}, double_buffer: true, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
+  WBUF: {{kind: storage, capacity: {wbuf}, instances: {winst}, double_buffer: true, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
   OBUF: {{kind: storage, capacity: {obuf}, double_buffer: {dbl}, read_pj_per_byte: 0.75, write_pj_per_byte: 0.5}}
   VMEM: {{kind: storage, capacity: {vmem}, double_buffer: true, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
   ARRAY:
@@ -64,7 +65,7 @@ edges:
 
 acgs = st.builds(tiny_variant, st.sampled_from([16, 32, 64, 128]), st.sampled_from([16, 32, 64]),
                  st.sampled_from([32, 64, 128, 256]), st.sampled_from([32, 64, 128]), st.sampled_from([1, 2, 4, 8]),
-                 st.booleans(), st.sampled_from([2, 4]))
+                 st.booleans(), st.sampled_from([2, 4]), st.sampled_from([1, 1, 4]))
 
 small_layers = st.one_of(
     st.builds(lambda m, n, k: ("gemm", dict(M=m, N=n, K=k)), st.sampled_from([1, 2, 4, 6, 8]),

@@ -2,9 +2,10 @@
 every instruction on engines.
 
 It never calls the mapping code: capacities (at every allocation, double buffering included, and
-only in storages that allow it), edges
+only in storages that allow it; one instance's share in a replicated storage, `sim/checks.py`), edges
 (every move follows an ACG edge), capability extents and read-before-write are checked here, from
-the instructions alone. Timing is event-driven and independent of any cost formula:
+the instructions alone. A compute runs the capability's expression on the operands the binding
+feeds it (`sim/execute.py`). Timing is event-driven and independent of any cost formula:
 
 - one engine per edge (a DMA channel), one per compute node, one per storage port that has a
   `bytes_per_cycle` (shared by every edge touching it); each runs its instructions in issue order;
@@ -33,12 +34,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mapper.acg import ACG, Capability, peak_ops_per_cycle
-from mapper.notation import Access, Affine, BinOp, Call, Expr, TensorExpr
 from mapper.program import Alloc, Free, Init, Instruction, Move, Program, Region, region_function
 from mapper.program import Compute as ComputeIns
 from mapper.workload import Layer
-from sim.blas import mac_in_float64
 from sim.checks import InstanceShare, instruction_lanes
+from sim.execute import BindingError, accumulate, bound_expression, operand_dtypes, partitions, shifted
 from sim.reference import evaluate, identity
 
 
@@ -160,7 +160,13 @@ class _Machine:
     def __init__(self, program: Program, acg: ACG, cap: Capability, inputs: dict[str, np.ndarray]) -> None:
         layer = program.layer
         self.acg, self.cap, self.layer = acg, cap, layer
-        self.expr = layer.expr
+        try:  # each compute runs the capability's expression on the operands bound to it
+            self.expr = bound_expression(layer, cap, dict(program.tensors), dict(program.dim_map),
+                                         dict(program.immediates))
+        except BindingError as exc:
+            raise SimError(str(exc)) from None
+        self.cap_dtype = np.dtype(cap.dtypes[cap.expr.output.tensor])
+        self.read_as = operand_dtypes(layer, cap, dict(program.tensors))
         self.out_t = self.expr.output.tensor
         self.out_dtype = np.dtype(layer.output.dtype)
         self.dim_map, self.roles = dict(program.dim_map), dict(program.tensors)
@@ -276,7 +282,7 @@ class _Machine:
 
     def init(self, ins: Init) -> None:
         buf, sl = self.find(ins.tensor, ins.storage, ins.region, "initialises", exact="newest")
-        buf.data[sl] = identity(self.expr.update, buf.data.dtype)
+        buf.data[sl] = identity(self.layer.expr.update, buf.data.dtype)
         buf.mark_written(sl)
         buf.ready = max(buf.ready, buf.earliest)
 
@@ -422,15 +428,16 @@ class _Machine:
         groups = [ranges for _, ranges in pending]
         if len(groups) > 1:
             box = {d: (min(r[d][0] for r in groups), max(r[d][1] for r in groups)) for d in layer.dims}
-            if _partitions(groups, box):
+            if partitions(groups, box):
                 groups = [box]
         out_buf = bufs[out_t]
-        arrays = {t: b.data for t, b in bufs.items() if t != out_t}
+        arrays = {t: b.data if b.data.dtype == self.read_as[t] else b.data.astype(self.read_as[t])
+                  for t, b in bufs.items() if t != out_t}
         for ranges in groups:
             extents = {d: hi - lo for d, (lo, hi) in ranges.items()}
-            shifted = _shifted(self.expr, {t: b.region for t, b in bufs.items()}, ranges, self.shifted_cache)
+            expr = shifted(self.expr, {t: b.region for t, b in bufs.items()}, ranges, self.shifted_cache)
             sl = out_buf.view(self.region_of[out_t](ranges))
-            out_buf.data[sl] = _accumulate(shifted, extents, arrays, self.out_dtype, out_buf.data[sl])
+            out_buf.data[sl] = accumulate(expr, extents, arrays, self.cap_dtype, out_buf.data[sl])
         pending.clear()
 
     def finish(self, program: Program, inputs: dict[str, np.ndarray], compare: bool) -> SimResult:
@@ -445,7 +452,7 @@ class _Machine:
                            "off-chip")
         reference, same = None, False
         if compare:
-            reference = evaluate(self.expr, self.layer.dims, inputs, self.out_dtype)
+            reference = evaluate(self.layer.expr, self.layer.dims, inputs, self.out_dtype)
             same = outputs_equal(out.data, reference)
         cycles = max(self.engines.values(), default=0.0)
         return SimResult(out.data, reference, cycles, self.energy, self.busy,
@@ -453,57 +460,6 @@ class _Machine:
                          self.ops, float(peak_ops_per_cycle(self.cap)), same)
 
 
-def _accumulate(expr: TensorExpr, extents: dict[str, int], arrays: dict[str, np.ndarray], dtype: np.dtype,
-                initial: np.ndarray) -> np.ndarray:
-    """`initial` updated by `expr` over `extents`: through the exact float64 matmul when it applies
-    (an integer MAC, bit-identical and much faster than NumPy's integer einsum), else as the reference."""
-    product = mac_in_float64(expr, extents, arrays, dtype)
-    if product is None:
-        return evaluate(expr, extents, arrays, dtype, initial=initial)
-    with np.errstate(over="ignore"):
-        return np.add(initial, product, dtype=dtype)  # wraps as the reference's `+=` does
-
-
-def _partitions(groups: list[dict[str, tuple[int, int]]], box: dict[str, tuple[int, int]]) -> bool:
-    """Whether the ranges tile `box` exactly: per dim, the distinct intervals tile the box's interval
-    end to end, and the groups are exactly every combination of them (a full grid, each once)."""
-    count = 1
-    for d, (lo, hi) in box.items():
-        intervals = sorted({r[d] for r in groups})
-        if intervals[0][0] != lo or intervals[-1][1] != hi:
-            return False
-        if any(a[1] != b[0] for a, b in zip(intervals, intervals[1:], strict=False)):
-            return False
-        count *= len(intervals)
-    return count == len(groups) == len({tuple(r.values()) for r in groups})
-
-
 def _show(region: Region) -> str:
     return "[" + ", ".join(f"{lo}:{hi}" for lo, hi in region) + "]"
 
-
-def _shifted(expr: TensorExpr, origins: dict[str, Region], ranges: dict[str, tuple[int, int]],
-             cache: dict) -> TensorExpr:
-    """`expr` re-indexed for one instruction: dims start at 0 (the range's lo) and every access indexes
-    its buffer (whose region starts at `origins[tensor]`). Keyed by the shifted constants alone, so
-    every instruction whose tiles sit alike in their buffers shares one expression (and its caches)."""
-    consts = tuple(i.const + sum(c * ranges[d][0] for d, c in i.terms) - origins[a.tensor][k][0]
-                   for a in expr.accesses for k, i in enumerate(a.indices))
-    out = cache.get(consts)
-    if out is not None:
-        return out
-    fresh = iter(consts)
-
-    def walk(e: Expr) -> Expr:  # visits the accesses in `expr.accesses` order
-        if isinstance(e, Access):
-            return Access(e.tensor, tuple(Affine(i.terms, next(fresh)) for i in e.indices))
-        if isinstance(e, Call):
-            return Call(e.fn, tuple(walk(x) for x in e.args))
-        if isinstance(e, BinOp):
-            return BinOp(e.op, walk(e.lhs), walk(e.rhs))
-        return e
-
-    out = TensorExpr(expr.output, expr.update, walk(expr.rhs), expr.text)
-    if len(cache) < 4096:
-        cache[consts] = out
-    return out

@@ -16,9 +16,10 @@ from mapper.acg import ACG, load_acg
 from mapper.binding import bind
 from mapper.lower import lower
 from mapper.mapping import check_legal, greedy_mapping
+from mapper.notation import parse_tensor_expr
 from mapper.ops import TemplateError
 from mapper.program import Alloc, Compute, Move
-from mapper.workload import Layer, template_layer
+from mapper.workload import Layer, make_layer, template_layer
 from sim.machine import SimError, simulate
 from sim.reference import access_view
 
@@ -219,3 +220,36 @@ def test_tpu_like_dram_port_is_shared() -> None:
     result = simulate(lower(greedy_mapping(layer, bind(layer, tpu)[0], tpu)), tpu)
     assert result.busy["port:DRAM"] == pytest.approx(sum(v for k, v in result.busy.items() if k.startswith("edge:")
                                                          and "DRAM" in k))
+
+
+def test_computes_run_the_capabilitys_expression_not_the_layers() -> None:
+    """A capability that computes max where the layer sums, operands swapped in a subtraction, another
+    immediate: each gives another result than the reference; an operand bound along the wrong dims
+    is rejected before anything runs."""
+    layer = make_layer("sumpool", "O[c,p] += I[c,2*p+r]", {"c": 4, "p": 3, "r": 2}, {"I": "int32", "O": "int32"},
+                       {"I": (4, 6)})
+    b = next(b for b in bind(layer, TINY) if b.capability == "vadd_acc")
+    prog = lower(greedy_mapping(layer, b, TINY))
+    assert simulate(prog, TINY).matches_reference
+    cap = TINY.capability("vadd_acc")
+    as_max = replace(cap, expr=parse_tensor_expr("Z[i] max= X[i]"))
+    node = replace(TINY.computes[cap.node], capabilities=tuple(as_max if c is cap else c
+                                                               for c in TINY.computes[cap.node].capabilities))
+    assert not simulate(prog, replace(TINY, computes={**TINY.computes, cap.node: node})).matches_reference
+
+    layer = make_layer("softmax_exp", "Z[i] = exp((A[i] - B[i]) * 0.125)", {"i": 64},
+                       {"A": "int32", "B": "int32", "Z": "float32"})
+    b = next(b for b in bind(layer, GENESYS) if b.capability == "vexp")
+    assert b.immediates == (("s", 0.125),)
+    prog = lower(greedy_mapping(layer, b, GENESYS))
+    assert simulate(prog, GENESYS).matches_reference
+    swapped = replace(prog, tensors=(("A", "Y"), ("B", "X"), ("Z", "Z")))
+    assert not simulate(swapped, GENESYS).matches_reference
+    assert not simulate(replace(prog, immediates=(("s", 0.25),)), GENESYS).matches_reference
+    with pytest.raises(SimError, match="vexp: the program gives no value for the immediate 's'"):
+        simulate(replace(prog, immediates=()), GENESYS)
+
+    gemm = gemm_program()
+    transposed = replace(gemm, dim_map=tuple((d, {"m": "n", "n": "m"}.get(e, e)) for d, e in gemm.dim_map))
+    with pytest.raises(SimError, match=r"binding rule: operand A\[m,k\] of mvmul runs over layer dims"):
+        simulate(transposed, TINY)

@@ -37,7 +37,8 @@ name: tiny_variant
 nodes:
   DRAM: {{kind: storage, capacity: 16MiB, offchip: true, read_pj_per_byte: 80, write_pj_per_byte: 80}}
   IBUF: {{kind: storage, capacity: {ibuf}, double_buffer: {dbl}, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
-  WBUF: {{kind: storage, capacity: {wbuf}, instances: {winst}, double_buffer: true, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
+  WBUF: {{kind: storage, capacity: {wbuf}, instances: {winst}, double_buffer: true, read_pj_per_byte: 0.5,
+         write_pj_per_byte: 0.5}}
   OBUF: {{kind: storage, capacity: {obuf}, double_buffer: {dbl}, read_pj_per_byte: 0.75, write_pj_per_byte: 0.5}}
   VMEM: {{kind: storage, capacity: {vmem}, double_buffer: true, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
   ARRAY:

@@ -34,7 +34,6 @@ class Storage:
     capacity: int
     offchip: bool = False
     instances: int = 1
-    banks: int = 1
     double_buffer: bool = False  # whether tiles in it may be double-buffered
     read_pj_per_byte: float = 0.0
     write_pj_per_byte: float = 0.0
@@ -167,7 +166,7 @@ def peak_macs_per_cycle(acg: ACG) -> dict[str, Fraction]:
 # Loading and validation
 
 ACG_FOLDER = "acg_specs"
-_STORAGE_FIELDS = ("kind", "capacity", "offchip", "instances", "banks", "double_buffer",
+_STORAGE_FIELDS = ("kind", "capacity", "offchip", "instances", "double_buffer",
                    "read_pj_per_byte", "write_pj_per_byte", "bytes_per_cycle")
 _CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "pj_per_mac", "pj_per_op")
 
@@ -232,6 +231,10 @@ def parse_acg(root: Field) -> ACG:
 
 
 def _parse_storage(name: str, node: Field) -> Storage:
+    if isinstance(node.value, dict) and "banks" in node.value:  # removed from the format: say why
+        raise node.child("banks").error(
+            "'banks' is no longer part of the ACG format (bank conflicts are not modelled, and the field "
+            "changed nothing); remove it, and give the storage's port bandwidth with bytes_per_cycle")
     f = node.keys(required=("kind", "capacity"), optional=_STORAGE_FIELDS)
 
     def num(key: str) -> float:
@@ -242,7 +245,6 @@ def _parse_storage(name: str, node: Field) -> Storage:
         capacity=f["capacity"].size(),
         offchip=f["offchip"].bool() if "offchip" in f else False,
         instances=f["instances"].int(minimum=1) if "instances" in f else 1,
-        banks=f["banks"].int(minimum=1) if "banks" in f else 1,
         double_buffer=f["double_buffer"].bool() if "double_buffer" in f else False,
         read_pj_per_byte=num("read_pj_per_byte"),
         write_pj_per_byte=num("write_pj_per_byte"),

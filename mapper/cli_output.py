@@ -39,7 +39,7 @@ def format_count(n: float) -> str:
 def acg_summary(acg: ACG) -> dict:
     storages = [{
         "name": s.name, "capacity": s.capacity, "instances": s.instances, "total_capacity": s.total_capacity,
-        "offchip": s.offchip, "banks": s.banks, "double_buffer": s.double_buffer,
+        "offchip": s.offchip, "double_buffer": s.double_buffer,
         "bytes_per_cycle": s.bytes_per_cycle, "read_pj_per_byte": s.read_pj_per_byte,
         "write_pj_per_byte": s.write_pj_per_byte,
     } for s in acg.storages.values()]
@@ -89,14 +89,14 @@ def add_row(table: Table, *cells: str) -> None:
 def print_acg(console: Console, s: dict) -> None:
     console.print(f"[bold]{s['name']}[/bold]  ({s['source']}, {s['clock_ghz']:g} GHz)")
     t = Table(title="storage", title_justify="left")
-    for col in ("node", "capacity", "instances", "total", "banks", "double buf", "port B/cyc",
+    for col in ("node", "capacity", "instances", "total", "double buf", "port B/cyc",
                 "read pJ/B", "write pJ/B"):
         t.add_column(col, justify="left" if col == "node" else "right")
     for st in s["storages"]:
         name = st["name"] + (" (off-chip)" if st["offchip"] else "")
         port = f"{st['bytes_per_cycle']:g}" if st["bytes_per_cycle"] else "-"
         add_row(t, name, format_bytes(st["capacity"]), str(st["instances"]), format_bytes(st["total_capacity"]),
-                  str(st["banks"]), "yes" if st["double_buffer"] else "no", port,
+                  "yes" if st["double_buffer"] else "no", port,
                   f"{st['read_pj_per_byte']:g}", f"{st['write_pj_per_byte']:g}")
     console.print(t)
     t = Table(title="capabilities", title_justify="left")

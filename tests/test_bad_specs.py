@@ -107,6 +107,8 @@ ACG_CASES = [
                        "  WBUF: {kind: storage, capacity: 256B}\n  WBUF: {kind: storage, capacity: 1KiB}\n"),
      "WBUF: {kind: storage, capacity: 1KiB}", "", "duplicate key 'WBUF'"),
     ("yaml syntax", ("nodes:\n", "nodes: [\n"), "DRAM:", "", "YAML syntax error"),
+    ("banks removed", ("IBUF: {kind: storage, capacity: 256B}", "IBUF: {kind: storage, capacity: 256B, banks: 4}"),
+     "IBUF:", "nodes.IBUF.banks", "'banks' is no longer part of the ACG format"),
 ]
 
 

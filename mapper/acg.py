@@ -61,6 +61,13 @@ class Capability:
     dtypes: dict[str, str]
     cycles: Arith
     pj_per_op: float = 0.0
+    interval: Arith | None = None  # initiation interval: the next instruction may start this soon
+
+    def instruction_interval(self, extents: dict[str, int]) -> int:
+        """Cycles after which the next instruction may start (at most the instruction's own cycles;
+        without an `interval`, all of them: no overlap)."""
+        full = self.instruction_cycles(extents)
+        return full if self.interval is None else min(full, self.interval.evaluate({**self.fixed, **extents}))
 
     @property
     def streaming_dims(self) -> tuple[str, ...]:
@@ -87,6 +94,7 @@ class Edge:
     dst: str
     bytes_per_cycle: float
     pj_per_byte: float = 0.0
+    latency: int = 0  # fixed set-up cycles of every transfer (DMA instruction) along the edge
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ class ACG:
     edges: tuple[Edge, ...]
     source: str = ""
     graph: nx.DiGraph = field(default_factory=nx.DiGraph, compare=False, repr=False)
+    power: float = 0.0  # static power in watts: static energy = power x run time
 
     @property
     def capabilities(self) -> tuple[Capability, ...]:
@@ -168,7 +177,8 @@ def peak_macs_per_cycle(acg: ACG) -> dict[str, Fraction]:
 ACG_FOLDER = "acg_specs"
 _STORAGE_FIELDS = ("kind", "capacity", "offchip", "instances", "double_buffer",
                    "read_pj_per_byte", "write_pj_per_byte", "bytes_per_cycle")
-_CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "pj_per_mac", "pj_per_op")
+_CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "interval", "pj_per_mac", "pj_per_op")
+MAX_LATENCY = 10**6  # cycles of set-up per transfer
 
 
 def load_acg(name_or_path: str | Path) -> ACG:
@@ -177,9 +187,10 @@ def load_acg(name_or_path: str | Path) -> ACG:
 
 
 def parse_acg(root: Field) -> ACG:
-    top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz",))
+    top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz", "power"))
     name = top["name"].ident()
     clock = top["clock_ghz"].number(strict=True) if "clock_ghz" in top else 1.0
+    power = top["power"].number() if "power" in top else 0.0
     nodes = top["nodes"].mapping()
     if not nodes:
         raise top["nodes"].error("expected at least one node")
@@ -216,7 +227,7 @@ def parse_acg(root: Field) -> ACG:
         computes[node_name] = Compute(node_name, tuple(caps))
         graph.add_node(node_name, kind="compute", compute=computes[node_name])
 
-    acg = ACG(name, clock, storages, computes, edges, root.source, graph)
+    acg = ACG(name, clock, storages, computes, edges, root.source, graph, power)
     for node_name, node in compute_fields.items():
         for item, cap in zip(node.child("capabilities").items(), computes[node_name].capabilities,
                              strict=True):
@@ -253,7 +264,7 @@ def _parse_storage(name: str, node: Field) -> Storage:
 
 
 def _parse_edge(item: Field, storages, computes, graph: nx.DiGraph) -> Edge:
-    f = item.keys(required=("from", "to", "bytes_per_cycle"), optional=("pj_per_byte",))
+    f = item.keys(required=("from", "to", "bytes_per_cycle"), optional=("pj_per_byte", "latency"))
     ends = []
     for key in ("from", "to"):
         node = f[key].str()
@@ -269,7 +280,8 @@ def _parse_edge(item: Field, storages, computes, graph: nx.DiGraph) -> Edge:
     if graph.has_edge(src, dst):
         raise item.error(f"a second edge from '{src}' to '{dst}'")
     edge = Edge(src, dst, f["bytes_per_cycle"].number(strict=True),
-                f["pj_per_byte"].number() if "pj_per_byte" in f else 0.0)
+                f["pj_per_byte"].number() if "pj_per_byte" in f else 0.0,
+                f["latency"].int(minimum=0, maximum=MAX_LATENCY) if "latency" in f else 0)
     graph.add_edge(src, dst, edge=edge)
     return edge
 
@@ -305,25 +317,32 @@ def _parse_capability(node_name: str, item: Field, storages: dict[str, Storage],
     if problem:
         raise f["dtypes"].error(problem)
 
-    cycles = parse_arith_field(f["cycles"])
-    unknown = cycles.names - set(expr.dims)
-    if unknown:
-        raise f["cycles"].error(f"unknown name(s) {', '.join(sorted(unknown))} in the cycle formula; "
-                                f"it may use the capability's dims: {', '.join(expr.dims)}")
     streaming = [d for d in expr.dims if d not in fixed]
-    for probe in (1, 2, 7, 1024):
-        try:
-            value = cycles.evaluate({**fixed, **{d: probe for d in streaming}})
-        except ZeroDivisionError as exc:
-            raise f["cycles"].error(str(exc)) from None
-        if value < 1:
-            raise f["cycles"].error(f"the formula gives {value} cycles when the streaming dims are {probe}; "
-                                    "expected at least 1")
+    cycles = _cycle_formula(f["cycles"], expr, fixed, streaming)
+    interval = _cycle_formula(f["interval"], expr, fixed, streaming) if "interval" in f else None
     if "pj_per_mac" in f and "pj_per_op" in f:
         raise f["pj_per_op"].error("give either pj_per_mac or pj_per_op (they are the same field)")
     energy = f.get("pj_per_mac") or f.get("pj_per_op")
     return Capability(name, node_name, expr, fixed, operands, dtypes, cycles,
-                      energy.number() if energy else 0.0)
+                      energy.number() if energy else 0.0, interval)
+
+
+def _cycle_formula(f: Field, expr: TensorExpr, fixed: dict[str, int], streaming: list[str]) -> Arith:
+    """A cycle formula (`cycles` or `interval`) over the capability's dims, >= 1 where probed."""
+    formula = parse_arith_field(f)
+    unknown = formula.names - set(expr.dims)
+    if unknown:
+        raise f.error(f"unknown name(s) {', '.join(sorted(unknown))} in the cycle formula; "
+                      f"it may use the capability's dims: {', '.join(expr.dims)}")
+    for probe in (1, 2, 7, 1024):
+        try:
+            value = formula.evaluate({**fixed, **{d: probe for d in streaming}})
+        except ZeroDivisionError as exc:
+            raise f.error(str(exc)) from None
+        if value < 1:
+            raise f.error(f"the formula gives {value} cycles when the streaming dims are {probe}; "
+                          "expected at least 1")
+    return formula
 
 
 def _tensor_map(f: Field, tensors: tuple[str, ...]) -> dict[str, Field]:

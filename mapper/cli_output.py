@@ -54,13 +54,14 @@ def acg_summary(acg: ACG) -> dict:
             "name": cap.name, "node": cap.node, "expr": str(cap.expr), "kind": cap.expr.kind,
             "fixed_dims": cap.fixed, "streaming_dims": list(cap.streaming_dims),
             "operands": {t: list(p) for t, p in cap.operands.items()}, "dtypes": cap.dtypes,
-            "cycles": str(cap.cycles), "peak_ops_per_cycle": float(peak), "pj_per_op": cap.pj_per_op,
+            "cycles": str(cap.cycles), "interval": str(cap.interval) if cap.interval is not None else None,
+            "peak_ops_per_cycle": float(peak), "pj_per_op": cap.pj_per_op,
             "paths": paths,
         })
-    edges = [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle, "pj_per_byte": e.pj_per_byte}
-             for e in acg.edges]
-    return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "storages": storages,
-            "capabilities": capabilities, "edges": edges}
+    edges = [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle, "pj_per_byte": e.pj_per_byte,
+              "latency": e.latency} for e in acg.edges]
+    return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "power": acg.power,
+            "storages": storages, "capabilities": capabilities, "edges": edges}
 
 
 def _sources(layer) -> dict:
@@ -107,14 +108,15 @@ def print_acg(console: Console, s: dict) -> None:
         if c["streaming_dims"]:
             fixed += f" ({','.join(c['streaming_dims'])} stream)"
         ops = " ".join(f"{t}:{'|'.join(p)}:{c['dtypes'][t]}" for t, p in c["operands"].items())
-        add_row(t, c["node"], c["name"], c["expr"], fixed, ops, c["cycles"], f"{c['peak_ops_per_cycle']:g}",
+        cycles = c["cycles"] + (f" (every {c['interval']})" if c["interval"] else "")
+        add_row(t, c["node"], c["name"], c["expr"], fixed, ops, cycles, f"{c['peak_ops_per_cycle']:g}",
                   f"{c['pj_per_op']:g}")
     console.print(t)
     t = Table(title="edges", title_justify="left")
-    for col in ("from", "to", "B/cycle", "pJ/B"):
+    for col in ("from", "to", "B/cycle", "pJ/B", "set-up cyc"):
         t.add_column(col)
     for e in s["edges"]:
-        add_row(t, e["from"], e["to"], f"{e['bytes_per_cycle']:g}", f"{e['pj_per_byte']:g}")
+        add_row(t, e["from"], e["to"], f"{e['bytes_per_cycle']:g}", f"{e['pj_per_byte']:g}", str(e["latency"]))
     console.print(t)
 
 

@@ -197,8 +197,9 @@ def acg_digest(acg: ACG) -> str:
     content = repr((acg.name, acg.clock_ghz, sorted(acg.storages.items()),
                     [(c.name, [(cap.name, str(cap.expr), sorted(cap.fixed.items()), sorted(cap.operands.items()),
                                 sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)
+                               + ((str(cap.interval),) if cap.interval is not None else ())
                                for cap in c.capabilities]) for c in acg.computes.values()],
-                    acg.edges))
+                    acg.edges) + ((acg.power,) if acg.power else ()))
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()[:16]
 
 

@@ -40,6 +40,7 @@ from mapper.workload import Layer
 from sim.checks import InstanceShare, instruction_lanes
 from sim.execute import BindingError, accumulate, bound_expression, operand_dtypes, partitions, shifted
 from sim.reference import evaluate, identity
+from sim.timing import Clock, Link, link_of
 
 
 class SimError(ValueError):
@@ -58,6 +59,7 @@ class Buffer:
     slot: int = 0
     earliest: float = 0.0  # when its slot is free
     ready: float = 0.0  # when its data is complete
+    fed: float = 0.0  # when the data moves and initialisation put in it is complete
     last_use: float = 0.0
     charged: int = 0  # bytes counted against the storage's capacity (one instance's share if replicated)
     # Elements of `written` still False, kept exactly so that reads of a wholly written buffer (the
@@ -185,17 +187,16 @@ class _Machine:
         self.used = dict.fromkeys(acg.storages, 0)
         self.peaks = dict.fromkeys(acg.storages, 0)
         self.slot_free: dict[tuple[str, str, int], float] = {}
-        self.engines: dict[str, float] = {}
-        self.busy: dict[str, float] = {}
+        self.clock = Clock()
         self.energy = 0.0
         self.computes = self.ops = 0
         self.pending: list[tuple[dict[str, Buffer], dict[str, tuple[int, int]]]] = []
         self.shifted_cache: dict = {}
         # Per-instruction facts that depend only on a few fields, worked out once per distinct value.
-        self.links: dict[tuple[str, str], tuple[list[str], float, float]] = {}  # (src, dst) -> `link`
+        self.links: dict[tuple[str, str], Link] = {}
         self.shapes: dict[tuple, tuple[float, int]] = {}  # compute extents -> (cycles, points)
         self.placings: dict[tuple, list] = {}  # compute places -> per tensor (storage, allowed, pJ/B)
-        self.compute_engine = [f"compute:{cap.node}"]
+        self.compute_engine = f"compute:{cap.node}"
         self.program = program
         self.shares: dict[tuple[str, str], InstanceShare] = {}
         self.lanes: dict[str, int] | None = None
@@ -285,47 +286,19 @@ class _Machine:
         buf.data[sl] = identity(self.layer.expr.update, buf.data.dtype)
         buf.mark_written(sl)
         buf.ready = max(buf.ready, buf.earliest)
+        buf.fed = max(buf.fed, buf.earliest)
 
     # ---------------------------------------------------------------------------------------------
     # Moves and computes
 
-    def run(self, engine_names: list[str], start: float, duration: float) -> float:
-        """Occupy the engines for `duration` from `start` or when the last of them frees up."""
-        engines, busy = self.engines, self.busy
-        for e in engine_names:
-            start = max(start, engines.get(e, 0.0))
-        end = start + duration
-        for e in engine_names:
-            engines[e] = end
-            busy[e] = busy.get(e, 0.0) + duration
-        return end
-
-    def link(self, src: str, dst: str) -> tuple[list[str], float, float] | None:
-        """For the edge src -> dst (None if there is none): the engines a move along it occupies, its
-        bandwidth (the slowest of the channel and the nodes' ports) and its energy per byte."""
-        acg = self.acg
-        edge = acg.edge(src, dst)
-        if edge is None:
-            return None
-        bw = [edge.bytes_per_cycle]
-        names = [f"edge:{src}->{dst}"]
-        for node in (src, dst):
-            port = acg.storages[node].bytes_per_cycle
-            if port:
-                bw.append(port)
-                names.append(f"port:{node}")
-        pj = acg.storages[src].read_pj_per_byte + acg.storages[dst].write_pj_per_byte + edge.pj_per_byte
-        return names, min(bw), pj
-
     def move(self, ins: Move) -> None:
         link = self.links.get((ins.src, ins.dst))
         if link is None:
-            link = self.link(ins.src, ins.dst)
+            link = link_of(self.acg, ins.src, ins.dst)
             if link is None:
                 raise SimError(f"move of {ins.tensor} from {ins.src} to {ins.dst}: the ACG has no edge "
                                f"{ins.src}->{ins.dst}")
             self.links[(ins.src, ins.dst)] = link
-        names, bandwidth, pj = link
         src, s_sl = self.find(ins.tensor, ins.src, ins.region, "reads")
         dst, d_sl = self.find(ins.tensor, ins.dst, ins.region, "writes", exact="newest")
         if not src.is_written(s_sl):
@@ -334,14 +307,16 @@ class _Machine:
         dst.data[d_sl] = src.data[s_sl]
         dst.mark_written(d_sl)
         nbytes = src.data[s_sl].nbytes
-        end = self.run(names, max(src.ready, dst.earliest), nbytes / bandwidth)
+        end = self.clock.transfer(link, max(src.ready, dst.earliest), nbytes)
         src.last_use = max(src.last_use, end)
         dst.ready = max(dst.ready, end)
+        dst.fed = max(dst.fed, end)
         dst.last_use = max(dst.last_use, end)
-        self.energy += nbytes * pj
+        self.energy += nbytes * link.pj_per_byte
 
-    def shape(self, ranges: dict[str, tuple[int, int]]) -> tuple[float, int]:
-        """Check one instruction's extents against the capability; its cycles and iteration points."""
+    def shape(self, ranges: dict[str, tuple[int, int]]) -> tuple[float, float, int]:
+        """Check one instruction's extents against the capability; its cycles, initiation interval
+        and iteration points."""
         cap, layer = self.cap, self.layer
         extents = {d: hi - lo for d, (lo, hi) in ranges.items()}
         if set(extents) != set(layer.dims):
@@ -359,7 +334,7 @@ class _Machine:
             if cap_extents.get(e, 1) > fixed:
                 raise SimError(f"{cap.name}: dim {e} holds {fixed}, the instruction needs {cap_extents[e]}")
         streaming = {e: cap_extents.get(e, 1) for e in cap.streaming_dims}
-        return cap.instruction_cycles(streaming), math.prod(extents.values())
+        return cap.instruction_cycles(streaming), cap.instruction_interval(streaming), math.prod(extents.values())
 
     def placing(self, places: tuple[tuple[str, str], ...]) -> list[tuple[str | None, bool, float]]:
         """Per layer tensor: the storage a compute names for it, whether its operand may be read
@@ -385,7 +360,7 @@ class _Machine:
         shape = self.shapes.get(key)
         if shape is None:
             shape = self.shapes[key] = self.shape(ranges)
-        cycles, points = shape
+        cycles, interval, points = shape
         placing = self.placings.get(ins.places)
         if placing is None:
             placing = self.placings[ins.places] = self.placing(ins.places)
@@ -399,15 +374,18 @@ class _Machine:
                 raise SimError(f"{storage}: tensor {t} region {_show(region)} is read before it is written")
             bufs[t] = buf
             regions.append(region)
-            start = max(start, buf.ready)
+            # The output waits for what moves put there; earlier computes into it are ahead in the pipeline.
+            start = max(start, buf.fed if t == self.out_t else buf.ready)
         pending = self.pending
         if pending and any(pending[0][0][t] is not b for t, b in bufs.items()):
             self.flush()
         pending.append((bufs, ranges))
-        end = self.run(self.compute_engine, start, cycles)
-        for buf in bufs.values():
-            buf.last_use = max(buf.last_use, end)
-        bufs[self.out_t].ready = end
+        end = self.clock.compute(self.compute_engine, start, interval, cycles)
+        issued = end - cycles + interval  # the operands enter while it issues; the result lands at `end`
+        for t, buf in bufs.items():
+            buf.last_use = max(buf.last_use, end if t == self.out_t else issued)
+        out = bufs[self.out_t]
+        out.ready = max(out.ready, end)
         self.computes += 1
         self.ops += points
         energy = self.energy + points * cap.pj_per_op
@@ -454,8 +432,7 @@ class _Machine:
         if compare:
             reference = evaluate(self.layer.expr, self.layer.dims, inputs, self.out_dtype)
             same = outputs_equal(out.data, reference)
-        cycles = max(self.engines.values(), default=0.0)
-        return SimResult(out.data, reference, cycles, self.energy, self.busy,
+        return SimResult(out.data, reference, self.clock.finish, self.energy, self.clock.busy,
                          {s: p for s, p in self.peaks.items() if p}, len(program.instructions), self.computes,
                          self.ops, float(peak_ops_per_cycle(self.cap)), same)
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from mapper.acg import ACG, load_acg
 from mapper.binding import bind
+from mapper.formula import parse_arith
 from mapper.lower import lower
 from mapper.mapping import check_legal, greedy_mapping
 from mapper.notation import parse_tensor_expr
@@ -253,3 +254,40 @@ def test_computes_run_the_capabilitys_expression_not_the_layers() -> None:
     transposed = replace(gemm, dim_map=tuple((d, {"m": "n", "n": "m"}.get(e, e)) for d, e in gemm.dim_map))
     with pytest.raises(SimError, match=r"binding rule: operand A\[m,k\] of mvmul runs over layer dims"):
         simulate(transposed, TINY)
+
+
+def with_setup(acg: ACG, latency: int) -> ACG:
+    edges = tuple(replace(e, latency=latency) if e.src == "DRAM" or e.dst == "DRAM" else e for e in acg.edges)
+    graph = nx.DiGraph(acg.graph)
+    for e in edges:
+        graph.edges[e.src, e.dst]["edge"] = e
+    return replace(acg, edges=edges, graph=graph)
+
+
+def test_every_transfer_pays_its_edges_setup() -> None:
+    """Set-ups of one DMA channel run one at a time: n moves along a DRAM edge take >= n x latency;
+    with no latency the program's timing is what it was."""
+    prog = gemm_program(grow=False)
+    base = simulate(prog, TINY).cycles
+    assert simulate(prog, with_setup(TINY, 0)).cycles == base
+    slow = simulate(prog, with_setup(TINY, 50))
+    per_edge: dict[tuple[str, str], int] = {}
+    for ins in prog.instructions:
+        if isinstance(ins, Move) and "DRAM" in (ins.src, ins.dst):
+            per_edge[ins.src, ins.dst] = per_edge.get((ins.src, ins.dst), 0) + 1
+    assert slow.matches_reference and slow.cycles >= max(per_edge.values()) * 50 and slow.cycles > base
+    assert slow.busy["setup:DRAM->IBUF"] == per_edge["DRAM", "IBUF"] * 50
+
+
+def test_an_initiation_interval_overlaps_consecutive_instructions() -> None:
+    """With `interval: m` beside `cycles: m + 8`, n back-to-back instructions take about n x m + 8,
+    not n x (m + 8); the results are unchanged."""
+    prog = gemm_program()
+    cap = TINY.capability("mvmul")
+    piped = replace(cap, interval=parse_arith("m"))
+    node = replace(TINY.computes[cap.node], capabilities=tuple(piped if c is cap else c
+                                                               for c in TINY.computes[cap.node].capabilities))
+    fast = simulate(prog, replace(TINY, computes={**TINY.computes, cap.node: node}))
+    slow = simulate(prog, TINY)
+    assert fast.matches_reference and fast.cycles < slow.cycles
+    assert fast.busy["compute:ARRAY"] < slow.busy["compute:ARRAY"]

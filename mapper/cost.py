@@ -316,12 +316,14 @@ def evaluate(m: Mapping, acg: ACG) -> Cost:
     bounds = [prologue + compute + stalls + epilogue, transfer_bound + last]
     outbound = writeback_engines(m.binding, acg, out_t)
     bounds += [v + last + epilogue for e, v in busy.items() if not e.startswith("compute:") and e not in outbound]
-    # A double-buffered output tile whose partial sums return: its slot is refilled (reloaded) only
-    # after the tile two visits back was written back, so two visits take write-back + reload + compute.
+    # A double-buffered output tile: its slot is refilled (initialised or reloaded) only after the tile
+    # two visits back was written back, which waits for that tile's last instruction to complete (its
+    # drain), so two visits take write-back + reload + compute + a drain per visit.
+    tail = drain(m, cap)
     for s in result:
         if s.kind == "writeback" and m.is_double_buffered(s.tensor, s.src):
             back = sum(r.cycles for r in result if r.kind == "reload" and r.level == s.level)
-            bounds.append((s.cycles + back + compute) / 2)
+            bounds.append((s.cycles + back + compute + s.count * tail) / 2)
     latency = max(bounds)
 
     ops = math.prod(layer.dims.values())

@@ -59,7 +59,7 @@ def build(mm: Model, space: Space, acg: ACG, pick, sc: Scales) -> dict:
                              [(tag, "ninst", d) for d in dims] + [(tag, "cyc")]), drain)
     last = add(mm.product([T["nlast", d] for d in dims] + [interval],
                           [(tag, "nlast", d) for d in dims] + [(tag, "cyc")]), drain)
-    flows = _streams(mm, space, acg, sc, (W, Bt, Blast, S), T, z, db, enforce, tag)
+    flows = _streams(mm, space, acg, sc, (W, Bt, Blast, S), T, z, db, enforce, tag, drain[2] > 0)
     for e, extent in cap.fixed.items():
         fused = space.binding.fused(e)
         if len(fused) > 1:
@@ -72,8 +72,9 @@ def build(mm: Model, space: Space, acg: ACG, pick, sc: Scales) -> dict:
     outbound = writeback_engines(space.binding, acg, space.layer.expr.output.tensor)
     bounds += [add(scale(last, sc.time), *terms, *flows["epilogue"]) for e, terms in flows["busy"].items()
                if e not in outbound]  # an engine that only brings data in: the last write-back follows
-    for chain, when in flows["chains"]:  # the partial-sum chain of a double-buffered output (see cost.py)
-        bounds.append(mm.half(mm.when(add(chain, scale(compute, sc.time)), when, "chain"), "half"))
+    for chain, when, n, key in flows["chains"]:  # the write-back chain of a double-buffered output (cost.py)
+        drains = scale(mm.product([n, drain], [key, (tag, "drain")]), sc.time)
+        bounds.append(mm.half(mm.when(add(chain, scale(compute, sc.time), drains), when, "chain"), "half"))
     latency = mm.maximum(bounds, "latency")
     points = math.prod(space.layer.dims.values())
     energy = add((points * sc.pj(exact(cap.pj_per_op)),) * 3, *flows["energy"])
@@ -264,7 +265,7 @@ def _double(mm: Model, space: Space, z: dict) -> dict:
 
 
 def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dict, z: dict, db: dict,
-             enforce: list, tag) -> dict:
+             enforce: list, tag, drains: bool) -> dict:
     """Transfers per tensor, placement and level: engine busy time, first loads, stalls, the
     epilogue, energy, buffer needs (constrained here) and partial-sum chains."""
     W, Bt, Blast, S = sizes
@@ -292,7 +293,8 @@ def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dic
                 traffic = mm.product([W[k, t], S[k, t]], [(tag, "W", k, t), (tag, "S", k, t)])
                 setups = [acg.edge(a, b).latency for a, b in ((path[k - 1], path[k]), (path[k], path[k - 1]))
                           if acg.edge(a, b) is not None]
-                n, tiles = transfers(k, t) if any(setups) else ((0, 0, 0), (0, 0, 0))  # exact counts only if paid
+                counted = any(setups) or (drains and t == out_t)  # counts only where they cost something
+                n, tiles = transfers(k, t) if counted else ((0, 0, 0), (0, 0, 0))
                 dbl = db.get((t, path[k]), 0)
                 instances = acg.storages[path[k]].instances
                 held = Bt[k, t] if instances == 1 else _per_instance(mm, space, acg, T, t, k, instances, tag)
@@ -326,7 +328,7 @@ def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dic
                     charge(rl, mm.when(back, [lit], "rl"), reloads, lit)
                     terms.append(add(scale(back, sc.per_byte(rl.bandwidth)), scale(reloads, rl.setup * sc.time)))
                 flows["stalls"].append(mm.when(add(*terms), [lit, neg(dbl)], "stall"))
-                flows["chains"].append((add(terms[0], last_wb, *terms[1:]), [lit, dbl]))
+                flows["chains"].append((add(terms[0], last_wb, *terms[1:]), [lit, dbl], n, (tag, "count", k, t)))
             _operand_energy(mm, space, acg, sc, t, path, lit, S, T, flows, tag)
     for storage, terms in need.items():
         mm.m.Add(sum(u[0] for u in terms) <= acg.storages[storage].capacity).OnlyEnforceIf(enforce)

@@ -10,8 +10,10 @@ feeds it (`sim/execute.py`). Timing is event-driven and independent of any cost 
 - one engine per edge (a DMA channel), one per compute node, one per storage port that has a
   `bytes_per_cycle` (shared by every edge touching it); each runs its instructions in issue order;
 - a move waits for its source data and for its destination slot (the previous occupant's last use);
-- a compute waits for its operand tiles and for the previous compute into its output tile;
-- a move takes bytes / bandwidth cycles; a compute, the capability's cycle formula.
+- a compute waits for its input tiles and for the moves into its output tile (earlier computes into
+  it are ahead of it in the node's pipeline);
+- a move takes its edge's set-up latency and bytes / bandwidth cycles, a compute its initiation
+  interval on the engine and its cycles to complete (`sim/timing.py`).
 
     >>> from mapper.acg import load_acg
     >>> from mapper.binding import bind

@@ -16,13 +16,14 @@ from mapper.acg import ACG, load_acg
 from mapper.binding import bind
 from mapper.formula import parse_arith
 from mapper.lower import lower
-from mapper.mapping import check_legal, greedy_mapping
+from mapper.mapping import check_legal, greedy_mapping, storage_demand
 from mapper.notation import parse_tensor_expr
 from mapper.ops import TemplateError
 from mapper.program import Alloc, Compute, Move
 from mapper.workload import Layer, make_layer, template_layer
 from sim.machine import SimError, simulate
 from sim.reference import access_view
+from solver import cpsat
 
 TINY, GENESYS = load_acg("tiny"), load_acg("genesys")
 
@@ -107,6 +108,10 @@ def test_rejects_a_tile_that_fits_the_pooled_instances_but_not_one() -> None:
     assert check_legal(m, acg) == []
     result = simulate(lower(m), acg)
     assert result.matches_reference and result.buffer_peaks["W_RF"] == 128
+    found = cpsat.solve(m.layer, acg)  # the mapper keeps to one instance too
+    assert found.status == "optimal" and check_legal(found.mapping, acg) == []
+    assert sum(n for _, n in storage_demand(found.mapping, acg).get("W_RF", [])) <= 128
+    assert simulate(lower(found.mapping), acg).matches_reference
 
 
 def test_rejects_double_buffering_where_the_storage_has_none() -> None:

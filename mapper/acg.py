@@ -106,6 +106,9 @@ class ACG:
     edges: tuple[Edge, ...]
     source: str = ""
     graph: nx.DiGraph = field(default_factory=nx.DiGraph, compare=False, repr=False)
+    # Identical copies of the on-chip part (storages, compute nodes, their edges); the off-chip
+    # storages and their ports are shared by all (`mapper.network.cores`).
+    cores: int = 1
     power: float = 0.0  # static power in watts: static energy = power x run time
 
     @property
@@ -145,6 +148,20 @@ def write_paths(acg: ACG, node: str) -> list[tuple[str, ...]]:
     return _offchip_paths(acg, node, inbound=False)
 
 
+def home_paths(acg: ACG, home: str, node: str, is_output: bool) -> list[tuple[str, ...]]:
+    """The storage paths of a tensor kept whole in storage `home`, home first: to operand storage
+    `node` for an input, from it (reversed) for an output; `(home,)` when the operand is read or written
+    in place. Shortest first."""
+    if home == node:
+        return [(home,)]
+    g = acg.graph.subgraph(n for n, st in acg.storages.items() if not st.offchip)  # it stays on chip
+    if home not in g or node not in g:
+        return []
+    found = nx.all_simple_paths(g, node, home) if is_output else nx.all_simple_paths(g, home, node)
+    paths = [tuple(reversed(p)) if is_output else tuple(p) for p in found]
+    return sorted(paths, key=lambda p: (len(p), p))
+
+
 def _offchip_paths(acg: ACG, node: str, inbound: bool) -> list[tuple[str, ...]]:
     if acg.storages[node].offchip:
         return [(node,)]
@@ -175,6 +192,7 @@ def peak_macs_per_cycle(acg: ACG) -> dict[str, Fraction]:
 # Loading and validation
 
 ACG_FOLDER = "acg_specs"
+MAX_CORES = 64
 _STORAGE_FIELDS = ("kind", "capacity", "offchip", "instances", "double_buffer",
                    "read_pj_per_byte", "write_pj_per_byte", "bytes_per_cycle")
 _CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "interval", "pj_per_mac", "pj_per_op")
@@ -187,9 +205,10 @@ def load_acg(name_or_path: str | Path) -> ACG:
 
 
 def parse_acg(root: Field) -> ACG:
-    top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz", "power"))
+    top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz", "cores", "power"))
     name = top["name"].ident()
     clock = top["clock_ghz"].number(strict=True) if "clock_ghz" in top else 1.0
+    cores = top["cores"].int(minimum=1, maximum=MAX_CORES) if "cores" in top else 1
     power = top["power"].number() if "power" in top else 0.0
     nodes = top["nodes"].mapping()
     if not nodes:
@@ -205,6 +224,9 @@ def parse_acg(root: Field) -> ACG:
             compute_fields[node_name] = node
     if not any(s.offchip for s in storages.values()):
         raise top["nodes"].error("expected at least one storage node with 'offchip: true' (e.g. DRAM)")
+    if cores > 1 and not all(s.bytes_per_cycle for s in storages.values() if s.offchip):
+        raise top["cores"].error("several cores share off-chip memory through its port: give every off-chip "
+                                 "storage a 'bytes_per_cycle'")
 
     graph = nx.DiGraph()
     for s in storages.values():
@@ -227,7 +249,7 @@ def parse_acg(root: Field) -> ACG:
         computes[node_name] = Compute(node_name, tuple(caps))
         graph.add_node(node_name, kind="compute", compute=computes[node_name])
 
-    acg = ACG(name, clock, storages, computes, edges, root.source, graph, power)
+    acg = ACG(name, clock, storages, computes, edges, root.source, graph, cores, power)
     for node_name, node in compute_fields.items():
         for item, cap in zip(node.child("capabilities").items(), computes[node_name].capabilities,
                              strict=True):
@@ -392,4 +414,4 @@ def dtype_field(f: Field) -> str:
 
 
 __all__ = ["ACG", "Capability", "Compute", "Edge", "Storage", "SpecError", "load_acg", "parse_acg",
-           "read_paths", "write_paths", "peak_ops_per_cycle", "peak_macs_per_cycle", "storage_graph"]
+           "read_paths", "write_paths", "home_paths", "peak_ops_per_cycle", "peak_macs_per_cycle", "storage_graph"]

@@ -29,7 +29,7 @@ from functools import cached_property
 
 import numpy as np
 
-from mapper.acg import ACG, Capability, read_paths, write_paths
+from mapper.acg import ACG, Capability, home_paths, read_paths, write_paths
 from mapper.dtypes import DTYPES
 from mapper.notation import Access, BinOp, Call, Const, Expr, Imm
 from mapper.workload import Layer
@@ -106,9 +106,11 @@ def bind(layer: Layer, acg: ACG) -> list[Binding]:
         for tensors in match_tensors(layer, cap):
             if dtype_problem(layer, cap, tensors) is not None:
                 continue
+            placements = _placements(acg, cap, tensors, layer)
+            if not all(paths for _, paths in placements):  # a tensor homed where this capability cannot reach
+                continue
             for dims in _dim_assignments(layer, cap, tensors):
-                found.append(Binding(layer.name, cap.name, tuple(tensors.items()), dims,
-                                     _placements(acg, cap, tensors, layer),
+                found.append(Binding(layer.name, cap.name, tuple(tensors.items()), dims, placements,
                                      immediates(layer.expr.rhs, cap.expr.rhs, tensors)))
         found.sort(key=lambda b: -utilization_bound(b, layer, cap))
         out.extend(found)
@@ -270,12 +272,17 @@ def _dim_assignments(layer: Layer, cap: Capability, tensors: dict[str, str]):
 
 
 def _placements(acg: ACG, cap: Capability, tensors: dict[str, str], layer: Layer):
+    """Per layer tensor, its storage paths from its home (off-chip memory, or the on-chip storage a
+    fused group keeps it in) to each operand storage the capability accepts."""
     out = []
     for lt, ct in tensors.items():
         is_output = lt == layer.expr.output.tensor
+        home = layer.onchip.home(lt)
         paths = []
         for place in cap.operands[ct]:
-            if is_output:
+            if home is not None:
+                paths.extend(home_paths(acg, home, place, is_output))
+            elif is_output:
                 paths.extend(tuple(reversed(p)) for p in write_paths(acg, place))
             else:
                 paths.extend(read_paths(acg, place))

@@ -84,6 +84,7 @@ class Stream:
     pj_per_byte: Fraction
     bytes: int = 0  # every tile's own size, summed
     last_bytes: int = 0
+    offchip: bool = False  # to or from off-chip memory
     setup: int = 0  # the edge's fixed cycles per transfer (`latency`), on every engine of the transfer
 
     @property
@@ -121,7 +122,7 @@ class Cost:
 
     @property
     def dram_bytes(self) -> int:
-        return sum(s.bytes for s in self.streams if s.level == 1)
+        return sum(s.bytes for s in self.streams if s.offchip)
 
 
 def relevant_dims(layer: Layer, tensor: str) -> frozenset[str]:
@@ -161,7 +162,8 @@ def transfer(acg: ACG, tensor: str, src: str, dst: str, level: int, kind: str, n
     pj = exact(acg.storages[src].read_pj_per_byte) + exact(acg.storages[dst].write_pj_per_byte) + \
         exact(edge.pj_per_byte)
     return Stream(tensor, src, dst, level, kind, nbytes, count, tuple(engines), min(bandwidths), pj,
-                  nbytes * count if total is None else total, nbytes if last is None else last, edge.latency)
+                  nbytes * count if total is None else total, nbytes if last is None else last,
+                  acg.storages[src].offchip or acg.storages[dst].offchip, edge.latency)
 
 
 def tile_extents(m: Mapping, dim: str, level: int) -> dict[int, int]:
@@ -354,4 +356,4 @@ def roofline_cycles(layer: Layer, acg: ACG, cap: Capability) -> Fraction:
             bws.append(min([exact(e.bytes_per_cycle), *port]))
     ports = [exact(acg.storages[n].bytes_per_cycle) for n in offchip if acg.storages[n].bytes_per_cycle]
     bandwidth = min([sum(bws), *ports]) if bws else Fraction(1)
-    return max(compute, Fraction(layer.bytes) / bandwidth)
+    return max(compute, Fraction(layer.offchip_bytes) / bandwidth)

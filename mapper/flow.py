@@ -34,7 +34,7 @@ class Options:
 def layer_key(layer: Layer) -> tuple:
     """The content of a layer's computation (what a cached result depends on)."""
     return (str(layer.expr), tuple(sorted(layer.dims.items())),
-            tuple(sorted((t.name, t.dtype, t.shape) for t in layer.tensors.values())))
+            tuple(sorted((t.name, t.dtype, t.shape) for t in layer.tensors.values())), layer.onchip)
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class LayerResult:
     error: str | None = None
     mapping: dict | None = None  # the mapping document (mapping_to_dict)
     reused_from: str | None = None  # the layer with the same computation whose result this is
+    cores: int = 1  # how many cores run it (a network step split over cores: `mapper.network.cores`)
 
     @property
     def mapped(self) -> bool:
@@ -70,6 +71,8 @@ class LayerResult:
         out = dict(self.__dict__)
         if out["reused_from"] is None:
             del out["reused_from"]
+        if out["cores"] == 1:
+            del out["cores"]
         return out
 
 
@@ -145,13 +148,16 @@ def size_problem(mapping: Mapping, cost: Cost) -> str | None:
 
 
 def map_layers(layers: Iterable[Layer], acg: ACG, options: Options, progress: Callable[[str], None] | None = None,
-               workload: str = "") -> list[tuple[LayerResult, Mapping | None]]:
-    """`map_layer` over layers, reusing results for layers with the same computation."""
-    done: dict[tuple, tuple[LayerResult, Mapping | None]] = {}
+               workload: str = "", done: dict | None = None) -> list[tuple[LayerResult, Mapping | None]]:
+    """`map_layer` over layers, reusing results for layers with the same computation (`done`: results
+    of earlier calls with the same ACG and options, by `layer_key`, which this call extends)."""
+    done = {} if done is None else done
     out = []
     for layer in layers:
         key = layer_key(layer)
-        if key in done:
+        if key in done and done[key][0].name == layer.name:  # solved before, by an earlier call
+            record, mapping = done[key]
+        elif key in done:
             first, mapping = done[key]
             record = replace(first, name=layer.name, count=layer.count, solve_seconds=0.0, reused_from=first.name)
             if mapping is not None:

@@ -41,7 +41,7 @@ from mapper.dtypes import dtype_bytes
 from mapper.files import write_text
 from mapper.notation import Access
 from mapper.spec import Field, SpecError, load_yaml, load_yaml_text
-from mapper.workload import Layer, make_layer
+from mapper.workload import Layer, OnChip, make_layer
 
 FORMAT = "covenant-mapping/1"
 
@@ -178,17 +178,23 @@ def storage_demand(m: Mapping, acg: ACG | None = None) -> dict[str, list[tuple[s
     return out
 
 
+def tile_capacity(layer: Layer, acg: ACG, storage: str) -> int:
+    """What the tiles of `layer` may use of `storage` (of one instance, if replicated): its capacity
+    less what a fused group keeps there whole (`Layer.onchip`)."""
+    return acg.storages[storage].capacity - layer.onchip_bytes(storage)
+
+
 def over_capacity(m: Mapping, acg: ACG) -> list[str]:
     """Every storage whose tiles do not fit (one instance of a replicated storage), as a message."""
     problems = []
     for storage, needs in storage_demand(m, acg).items():
         st = acg.storages[storage]
-        total = sum(n for _, n in needs)
-        if total > st.capacity:
+        total, have = sum(n for _, n in needs), tile_capacity(m.layer, acg, storage)
+        if total > have:
             parts = " + ".join(f"{n} B for tensor {t}" + (" (double-buffered)" if m.is_double_buffered(t, storage)
                                                           else "") for t, n in needs)
             each = f" per instance (of {st.instances})" if st.instances > 1 else ""
-            problems.append(f"{storage}: needs {total} B{each} ({parts}), holds {st.capacity} B{each}")
+            problems.append(f"{storage}: needs {total} B{each} ({parts}), holds {have} B{each}")
     return problems
 
 
@@ -199,7 +205,7 @@ def acg_digest(acg: ACG) -> str:
                                 sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)
                                + ((str(cap.interval),) if cap.interval is not None else ())
                                for cap in c.capabilities]) for c in acg.computes.values()],
-                    acg.edges) + ((acg.power,) if acg.power else ()))
+                    acg.edges) + (() if acg.cores == 1 else (acg.cores,)) + ((acg.power,) if acg.power else ()))
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
@@ -282,6 +288,16 @@ def resource_problems(m: Mapping, acg: ACG) -> list[str]:
             problems.append(f"tensor {tensor} is double-buffered in {storage}, which is not on its path")
         elif not st.double_buffer:
             problems.append(f"{storage} does not support double buffering (tensor {tensor})")
+    # capacities
+    for storage, held in layer.onchip.reserved + tuple((s, 0) for _, s in layer.onchip.homes):
+        st = acg.storages.get(storage)
+        if st is None or st.offchip or st.instances != 1:
+            problems.append(f"{storage} cannot keep values of a fused group (not a single on-chip storage)")
+        elif held < 0 or layer.onchip_bytes(storage) > st.total_capacity:
+            problems.append(f"{storage}: the fused group keeps {layer.onchip_bytes(storage)} B there, "
+                            f"it holds {st.total_capacity} B")
+    if problems:
+        return problems
     return problems + over_capacity(m, acg)
 
 
@@ -412,6 +428,8 @@ def mapping_to_dict(m: Mapping) -> dict:
         "loops": [[[d, f] for d, f in lv] for lv in m.loops],
         "spatial": dict(m.spatial),
     }
+    if layer.onchip:  # a step of a fused group: what stays on chip while it runs
+        doc["layer"]["onchip"] = {"homes": dict(layer.onchip.homes), "reserved": dict(layer.onchip.reserved)}
     if m.predicted:
         doc["predicted"] = dict(m.predicted)
     return doc
@@ -452,7 +470,7 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
         raise f["acg"].error(f"the mapping is for ACG '{acg_name}' ({digest}); '{acg.name}' is "
                              f"{acg_digest(acg)}")
 
-    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes"))
+    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes", "onchip"))
     expr = parse_expr_field(lf["expr"])
     dims = {d: v.int(minimum=1) for d, v in lf["dims"].mapping().items()}
     if set(dims) != set(expr.dims):
@@ -466,7 +484,8 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
             if t not in expr.inputs:
                 raise v.error(f"'{t}' is not an input tensor of the expression")
             shapes[t] = tuple(x.int(minimum=1) for x in v.items())
-    layer = make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes)
+    layer = make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes,
+                       onchip=_parse_onchip(lf["onchip"], expr.tensors, acg) if "onchip" in lf else OnChip())
 
     bf = f["binding"].keys(required=("capability", "tensors", "dims"))
     cap_name = bf["capability"].str()
@@ -505,9 +524,45 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
                 predicted, workload)
     problems = check_legal(m, acg)
     if problems:
-        raise SpecError(root.source, None, "", f"illegal mapping: {problems[0]}"
-                        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise illegal_mapping_error(root.source, f, problems)
     return m
+
+
+def _parse_onchip(f: Field, tensors, acg: ACG) -> OnChip:
+    parts = f.keys(optional=("homes", "reserved"))
+    homes, reserved = [], []
+    for t, v in (parts["homes"].mapping().items() if "homes" in parts else []):
+        if t not in tensors:
+            raise v.error(f"'{t}' is not a tensor of the layer")
+        if v.str() not in acg.storages:
+            raise v.error(f"{acg.name} has no storage '{v.value}'")
+        homes.append((t, v.value))
+    for name, v in (parts["reserved"].mapping().items() if "reserved" in parts else []):
+        if name not in acg.storages:
+            raise v.error(f"{acg.name} has no storage '{name}'")
+        reserved.append((name, v.int(minimum=0)))
+    return OnChip(tuple(homes), tuple(reserved))
+
+
+# Which field of a mapping document a legality problem points at (the first needle found decides).
+_PROBLEM_FIELDS = (("fused group", "layer"), (": needs ", "loops"), ("is for ACG", "acg"), ("binding", "binding"),
+                   ("double-buffer", "double_buffer"), ("double buffering", "double_buffer"),
+                   ("placement", "placement"), ("partial sums", "placement"),
+                   ("spatial factor", "spatial"), ("the instruction needs", "spatial"))
+
+
+def illegal_mapping_error(source: str, fields: dict[str, Field], problems: list[str]) -> SpecError:
+    """One line naming every violation, each at the line of the field it concerns (tile sizes, hence
+    capacities, are the `loops`' doing unless the problem names another field)."""
+    located = []
+    for problem in problems:
+        key = next((k for needle, k in _PROBLEM_FIELDS if needle in problem), "loops")
+        field = fields.get(key) or fields["loops"]
+        located.append((field.line, key, problem))
+    line, key, first = located[0]
+    rest = "".join(f"; line {ln} ({k}): {p}" for ln, k, p in located[1:])
+    count = f" [{len(problems)} violations]" if len(problems) > 1 else ""
+    return SpecError(source, line, key, f"illegal mapping: {first}{rest}{count}")
 
 
 def with_predicted(m: Mapping, **figures: float) -> Mapping:

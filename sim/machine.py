@@ -30,6 +30,7 @@ feeds it (`sim/execute.py`). Timing is event-driven and independent of any cost 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -158,11 +159,33 @@ def simulate(program: Program, acg: ACG, seed: int = 0, inputs: dict[str, np.nda
     return machine.finish(program, inputs, compare)
 
 
+def simulate_cores(programs: list[Program], acg: ACG, inputs: list[dict[str, np.ndarray]]) -> list[SimResult]:
+    """Run one program per core at once: each core has its own storages, edges and compute engines,
+    the off-chip ports are shared (a transfer waits while another core's holds the port). The
+    controllers issue in turn, one instruction each; every result's cycles are the whole run's."""
+    machines = []
+    for j, (program, data) in enumerate(zip(programs, inputs, strict=True)):
+        try:
+            cap = acg.capability(program.capability)
+        except KeyError:
+            raise SimError(f"{acg.name} has no capability '{program.capability}'") from None
+        machines.append(_Machine(program, acg, cap, data, core=f"core{j}/"))
+    for m in machines[1:]:
+        m.clock = machines[0].clock  # one clock: the shared off-chip ports, and the whole run's cycles
+    for step in itertools.zip_longest(*(p.instructions for p in programs)):
+        for m, ins in zip(machines, step, strict=True):
+            if ins is not None:
+                m.execute(ins)
+    return [m.finish(p, data, compare=False) for m, p, data in zip(machines, programs, inputs, strict=True)]
+
+
 class _Machine:
     """The state of one simulation: buffers, engines, energy, and the computes awaiting their data."""
 
-    def __init__(self, program: Program, acg: ACG, cap: Capability, inputs: dict[str, np.ndarray]) -> None:
+    def __init__(self, program: Program, acg: ACG, cap: Capability, inputs: dict[str, np.ndarray],
+                 core: str = "") -> None:
         layer = program.layer
+        self.core = core  # the prefix of its engines' names; off-chip ports have none (cores share them)
         self.acg, self.cap, self.layer = acg, cap, layer
         try:  # each compute runs the capability's expression on the operands bound to it
             self.expr = bound_expression(layer, cap, dict(program.tensors), dict(program.dim_map),
@@ -176,14 +199,16 @@ class _Machine:
         self.dim_map, self.roles = dict(program.dim_map), dict(program.tensors)
         self.tensors = tuple(layer.tensors)
         self.region_of = {t: region_function(layer, t) for t in layer.tensors}
-        self.offchip: dict[str, Buffer] = {}  # off-chip memory: whole tensors
+        # Whole tensors: off-chip, or (a fused group's values) in the on-chip storage that keeps them.
+        self.home = {t: layer.onchip.home(t) for t in layer.tensors}
+        self.whole: dict[str, Buffer] = {}
         for t in layer.tensors.values():
             full = tuple((0, n) for n in t.shape)
             if t.name == self.out_t:
                 data, written = np.zeros(t.shape, self.out_dtype), np.zeros(t.shape, bool)
             else:
                 data, written = np.ascontiguousarray(inputs[t.name]), np.ones(t.shape, bool)
-            self.offchip[t.name] = Buffer(t.name, "", full, data, written)
+            self.whole[t.name] = Buffer(t.name, self.home[t.name] or "", full, data, written)
         self.live: dict[str, list[Buffer]] = {s: [] for s in acg.storages}
         self.held: dict[tuple[str, str], list[Buffer]] = {}  # (storage, tensor) -> its live buffers, oldest first
         self.used = dict.fromkeys(acg.storages, 0)
@@ -198,10 +223,11 @@ class _Machine:
         self.links: dict[tuple[str, str], Link] = {}
         self.shapes: dict[tuple, tuple[float, int]] = {}  # compute extents -> (cycles, points)
         self.placings: dict[tuple, list] = {}  # compute places -> per tensor (storage, allowed, pJ/B)
-        self.compute_engine = f"compute:{cap.node}"
+        self.compute_engine = f"{core}compute:{cap.node}"
         self.program = program
         self.shares: dict[tuple[str, str], InstanceShare] = {}
         self.lanes: dict[str, int] | None = None
+        self.keep_onchip(layer)
 
     def share(self, storage: str, tensor: str) -> InstanceShare:
         """How `tensor`'s buffers spread over `storage`'s instances (worked out on first use)."""
@@ -211,6 +237,22 @@ class _Machine:
                 self.lanes = instruction_lanes(self.program, self.cap.fixed)
             self.shares[key] = InstanceShare(self.layer, tensor, self.lanes, self.acg.storages[storage].instances)
         return self.shares[key]
+
+    def keep_onchip(self, layer) -> None:
+        """Count what the fused group keeps whole on chip: the layer's homed tensors and the bytes
+        reserved for the group's other values; they must fit before any tile is allocated."""
+        for storage, nbytes in layer.onchip.reserved:
+            self.used[storage] += nbytes
+        for t, storage in layer.onchip.homes:
+            st = self.acg.storages.get(storage)
+            if st is None or st.offchip or st.instances != 1:
+                raise SimError(f"tensor {t} is kept whole in '{storage}', which is not a single on-chip storage")
+            self.used[storage] += self.whole[t].nbytes
+        for storage, used in self.used.items():
+            if used > self.acg.storages[storage].total_capacity:
+                raise SimError(f"{storage}: the fused group keeps {used} B there, it holds "
+                               f"{self.acg.storages[storage].total_capacity} B")
+            self.peaks[storage] = used
 
     def execute(self, ins: Instruction) -> None:
         if isinstance(ins, ComputeIns):
@@ -235,8 +277,9 @@ class _Machine:
              exact: str = "") -> tuple[Buffer, tuple[slice, ...]]:
         """The buffer of `tensor` in `storage` holding `region` (and the slices of it): the newest that
         contains it, or with `exact` ('newest' or 'oldest') one allocated for exactly that region."""
-        if self.acg.storages[storage].offchip:
-            buf = self.offchip[tensor]
+        home = self.home.get(tensor)
+        if storage == home or (home is None and self.acg.storages[storage].offchip):
+            buf = self.whole[tensor]
             return buf, buf.view(region)
         candidates = self.held.get((storage, tensor), [])
         same = [b for b in candidates if b.region == region] if exact else []
@@ -296,7 +339,7 @@ class _Machine:
     def move(self, ins: Move) -> None:
         link = self.links.get((ins.src, ins.dst))
         if link is None:
-            link = link_of(self.acg, ins.src, ins.dst)
+            link = link_of(self.acg, ins.src, ins.dst, self.core)
             if link is None:
                 raise SimError(f"move of {ins.tensor} from {ins.src} to {ins.dst}: the ACG has no edge "
                                f"{ins.src}->{ins.dst}")
@@ -426,10 +469,10 @@ class _Machine:
         leftover = [f"{b.tensor} in {s}" for s, bufs in self.live.items() for b in bufs]
         if leftover:
             raise SimError(f"the program ends with buffers still allocated: {', '.join(leftover)}")
-        out = self.offchip[self.out_t]
+        out = self.whole[self.out_t]
         if not out.complete:
             raise SimError(f"output {self.out_t}: {int((~out.written).sum())} elements are never written back "
-                           "off-chip")
+                           f"to {self.home[self.out_t] or 'off-chip memory'}")
         reference, same = None, False
         if compare:
             reference = evaluate(self.layer.expr, self.layer.dims, inputs, self.out_dtype)

@@ -41,22 +41,29 @@ class Link:
     pj_per_byte: float
     setup: int  # the edge's `latency`
     queue: str  # the set-up unit's engine name
+    shared: tuple[tuple[str, float], ...] = ()  # off-chip ports several cores share: (engine, bytes/cycle)
 
 
-def link_of(acg: ACG, src: str, dst: str) -> Link | None:
-    """The link of edge src -> dst, or None if the ACG has no such edge."""
+def link_of(acg: ACG, src: str, dst: str, core: str = "") -> Link | None:
+    """The link of edge src -> dst, or None if the ACG has no such edge. `core` prefixes the engine
+    names of one core of a multi-core run; its off-chip ports are then shared (a port carries several
+    cores' transfers at once up to its bandwidth: each holds it for its bytes / the port's bandwidth)."""
     edge = acg.edge(src, dst)
     if edge is None:
         return None
     bandwidths = [edge.bytes_per_cycle]
-    names = [f"edge:{src}->{dst}"]
+    names = [f"{core}edge:{src}->{dst}"]
+    shared = []
     for node in (src, dst):
         port = acg.storages[node].bytes_per_cycle
         if port:
             bandwidths.append(port)
-            names.append(f"port:{node}")
+            if core and acg.storages[node].offchip:
+                shared.append((f"port:{node}", port))
+            else:
+                names.append(f"{core}port:{node}")
     pj = acg.storages[src].read_pj_per_byte + acg.storages[dst].write_pj_per_byte + edge.pj_per_byte
-    return Link(tuple(names), min(bandwidths), pj, edge.latency, f"setup:{src}->{dst}")
+    return Link(tuple(names), min(bandwidths), pj, edge.latency, f"{core}setup:{src}->{dst}", tuple(shared))
 
 
 class Clock:
@@ -68,15 +75,22 @@ class Clock:
         self.finish = 0.0
         self.inflight: dict[str, deque] = {}
 
-    def occupy(self, names: tuple[str, ...] | list[str], start: float, duration: float) -> float:
-        """Occupy the engines for `duration` from `start` or when the last of them frees up; the end."""
+    def occupy(self, names: tuple[str, ...] | list[str], start: float, duration: float,
+               slots: tuple[tuple[str, float], ...] = ()) -> float:
+        """Occupy the engines for `duration` from `start` or when the last of them frees up, each of
+        `slots` (engine, time) only for its time; the end."""
         free, busy = self.free, self.busy
         for e in names:
+            start = max(start, free.get(e, 0.0))
+        for e, _ in slots:
             start = max(start, free.get(e, 0.0))
         end = start + duration
         for e in names:
             free[e] = end
             busy[e] = busy.get(e, 0.0) + duration
+        for e, t in slots:
+            free[e] = start + t
+            busy[e] = busy.get(e, 0.0) + t
         self.finish = max(self.finish, end)
         return end
 
@@ -88,7 +102,8 @@ class Clock:
             if len(flight) == OUTSTANDING:
                 start = max(start, flight[0])
             start = self.occupy((link.queue,), start, link.setup)
-        end = self.occupy(link.engines, start, nbytes / link.bandwidth)
+        end = self.occupy(link.engines, start, nbytes / link.bandwidth,
+                          tuple((port, nbytes / rate) for port, rate in link.shared))
         if link.setup:
             flight.append(end)
         return end

@@ -22,7 +22,7 @@ from fractions import Fraction
 from mapper.acg import ACG
 from mapper.cost import exact, relevant_dims, static_pj_per_cycle, transfer, writeback_engines
 from mapper.dtypes import dtype_bytes
-from mapper.mapping import split_axes
+from mapper.mapping import split_axes, tile_capacity
 from solver.cpmodel import Model, Term, add, lits, neg, scale
 from solver.space import NoMapping, Space, irrelevant
 
@@ -331,7 +331,11 @@ def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dic
                 flows["chains"].append((add(terms[0], last_wb, *terms[1:]), [lit, dbl], n, (tag, "count", k, t)))
             _operand_energy(mm, space, acg, sc, t, path, lit, S, T, flows, tag)
     for storage, terms in need.items():
-        mm.m.Add(sum(u[0] for u in terms) <= acg.storages[storage].capacity).OnlyEnforceIf(enforce)
+        mm.m.Add(sum(u[0] for u in terms) <= tile_capacity(space.layer, acg, storage)).OnlyEnforceIf(enforce)
+    kept = {s for _, s in layer.onchip.homes} | {s for s, _ in layer.onchip.reserved}
+    for storage in sorted(kept - set(need)):  # what a fused group keeps must fit even where no tile goes
+        if storage in acg.storages and tile_capacity(layer, acg, storage) < 0:
+            mm.m.AddBoolOr([]).OnlyEnforceIf(enforce)
     return flows
 
 

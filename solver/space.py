@@ -40,7 +40,7 @@ from fractions import Fraction
 
 from mapper.acg import ACG
 from mapper.binding import Binding, bind, no_binding_reason
-from mapper.mapping import Mapping, acg_digest, bare_layer, resource_problems, storage_demand
+from mapper.mapping import Mapping, acg_digest, bare_layer, resource_problems, storage_demand, tile_capacity
 from mapper.workload import Layer
 
 Chain = tuple[int, ...]
@@ -364,13 +364,13 @@ def explain_infeasible(layer: Layer, acg: ACG) -> str:
                          (None,) * (space.levels - 1), ())
         m = decode(space, smallest, acg)
         for storage, needs in storage_demand(m, acg).items():
-            have = acg.storages[storage].capacity
+            have = tile_capacity(layer, acg, storage)
             total = sum(n for _, n in needs)
-            if total > have and (best is None or total / have < best[0]):
+            if total > have and (best is None or total / max(have, 1) < best[0]):
                 parts = " + ".join(f"{n} B for tensor {t}" for t, n in needs)
-                best = (total / have, f"{storage}: needs {total} B even for the smallest tiles ({parts}), "
-                                      f"holds {have} B" + (" per instance" if acg.storages[storage].instances > 1
-                                                           else "") + f" (binding {space.binding.describe()})")
+                each = " per instance" if acg.storages[storage].instances > 1 else ""
+                best = (total / max(have, 1), f"{storage}: needs {total} B even for the smallest tiles ({parts}), "
+                                              f"holds {have} B{each} (binding {space.binding.describe()})")
     if best is None:
         return f"no legal mapping of layer {layer.name} on {acg.name} in the search space"
     return best[1]

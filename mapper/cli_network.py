@@ -235,7 +235,7 @@ def print_compile(console: Console, doc: dict, wide: bool = False) -> None:
         for g in fusion["groups"]:
             kept = ", ".join(f"{v} in {s}" for v, s in g["onchip"].items())
             bands = f" (in {g['bands']} bands)" if g["bands"] > 1 else ""
-            console.print(f"  {' + '.join(g['steps'])}: {kept}{bands}", highlight=False, soft_wrap=True)
+            console.print(f"  {' + '.join(g['steps'])}: {kept}{bands}", highlight=False)  # wraps at the width
 
 
 # --------------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def format_si(value: float, unit: str = "", scale: float = 1.0) -> str:
 def acg_summary(acg: ACG) -> dict:
     storages = [{
         "name": s.name, "capacity": s.capacity, "instances": s.instances, "total_capacity": s.total_capacity,
-        "offchip": s.offchip, "banks": s.banks, "double_buffer": s.double_buffer,
+        "offchip": s.offchip, "double_buffer": s.double_buffer,
         "bytes_per_cycle": s.bytes_per_cycle, "read_pj_per_byte": s.read_pj_per_byte,
         "write_pj_per_byte": s.write_pj_per_byte,
     } for s in acg.storages.values()]
@@ -72,12 +72,13 @@ def acg_summary(acg: ACG) -> dict:
             "name": cap.name, "node": cap.node, "expr": str(cap.expr), "kind": cap.expr.kind,
             "fixed_dims": cap.fixed, "streaming_dims": list(cap.streaming_dims),
             "operands": {t: list(p) for t, p in cap.operands.items()}, "dtypes": cap.dtypes,
-            "cycles": str(cap.cycles), "peak_ops_per_cycle": float(peak), "pj_per_op": cap.pj_per_op,
+            "cycles": str(cap.cycles), "interval": str(cap.interval) if cap.interval is not None else None,
+            "peak_ops_per_cycle": float(peak), "pj_per_op": cap.pj_per_op,
             "paths": paths,
         })
-    edges = [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle, "pj_per_byte": e.pj_per_byte}
-             for e in acg.edges]
-    return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "cores": acg.cores,
+    edges = [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle, "pj_per_byte": e.pj_per_byte,
+              "latency": e.latency} for e in acg.edges]
+    return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "cores": acg.cores, "power": acg.power,
             "storages": storages, "capabilities": capabilities, "edges": edges}
 
 
@@ -126,7 +127,7 @@ def print_acg(console: Console, s: dict, wide: bool = False) -> None:
     cores = f", {s['cores']} cores sharing off-chip memory" if s["cores"] > 1 else ""
     console.print(f"[bold]{escape(s['name'])}[/bold]  ({escape(str(s['source']))}, {s['clock_ghz']:g} GHz{cores})")
     if wide:
-        t = _table("storage", [("node", "l"), ("capacity", "r"), ("instances", "r"), ("total", "r"), ("banks", "r"),
+        t = _table("storage", [("node", "l"), ("capacity", "r"), ("instances", "r"), ("total", "r"),
                                ("double buf", "r"), ("port B/cyc", "r"), ("read pJ/B", "r"), ("write pJ/B", "r")], True)
     else:
         t = _table("storage", [("node", "l"), ("capacity", "r"), ("double buf", "l"), ("port B/cyc", "r"),
@@ -137,7 +138,7 @@ def print_acg(console: Console, s: dict, wide: bool = False) -> None:
         dbl = "yes" if st["double_buffer"] else "no"
         if wide:
             add_row(t, name, format_bytes(st["capacity"]), str(st["instances"]), format_bytes(st["total_capacity"]),
-                    str(st["banks"]), dbl, port, f"{st['read_pj_per_byte']:g}", f"{st['write_pj_per_byte']:g}")
+                    dbl, port, f"{st['read_pj_per_byte']:g}", f"{st['write_pj_per_byte']:g}")
         else:
             each = f" ({st['instances']} x {format_bytes(st['capacity'])})" if st["instances"] > 1 else ""
             add_row(t, name, format_bytes(st["total_capacity"]) + each, dbl, port,
@@ -151,13 +152,14 @@ def print_acg(console: Console, s: dict, wide: bool = False) -> None:
         if c["streaming_dims"]:
             fixed += f" ({','.join(c['streaming_dims'])} stream)"
         ops = " ".join(f"{t}:{'|'.join(p)}:{c['dtypes'][t]}" for t, p in c["operands"].items())
-        cells = [c["node"], c["name"], c["expr"], fixed, ops, c["cycles"], f"{c['peak_ops_per_cycle']:g}",
+        cycles = c["cycles"] + (f" (every {c['interval']})" if c["interval"] else "")
+        cells = [c["node"], c["name"], c["expr"], fixed, ops, cycles, f"{c['peak_ops_per_cycle']:g}",
                  f"{c['pj_per_op']:g}"]
         add_row(t, *(cells if wide else cells[1:-1]))
     _print_table(console, t, wide)
-    t = _table("edges", [("from", "l"), ("to", "l"), ("B/cycle", "r"), ("pJ/B", "r")], wide)
+    t = _table("edges", [("from", "l"), ("to", "l"), ("B/cycle", "r"), ("pJ/B", "r"), ("set-up cyc", "r")], wide)
     for e in s["edges"]:
-        add_row(t, e["from"], e["to"], f"{e['bytes_per_cycle']:g}", f"{e['pj_per_byte']:g}")
+        add_row(t, e["from"], e["to"], f"{e['bytes_per_cycle']:g}", f"{e['pj_per_byte']:g}", str(e["latency"]))
     _print_table(console, t, wide)
 
 

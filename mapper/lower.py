@@ -141,7 +141,8 @@ def lower(m: Mapping) -> Program:
                                 places))
     for t, j in sorted(resident, key=lambda key: -key[1]):
         release(t, j)
-    return Program(m.acg, layer, m.binding.capability, m.binding.tensors, m.binding.dims, tuple(code))
+    return Program(m.acg, layer, m.binding.capability, m.binding.tensors, m.binding.dims, tuple(code),
+                   m.binding.immediates)
 
 
 def _stride(m: Mapping, nest: list[tuple[int, str, int]], i: int) -> int:

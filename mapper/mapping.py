@@ -122,14 +122,56 @@ def bare_layer(layer: Layer) -> Layer:
     return replace(layer, op=None, params={}, producers={}, count=1, slots=None)
 
 
-def storage_demand(m: Mapping) -> dict[str, list[tuple[str, int]]]:
-    """Per on-chip storage, the (tensor, bytes) it must hold, double buffering counted."""
+def split_axes(layer: Layer, binding: Binding, fixed: dict[str, int], tensor: str) -> dict[int, str]:
+    """The axes of `tensor` along which its tile is dealt over the instances of a replicated storage
+    (per-PE registers), axis -> layer dim: the axes every access indexes with one layer dim alone
+    (coefficient +-1, the dim's extent within the axis, the dim on no other axis), that dim bound to
+    a *fixed* capability dim (the array's PEs). An instruction of spatial extent s along that dim puts
+    its element i on PE lane i, so a tile of extent T leaves ceil(T / s) elements per lane; every
+    other axis is replicated (each instance holds the tile's whole extent along it)."""
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
+    shape = layer.tensors[tensor].shape
+    out = {}
+    for axis, n in enumerate(shape):
+        idx = [a.indices[axis] for a in accesses]
+        if len(idx[0].terms) != 1:
+            continue
+        d = idx[0].terms[0][0]
+        plain = layer.dims[d] <= n and all(len(i.terms) == 1 and i.terms[0][0] == d and abs(i.terms[0][1]) == 1
+                                           for i in idx)
+        alone = sum(any(x == d for x, _ in accesses[0].indices[ax].terms) for ax in range(len(shape))) == 1
+        if plain and alone and binding.dim_map.get(d) in fixed:
+            out[axis] = d
+    return out
+
+
+def instance_bytes(layer: Layer, tensor: str, tile: dict[str, int], lanes: dict[int, int], instances: int) -> int:
+    """Bytes of `tensor`'s tile that ONE instance of a replicated storage holds: along each split
+    axis (`lanes`: axis -> the instruction's spatial extent there) ceil(extent / lanes); when the
+    lanes outnumber the instances, an instance holds ceil(lanes / instances) lanes' shares."""
+    t = layer.tensors[tensor]
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
+    extents = [max(ext) for ext in zip(*(footprint(a, tile, t.shape) for a in accesses), strict=True)]
+    share = [-(-e // lanes[ax]) if ax in lanes else e for ax, e in enumerate(extents)]
+    return -(-math.prod(lanes.values()) // instances) * math.prod(share) * dtype_bytes(t.dtype)
+
+
+def storage_demand(m: Mapping, acg: ACG | None = None) -> dict[str, list[tuple[str, int]]]:
+    """Per on-chip storage, the (tensor, bytes) it must hold, double buffering counted. With `acg`,
+    a storage with several `instances` counts what one instance holds (see `split_axes`): each
+    instance has `capacity` bytes."""
     out: dict[str, list[tuple[str, int]]] = {}
     for tensor, path in m.placement:
         for level, storage in enumerate(path):
             if level == 0:
                 continue
-            need = tile_bytes(m.layer, tensor, m.tile(level))
+            st = acg.storages[storage] if acg is not None else None
+            if st is not None and st.instances > 1:
+                fixed = acg.capability(m.binding.capability).fixed
+                lanes = {ax: m.spatial_of(d) for ax, d in split_axes(m.layer, m.binding, fixed, tensor).items()}
+                need = instance_bytes(m.layer, tensor, m.tile(level), lanes, st.instances)
+            else:
+                need = tile_bytes(m.layer, tensor, m.tile(level))
             if m.is_double_buffered(tensor, storage):
                 need *= 2
             out.setdefault(storage, []).append((tensor, need))
@@ -137,9 +179,23 @@ def storage_demand(m: Mapping) -> dict[str, list[tuple[str, int]]]:
 
 
 def tile_capacity(layer: Layer, acg: ACG, storage: str) -> int:
-    """What the tiles of `layer` may use of `storage`: its capacity less what a fused group keeps there
-    whole (`Layer.onchip`)."""
-    return acg.storages[storage].total_capacity - layer.onchip_bytes(storage)
+    """What the tiles of `layer` may use of `storage` (of one instance, if replicated): its capacity
+    less what a fused group keeps there whole (`Layer.onchip`)."""
+    return acg.storages[storage].capacity - layer.onchip_bytes(storage)
+
+
+def over_capacity(m: Mapping, acg: ACG) -> list[str]:
+    """Every storage whose tiles do not fit (one instance of a replicated storage), as a message."""
+    problems = []
+    for storage, needs in storage_demand(m, acg).items():
+        st = acg.storages[storage]
+        total, have = sum(n for _, n in needs), tile_capacity(m.layer, acg, storage)
+        if total > have:
+            parts = " + ".join(f"{n} B for tensor {t}" + (" (double-buffered)" if m.is_double_buffered(t, storage)
+                                                          else "") for t, n in needs)
+            each = f" per instance (of {st.instances})" if st.instances > 1 else ""
+            problems.append(f"{storage}: needs {total} B{each} ({parts}), holds {have} B{each}")
+    return problems
 
 
 def acg_digest(acg: ACG) -> str:
@@ -147,8 +203,9 @@ def acg_digest(acg: ACG) -> str:
     content = repr((acg.name, acg.clock_ghz, sorted(acg.storages.items()),
                     [(c.name, [(cap.name, str(cap.expr), sorted(cap.fixed.items()), sorted(cap.operands.items()),
                                 sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)
+                               + ((str(cap.interval),) if cap.interval is not None else ())
                                for cap in c.capabilities]) for c in acg.computes.values()],
-                    acg.edges) + (() if acg.cores == 1 else (acg.cores,)))
+                    acg.edges) + (() if acg.cores == 1 else (acg.cores,)) + ((acg.power,) if acg.power else ()))
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
@@ -241,13 +298,7 @@ def resource_problems(m: Mapping, acg: ACG) -> list[str]:
                             f"it holds {st.total_capacity} B")
     if problems:
         return problems
-    for storage, needs in storage_demand(m).items():
-        total, have = sum(n for _, n in needs), tile_capacity(layer, acg, storage)
-        if total > have:
-            parts = " + ".join(f"{n} B for tensor {t}" + (" (double-buffered)" if m.is_double_buffered(t, storage)
-                                                          else "") for t, n in needs)
-            problems.append(f"{storage}: needs {total} B ({parts}), holds {have} B")
-    return problems
+    return problems + over_capacity(m, acg)
 
 
 def _revisits_output(m: Mapping, level: int) -> bool:
@@ -299,8 +350,7 @@ def greedy_mapping(layer: Layer, binding: Binding, acg: ACG, grow: bool = True) 
                        tuple((d, s) for d, s in spatial_.items() if s > 1), double_)
 
     def fits(mp: Mapping) -> bool:
-        return not any(sum(n for _, n in needs) > tile_capacity(layer, acg, s)
-                       for s, needs in storage_demand(mp).items())
+        return not over_capacity(mp, acg)
 
     m = build(spatial, per_level, double)
     if not fits(m):

@@ -405,13 +405,14 @@ def explain_infeasible(layer: Layer, acg: ACG) -> str:
         smallest = Point(tuple(min(o) for o in space.options), tuple(0 for _ in space.paths),
                          (None,) * (space.levels - 1), ())
         m = decode(space, smallest, acg)
-        for storage, needs in storage_demand(m).items():
+        for storage, needs in storage_demand(m, acg).items():
             have = tile_capacity(layer, acg, storage)
             total = sum(n for _, n in needs)
             if total > have and (best is None or total / max(have, 1) < best[0]):
                 parts = " + ".join(f"{n} B for tensor {t}" for t, n in needs)
+                each = " per instance" if acg.storages[storage].instances > 1 else ""
                 best = (total / max(have, 1), f"{storage}: needs {total} B even for the smallest tiles ({parts}), "
-                                      f"holds {have} B (binding {space.binding.describe()})")
+                                              f"holds {have} B{each} (binding {space.binding.describe()})")
     if best is None:
         return f"no legal mapping of layer {layer.name} on {acg.name} in the search space"
     return best[1]

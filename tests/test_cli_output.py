@@ -99,5 +99,5 @@ def test_show_tables_fit_80_columns(what: str, name: str, capsys, monkeypatch) -
     assert main(["show", what, name, "--wide"]) == 0
     wide = capsys.readouterr().out
     assert "…" not in wide
-    headers = ("banks", "write pJ/B", "pJ/op") if what == "acg" else ("kind", "dtypes", "shapes (inputs")
+    headers = ("instances", "write pJ/B", "pJ/op") if what == "acg" else ("kind", "dtypes", "shapes (inputs")
     assert all(h in wide for h in headers) and not any(h in out for h in headers)

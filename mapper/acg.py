@@ -34,7 +34,6 @@ class Storage:
     capacity: int
     offchip: bool = False
     instances: int = 1
-    banks: int = 1
     double_buffer: bool = False  # whether tiles in it may be double-buffered
     read_pj_per_byte: float = 0.0
     write_pj_per_byte: float = 0.0
@@ -62,6 +61,13 @@ class Capability:
     dtypes: dict[str, str]
     cycles: Arith
     pj_per_op: float = 0.0
+    interval: Arith | None = None  # initiation interval: the next instruction may start this soon
+
+    def instruction_interval(self, extents: dict[str, int]) -> int:
+        """Cycles after which the next instruction may start (at most the instruction's own cycles;
+        without an `interval`, all of them: no overlap)."""
+        full = self.instruction_cycles(extents)
+        return full if self.interval is None else min(full, self.interval.evaluate({**self.fixed, **extents}))
 
     @property
     def streaming_dims(self) -> tuple[str, ...]:
@@ -88,6 +94,7 @@ class Edge:
     dst: str
     bytes_per_cycle: float
     pj_per_byte: float = 0.0
+    latency: int = 0  # fixed set-up cycles of every transfer (DMA instruction) along the edge
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,10 @@ class ACG:
     edges: tuple[Edge, ...]
     source: str = ""
     graph: nx.DiGraph = field(default_factory=nx.DiGraph, compare=False, repr=False)
+    # Identical copies of the on-chip part (storages, compute nodes, their edges); the off-chip
+    # storages and their ports are shared by all (`mapper.network.cores`).
+    cores: int = 1
+    power: float = 0.0  # static power in watts: static energy = power x run time
 
     @property
     def capabilities(self) -> tuple[Capability, ...]:
@@ -137,6 +148,20 @@ def write_paths(acg: ACG, node: str) -> list[tuple[str, ...]]:
     return _offchip_paths(acg, node, inbound=False)
 
 
+def home_paths(acg: ACG, home: str, node: str, is_output: bool) -> list[tuple[str, ...]]:
+    """The storage paths of a tensor kept whole in storage `home`, home first: to operand storage
+    `node` for an input, from it (reversed) for an output; `(home,)` when the operand is read or written
+    in place. Shortest first."""
+    if home == node:
+        return [(home,)]
+    g = acg.graph.subgraph(n for n, st in acg.storages.items() if not st.offchip)  # it stays on chip
+    if home not in g or node not in g:
+        return []
+    found = nx.all_simple_paths(g, node, home) if is_output else nx.all_simple_paths(g, home, node)
+    paths = [tuple(reversed(p)) if is_output else tuple(p) for p in found]
+    return sorted(paths, key=lambda p: (len(p), p))
+
+
 def _offchip_paths(acg: ACG, node: str, inbound: bool) -> list[tuple[str, ...]]:
     if acg.storages[node].offchip:
         return [(node,)]
@@ -167,9 +192,11 @@ def peak_macs_per_cycle(acg: ACG) -> dict[str, Fraction]:
 # Loading and validation
 
 ACG_FOLDER = "acg_specs"
-_STORAGE_FIELDS = ("kind", "capacity", "offchip", "instances", "banks", "double_buffer",
+MAX_CORES = 64
+_STORAGE_FIELDS = ("kind", "capacity", "offchip", "instances", "double_buffer",
                    "read_pj_per_byte", "write_pj_per_byte", "bytes_per_cycle")
-_CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "pj_per_mac", "pj_per_op")
+_CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "interval", "pj_per_mac", "pj_per_op")
+MAX_LATENCY = 10**6  # cycles of set-up per transfer
 
 
 def load_acg(name_or_path: str | Path) -> ACG:
@@ -178,9 +205,11 @@ def load_acg(name_or_path: str | Path) -> ACG:
 
 
 def parse_acg(root: Field) -> ACG:
-    top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz",))
+    top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz", "cores", "power"))
     name = top["name"].ident()
     clock = top["clock_ghz"].number(strict=True) if "clock_ghz" in top else 1.0
+    cores = top["cores"].int(minimum=1, maximum=MAX_CORES) if "cores" in top else 1
+    power = top["power"].number() if "power" in top else 0.0
     nodes = top["nodes"].mapping()
     if not nodes:
         raise top["nodes"].error("expected at least one node")
@@ -195,6 +224,9 @@ def parse_acg(root: Field) -> ACG:
             compute_fields[node_name] = node
     if not any(s.offchip for s in storages.values()):
         raise top["nodes"].error("expected at least one storage node with 'offchip: true' (e.g. DRAM)")
+    if cores > 1 and not all(s.bytes_per_cycle for s in storages.values() if s.offchip):
+        raise top["cores"].error("several cores share off-chip memory through its port: give every off-chip "
+                                 "storage a 'bytes_per_cycle'")
 
     graph = nx.DiGraph()
     for s in storages.values():
@@ -217,7 +249,7 @@ def parse_acg(root: Field) -> ACG:
         computes[node_name] = Compute(node_name, tuple(caps))
         graph.add_node(node_name, kind="compute", compute=computes[node_name])
 
-    acg = ACG(name, clock, storages, computes, edges, root.source, graph)
+    acg = ACG(name, clock, storages, computes, edges, root.source, graph, cores, power)
     for node_name, node in compute_fields.items():
         for item, cap in zip(node.child("capabilities").items(), computes[node_name].capabilities,
                              strict=True):
@@ -232,6 +264,10 @@ def parse_acg(root: Field) -> ACG:
 
 
 def _parse_storage(name: str, node: Field) -> Storage:
+    if isinstance(node.value, dict) and "banks" in node.value:  # removed from the format: say why
+        raise node.child("banks").error(
+            "'banks' is no longer part of the ACG format (bank conflicts are not modelled, and the field "
+            "changed nothing); remove it, and give the storage's port bandwidth with bytes_per_cycle")
     f = node.keys(required=("kind", "capacity"), optional=_STORAGE_FIELDS)
 
     def num(key: str) -> float:
@@ -242,7 +278,6 @@ def _parse_storage(name: str, node: Field) -> Storage:
         capacity=f["capacity"].size(),
         offchip=f["offchip"].bool() if "offchip" in f else False,
         instances=f["instances"].int(minimum=1) if "instances" in f else 1,
-        banks=f["banks"].int(minimum=1) if "banks" in f else 1,
         double_buffer=f["double_buffer"].bool() if "double_buffer" in f else False,
         read_pj_per_byte=num("read_pj_per_byte"),
         write_pj_per_byte=num("write_pj_per_byte"),
@@ -251,7 +286,7 @@ def _parse_storage(name: str, node: Field) -> Storage:
 
 
 def _parse_edge(item: Field, storages, computes, graph: nx.DiGraph) -> Edge:
-    f = item.keys(required=("from", "to", "bytes_per_cycle"), optional=("pj_per_byte",))
+    f = item.keys(required=("from", "to", "bytes_per_cycle"), optional=("pj_per_byte", "latency"))
     ends = []
     for key in ("from", "to"):
         node = f[key].str()
@@ -267,7 +302,8 @@ def _parse_edge(item: Field, storages, computes, graph: nx.DiGraph) -> Edge:
     if graph.has_edge(src, dst):
         raise item.error(f"a second edge from '{src}' to '{dst}'")
     edge = Edge(src, dst, f["bytes_per_cycle"].number(strict=True),
-                f["pj_per_byte"].number() if "pj_per_byte" in f else 0.0)
+                f["pj_per_byte"].number() if "pj_per_byte" in f else 0.0,
+                f["latency"].int(minimum=0, maximum=MAX_LATENCY) if "latency" in f else 0)
     graph.add_edge(src, dst, edge=edge)
     return edge
 
@@ -303,25 +339,32 @@ def _parse_capability(node_name: str, item: Field, storages: dict[str, Storage],
     if problem:
         raise f["dtypes"].error(problem)
 
-    cycles = parse_arith_field(f["cycles"])
-    unknown = cycles.names - set(expr.dims)
-    if unknown:
-        raise f["cycles"].error(f"unknown name(s) {', '.join(sorted(unknown))} in the cycle formula; "
-                                f"it may use the capability's dims: {', '.join(expr.dims)}")
     streaming = [d for d in expr.dims if d not in fixed]
-    for probe in (1, 2, 7, 1024):
-        try:
-            value = cycles.evaluate({**fixed, **{d: probe for d in streaming}})
-        except ZeroDivisionError as exc:
-            raise f["cycles"].error(str(exc)) from None
-        if value < 1:
-            raise f["cycles"].error(f"the formula gives {value} cycles when the streaming dims are {probe}; "
-                                    "expected at least 1")
+    cycles = _cycle_formula(f["cycles"], expr, fixed, streaming)
+    interval = _cycle_formula(f["interval"], expr, fixed, streaming) if "interval" in f else None
     if "pj_per_mac" in f and "pj_per_op" in f:
         raise f["pj_per_op"].error("give either pj_per_mac or pj_per_op (they are the same field)")
     energy = f.get("pj_per_mac") or f.get("pj_per_op")
     return Capability(name, node_name, expr, fixed, operands, dtypes, cycles,
-                      energy.number() if energy else 0.0)
+                      energy.number() if energy else 0.0, interval)
+
+
+def _cycle_formula(f: Field, expr: TensorExpr, fixed: dict[str, int], streaming: list[str]) -> Arith:
+    """A cycle formula (`cycles` or `interval`) over the capability's dims, >= 1 where probed."""
+    formula = parse_arith_field(f)
+    unknown = formula.names - set(expr.dims)
+    if unknown:
+        raise f.error(f"unknown name(s) {', '.join(sorted(unknown))} in the cycle formula; "
+                      f"it may use the capability's dims: {', '.join(expr.dims)}")
+    for probe in (1, 2, 7, 1024):
+        try:
+            value = formula.evaluate({**fixed, **{d: probe for d in streaming}})
+        except ZeroDivisionError as exc:
+            raise f.error(str(exc)) from None
+        if value < 1:
+            raise f.error(f"the formula gives {value} cycles when the streaming dims are {probe}; "
+                          "expected at least 1")
+    return formula
 
 
 def _tensor_map(f: Field, tensors: tuple[str, ...]) -> dict[str, Field]:
@@ -371,4 +414,4 @@ def dtype_field(f: Field) -> str:
 
 
 __all__ = ["ACG", "Capability", "Compute", "Edge", "Storage", "SpecError", "load_acg", "parse_acg",
-           "read_paths", "write_paths", "peak_ops_per_cycle", "peak_macs_per_cycle", "storage_graph"]
+           "read_paths", "write_paths", "home_paths", "peak_ops_per_cycle", "peak_macs_per_cycle", "storage_graph"]

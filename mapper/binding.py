@@ -29,7 +29,7 @@ from functools import cached_property
 
 import numpy as np
 
-from mapper.acg import ACG, Capability, read_paths, write_paths
+from mapper.acg import ACG, Capability, home_paths, read_paths, write_paths
 from mapper.dtypes import DTYPES
 from mapper.notation import Access, BinOp, Call, Const, Expr, Imm
 from mapper.workload import Layer
@@ -47,6 +47,7 @@ class Binding:
     tensors: tuple[tuple[str, str], ...]  # (layer tensor, capability operand)
     dims: tuple[tuple[str, str | None], ...]  # (layer dim, capability dim or None = temporal)
     placements: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]  # (layer tensor, its storage paths)
+    immediates: tuple[tuple[str, int | float], ...] = ()  # values of the capability's immediates
 
     @cached_property
     def operand_of(self) -> dict[str, str]:
@@ -105,9 +106,12 @@ def bind(layer: Layer, acg: ACG) -> list[Binding]:
         for tensors in match_tensors(layer, cap):
             if dtype_problem(layer, cap, tensors) is not None:
                 continue
+            placements = _placements(acg, cap, tensors, layer)
+            if not all(paths for _, paths in placements):  # a tensor homed where this capability cannot reach
+                continue
             for dims in _dim_assignments(layer, cap, tensors):
-                found.append(Binding(layer.name, cap.name, tuple(tensors.items()), dims,
-                                     _placements(acg, cap, tensors, layer)))
+                found.append(Binding(layer.name, cap.name, tuple(tensors.items()), dims, placements,
+                                     immediates(layer.expr.rhs, cap.expr.rhs, tensors)))
         found.sort(key=lambda b: -utilization_bound(b, layer, cap))
         out.extend(found)
     return out
@@ -176,6 +180,50 @@ def _match_tree(a: Expr, b: Expr):
                     yield left + right
 
 
+def immediates(layer_rhs: Expr, cap_rhs: Expr, operand_of: dict[str, str]) -> tuple[tuple[str, int | float], ...]:
+    """The values the capability's immediates take for this layer: the layer's constants where the
+    capability has immediates, with the two trees aligned as the binding pairs their tensors
+    (commutative operands in either order). () when nothing aligns (the simulator then says so).
+
+    >>> from mapper.notation import parse_tensor_expr as p
+    >>> immediates(p("Z[i] = clip(shr(A[i], 7), -128, 127)").rhs,
+    ...            p("Z[i] = clip(shr(X[i], s), lo, hi)", immediates=True).rhs, {"A": "X"})
+    (('hi', 127), ('lo', -128), ('s', 7))
+    """
+    found = _align(layer_rhs, cap_rhs, operand_of)
+    return tuple(sorted(found.items())) if found is not None else ()
+
+
+def _align(a: Expr, b: Expr, operand_of: dict[str, str]) -> dict | None:
+    if isinstance(a, Access) and isinstance(b, Access):
+        return {} if operand_of.get(a.tensor) == b.tensor else None
+    if isinstance(a, Const) and isinstance(b, Const):
+        return {} if a.value == b.value else None
+    if isinstance(a, Const) and isinstance(b, Imm):
+        return {b.name: a.value}
+    if isinstance(a, Call) and isinstance(b, Call) and a.fn == b.fn and len(a.args) == len(b.args):
+        pairs = [list(zip(a.args, b.args, strict=True))]
+        if a.fn in COMMUTATIVE:
+            pairs.append(list(zip(a.args, b.args[::-1], strict=True)))
+    elif isinstance(a, BinOp) and isinstance(b, BinOp) and a.op == b.op:
+        pairs = [[(a.lhs, b.lhs), (a.rhs, b.rhs)]]
+        if a.op in COMMUTATIVE:
+            pairs.append([(a.lhs, b.rhs), (a.rhs, b.lhs)])
+    else:
+        return None
+    for order in pairs:
+        merged: dict | None = {}
+        for x, y in order:
+            part = _align(x, y, operand_of)
+            if part is None or any(merged.get(k, v) != v for k, v in part.items()):
+                merged = None
+                break
+            merged.update(part)
+        if merged is not None:
+            return merged
+    return None
+
+
 def dtype_problem(layer: Layer, cap: Capability, tensors: dict[str, str]) -> str | None:
     """Why the layer's data cannot go through the capability, or None.
 
@@ -224,12 +272,17 @@ def _dim_assignments(layer: Layer, cap: Capability, tensors: dict[str, str]):
 
 
 def _placements(acg: ACG, cap: Capability, tensors: dict[str, str], layer: Layer):
+    """Per layer tensor, its storage paths from its home (off-chip memory, or the on-chip storage a
+    fused group keeps it in) to each operand storage the capability accepts."""
     out = []
     for lt, ct in tensors.items():
         is_output = lt == layer.expr.output.tensor
+        home = layer.onchip.home(lt)
         paths = []
         for place in cap.operands[ct]:
-            if is_output:
+            if home is not None:
+                paths.extend(home_paths(acg, home, place, is_output))
+            elif is_output:
                 paths.extend(tuple(reversed(p)) for p in write_paths(acg, place))
             else:
                 paths.extend(read_paths(acg, place))

@@ -1,9 +1,11 @@
 """The `covenant` command line.
 
     covenant map --acg NAME|PATH --workload NAME|PATH [--layer L] [--objective latency|energy|edp]
-                 [--strategy cpsat|exhaustive|random] [--time-limit S] [--no-validate] [--json] [-o PATH]
+                 [--strategy cpsat|exhaustive|random|anneal|genetic|learned|PLUGIN [--option KEY=VALUE ...]]
+                 [--time-limit S] [--no-validate] [--json] [-o PATH]
     covenant show acg NAME|PATH [--json] [--png FILE]
     covenant show workload NAME|PATH [--json] [--png FILE]
+    covenant show mapping FILE.yaml [--acg NAME|PATH] [--json]
     covenant simulate MAPPING.yaml [--json] [--listing] [--seed N] [--acg NAME|PATH]
     covenant run experiments/NAME.yaml [--jobs N] [--out DIR] [--executor local|dask --scheduler ADDR] [--json]
     covenant import MODEL.onnx [-o FILE.yaml] [--dtype int8|float32]
@@ -34,15 +36,15 @@ from mapper.cli_network import (
     add_compile_parser,
     add_import_parser,
     add_schedule_parser,
+    add_strategy_arguments,
     cmd_compile,
     cmd_import,
     cmd_schedule,
+    strategy_options,
 )
 from mapper.cli_output import (
     acg_summary,
     add_row,
-    draw_acg,
-    draw_workload,
     format_bytes,
     print_acg,
     print_map,
@@ -50,9 +52,10 @@ from mapper.cli_output import (
     workload_summary,
 )
 from mapper.cost import OBJECTIVES
+from mapper.draw import draw_acg, draw_workload
 from mapper.network import load_model
+from mapper.show_mapping import show_mapping
 from mapper.spec import SpecError
-from solver import STRATEGIES
 
 # --------------------------------------------------------------------------------------------------
 # Entry point
@@ -61,24 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="covenant", description="An ACG-driven mapper for DL accelerators.")
     parser.add_argument("--version", action="version", version=f"covenant {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    show = sub.add_parser("show", help="describe an accelerator (ACG) or a workload")
-    show.add_argument("what", choices=("acg", "workload"))
+    show = sub.add_parser("show", help="describe an accelerator (ACG), a workload or a mapping (as a loop nest)")
+    show.add_argument("what", choices=("acg", "workload", "mapping"))
     show.add_argument("spec", help="the name of a shipped spec (e.g. genesys, resnet50), a YAML path or, for a "
-                                   "workload, an ONNX model (.onnx)")
+                                   "workload, an ONNX model (.onnx); for a mapping, its YAML file")
+    show.add_argument("--acg", dest="mapping_acg", metavar="NAME|PATH",
+                      help="show mapping: the ACG to use (default: the shipped one the mapping names)")
     show.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     show.add_argument("--png", metavar="FILE", help="also draw the graph into FILE (PNG)")
+    show.add_argument("--wide", action="store_true", help="every column of the tables (default: fitting 80 columns)")
     mp = sub.add_parser("map", help="map a workload's layers onto an ACG and validate them on the simulator")
     mp.add_argument("--acg", required=True, help="the ACG: a shipped name (genesys) or a YAML path")
     mp.add_argument("--workload", required=True,
                     help="the workload: a shipped name (resnet50), a YAML path or an ONNX model (.onnx)")
     mp.add_argument("--layer", action="append", help="map only this layer (repeatable)")
     mp.add_argument("--objective", choices=OBJECTIVES, default="latency", help="what to minimise (default latency)")
-    mp.add_argument("--strategy", choices=STRATEGIES, default="cpsat", help="the search strategy (default cpsat)")
+    add_strategy_arguments(mp)
     mp.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                     help="per-layer time limit in seconds (default 10); cpsat returns its best with the gap")
     mp.add_argument("--seed", type=int, default=0, help="seed of random search and of the input tensors")
     mp.add_argument("--no-validate", action="store_true", help="skip the simulator check")
     mp.add_argument("--json", action="store_true", help="print one JSON document")
+    mp.add_argument("--wide", action="store_true", help="every column of the table, exact figures (default: the "
+                                                        "main columns, compact, fitting 80 columns)")
     mp.add_argument("-o", "--output", metavar="PATH",
                     help="write the mappings: one layer -> this YAML file; several -> this folder, one file each")
     sim = sub.add_parser("simulate", help="execute a mapping on the simulator and check it against the reference")
@@ -143,6 +151,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    if args.what != "mapping" and args.mapping_acg:
+        raise SpecError("--acg", None, "", "only used with `show mapping`")
+    if args.what == "mapping":
+        if args.png:
+            raise SpecError("--png", None, "", "draws an ACG or a workload, not a mapping")
+        return show_mapping(args.spec, args.mapping_acg, args.json, console)
     if args.what == "acg":
         spec = load_acg(args.spec)
         summary, printer, drawer = acg_summary(spec), print_acg, draw_acg
@@ -157,7 +171,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        printer(console, summary)
+        printer(console, summary, args.wide)
         if args.png:
             console.print(f"drew {args.png}")
     return 0
@@ -268,7 +282,8 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
             raise SpecError(args.output, None, "-o", "several layers are written to a folder, but this is a file")
         if not (folder.is_dir() or (into_folder and folder.parent.is_dir())):
             raise SpecError(args.output, None, "-o", "the folder does not exist")
-    options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed)
+    options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed,
+                      strategy_options(args))
 
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -289,11 +304,12 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
         except OSError as exc:
             raise SpecError(args.output, None, "-o", f"cannot write the mappings: {exc.strerror or exc}") from None
     doc = {"acg": acg.name, "workload": wl.name, "objective": args.objective, "strategy": args.strategy,
-           "layers": [r.to_dict() for r in records], "total": totals(records)}
+           "strategy_options": dict(options.strategy_options), "layers": [r.to_dict() for r in records],
+           "total": totals(records)}
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        print_map(console, doc)
+        print_map(console, doc, args.wide)
         if out is not None:
             console.print(f"wrote {out}")
     return 0 if all(succeeded(r, options.validate) for r in records) else 1
@@ -312,7 +328,8 @@ class _Console(Console):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    console = _Console(width=200 if not sys.stdout.isatty() else None)
+    # Piped output is as wide as its lines need (200), unless COLUMNS says how wide (rich reads it).
+    console = _Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200)
     try:
         commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run, "compile": cmd_compile,
                     "import": cmd_import, "schedule": cmd_schedule}

@@ -2,7 +2,8 @@
 
     covenant import MODEL.onnx [-o FILE.yaml] [--dtype int8|float32]
     covenant import zigzag HARDWARE.yaml [--mapping MAPPING.yaml] [-o ACG.yaml]
-    covenant compile --acg A --workload W [--objective latency|energy|edp] [--strategy S] [--time-limit S]
+    covenant compile --acg A --workload W [--objective latency|energy|edp] [--strategy S [--option K=V ...]]
+                     [--time-limit S]
                      [--seed N] [--order optimal|file] [--no-validate] [--json] [-o DIR]
     covenant schedule --workload W [--acg A] [--rewrite] [--budget BYTES] [--time-limit S] [--json]
 
@@ -45,7 +46,8 @@ from mapper.network.schedule import (
 )
 from mapper.spec import SpecError, parse_size
 from mapper.zigzag import import_zigzag
-from solver import STRATEGIES
+from solver import OptionError, names
+from solver.registry import resolve
 
 
 def add_import_parser(sub) -> None:
@@ -94,19 +96,50 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
+    """--strategy and --option, shared by `map` and `compile` (the names come from solver.registry)."""
+    parser.add_argument("--strategy", choices=names(), default="cpsat", help="the search strategy (default cpsat)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the strategy, e.g. --strategy anneal --option steps=5000 (repeatable; "
+                             "a wrong one lists the strategy's options)")
+
+
+def strategy_options(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """The --option pairs, checked against the strategy's typed options (a `SpecError` names the wrong one)."""
+    given: dict[str, str] = {}
+    for text in args.option:
+        key, eq, value = text.partition("=")
+        if not eq or not key.strip():
+            raise SpecError("--option", None, "", f"expected KEY=VALUE, got '{text}'")
+        if key.strip() in given:
+            raise SpecError("--option", None, "", f"option '{key.strip()}' given twice")
+        given[key.strip()] = value.strip()
+    try:
+        resolve(args.strategy, given, args.seed)
+    except OptionError as exc:
+        raise SpecError("--option", None, "", str(exc)) from None
+    return tuple(given.items())
+
+
 def add_compile_parser(sub) -> None:
     cp = sub.add_parser("compile", help="compile a whole network: map every layer, plan memory, simulate end to end")
     cp.add_argument("--acg", required=True, help="the ACG: a shipped name (genesys) or a YAML path")
     cp.add_argument("--workload", required=True, help="the network: a shipped name (resnet50) or a YAML path")
     cp.add_argument("--objective", choices=OBJECTIVES, default="latency", help="what to minimise (default latency)")
-    cp.add_argument("--strategy", choices=STRATEGIES, default="cpsat", help="the search strategy (default cpsat)")
+    add_strategy_arguments(cp)
     cp.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                     help="per distinct layer, in seconds (default 10)")
     cp.add_argument("--seed", type=int, default=0, help="seed of the network's input and weights (default 0)")
     cp.add_argument("--order", choices=("optimal", "file"), default="optimal",
                     help="run the layers in the order with the smallest activation peak (default) or the file's")
+    cp.add_argument("--fuse", choices=("auto", "none"), default="auto",
+                    help="keep intermediate values on chip where the solver finds it pays (default auto) or "
+                         "run layer by layer")
+    cp.add_argument("--cores", type=int, default=0, metavar="N",
+                    help="on a multi-core ACG, run each step on at most N cores (default: as many as pay)")
     cp.add_argument("--no-validate", action="store_true", help="skip the end-to-end simulation")
     cp.add_argument("--json", action="store_true", help="print one JSON document")
+    cp.add_argument("--wide", action="store_true", help="every column of the table, exact figures")
     cp.add_argument("-o", "--output", metavar="DIR",
                     help="write the network program into DIR: network.yaml and one mapping per step")
 
@@ -114,20 +147,22 @@ def add_compile_parser(sub) -> None:
 def cmd_compile(args: argparse.Namespace, console: Console) -> int:
     if not args.time_limit > 0:
         raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
+    if args.cores < 0:
+        raise SpecError("--cores", None, "", f"expected a number of cores >= 1, got {args.cores}")
     out = Path(args.output) if args.output else None
     if out is not None and not (out.is_dir() or (not out.exists() and out.parent.is_dir())):
         raise SpecError(args.output, None, "-o", "expected a folder (it or its parent must exist)")
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
     options = CompileOptions(args.objective, args.strategy, args.time_limit, not args.no_validate, args.seed,
-                             args.order)
+                             args.order, args.fuse, args.cores, strategy_options(args))
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"compiling {wl.name} for {acg.name}", total=None)
 
         def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=escape(what))
+            bar.update(task, completed=done, total=total or None, description=escape(what))
         result = compile_network(wl, acg, options, progress)
     doc = compile_document(result, acg.name, wl.name, options)
     if out is not None:
@@ -135,7 +170,7 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        print_compile(console, doc)
+        print_compile(console, doc, args.wide)
         if out is not None:
             console.print(f"wrote {out}", highlight=False)
     ok = result.mapped and (result.valid is True or not options.validate)
@@ -147,10 +182,23 @@ def compile_document(result: NetworkResult, acg: str, workload: str, options: Co
     plan = [{"buffer": p.buffer, "offset": p.offset, "bytes": p.bytes, "live": [p.first, p.last]}
             for p in sorted(result.plan.placements.values(), key=lambda p: p.offset)]
     return {"acg": acg, "workload": workload, "objective": options.objective, "strategy": options.strategy,
-            "schedule": options.order, "order": [s.layer.name for s in result.network.steps],
+            "strategy_options": dict(options.strategy_options), "schedule": options.order,
+            "order": [s.layer.name for s in result.network.steps],
             "inputs": list(result.network.inputs),
             "outputs": list(result.network.outputs), "layers": [r.to_dict() for r in result.records],
-            "total": result.totals(), "error": result.error, "address_plan": plan}
+            "total": result.totals(), "error": result.error, "address_plan": plan,
+            "fusion": fusion_document(result)}
+
+
+def fusion_document(result: NetworkResult) -> dict | None:
+    """The fused groups (those keeping a value on chip): their steps and each kept value's storage."""
+    plan = result.fusion
+    if plan is None:
+        return None
+    steps = result.network.steps
+    groups = [{"steps": [s.layer.name for s in steps[g.start:g.stop]], "onchip": dict(g.homes), "objective": g.cost,
+               "bands": g.bands, "band_dims": list(g.dims)} for g in plan.groups if g.homes]
+    return {"groups": groups, "objective_unfused": plan.unfused_cost, "objective_fused": plan.cost}
 
 
 def write_program(result: NetworkResult, out: Path) -> None:
@@ -159,12 +207,17 @@ def write_program(result: NetworkResult, out: Path) -> None:
     mappings = out / "mappings"
     mappings.mkdir(exist_ok=True)
     mapped = [m for m in result.mappings if m is not None]
+    mapped += [m for split in result.splits if split is not None and not split.parallel for _, m in split.results]
     paths = files_in(mappings, [m.layer.name for m in mapped])
     for mapping in mapped:
         write_mapping(mapping, paths[mapping.layer.name])
     net = result.network
     steps = [{"layer": s.layer.name, "op": s.layer.op, "expr": str(s.layer.expr), "reads": dict(s.reads),
               "writes": s.writes} for s in net.steps]
+    kept = net.onchip_values()
+    for step in steps:
+        if step["writes"] in kept:
+            step["onchip"] = kept[step["writes"]]  # a fused group keeps the value in this storage
     plan = {p.buffer: {"offset": p.offset, "bytes": p.bytes, "live": [p.first, p.last]}
             for p in result.plan.placements.values()}
     doc = {"format": "covenant-network/1", "network": net.name, "inputs": list(net.inputs),
@@ -173,8 +226,8 @@ def write_program(result: NetworkResult, out: Path) -> None:
     write_text(out / "network.yaml", yaml.safe_dump(doc, sort_keys=False, width=120))
 
 
-def print_compile(console: Console, doc: dict) -> None:
-    print_map(console, doc)
+def print_compile(console: Console, doc: dict, wide: bool = False) -> None:
+    print_map(console, doc, wide)
     tot = doc["total"]
 
     def num(v, fmt="{:,.0f}"):
@@ -194,6 +247,20 @@ def print_compile(console: Console, doc: dict) -> None:
                   f"({format_bytes(tot['onchip_bytes'])})", highlight=False)
     if tot["unmapped"]:
         console.print(f"no mapping for: {', '.join(tot['unmapped'])}", highlight=False)
+    if tot["split_steps"]:
+        split = [f"{r['name']} ({r['cores']})" for r in doc["layers"] if r.get("cores", 1) > 1]
+        console.print(f"cores: {tot['split_steps']} steps split over several cores: {', '.join(split)}",
+                      highlight=False, soft_wrap=True)
+    fusion = doc.get("fusion")
+    if fusion is not None:
+        gain = fusion["objective_unfused"] / fusion["objective_fused"] if fusion["objective_fused"] else 1.0
+        console.print(f"fusion: {len(fusion['groups'])} groups keep {tot['onchip_values']} values on chip; "
+                      f"{doc['objective']} {num(fusion['objective_fused'])} vs {num(fusion['objective_unfused'])} "
+                      f"layer by layer ({gain:.2f}x, predicted)", highlight=False)
+        for g in fusion["groups"]:
+            kept = ", ".join(f"{v} in {s}" for v, s in g["onchip"].items())
+            bands = f" (in {g['bands']} bands)" if g["bands"] > 1 else ""
+            console.print(f"  {' + '.join(g['steps'])}: {kept}{bands}", highlight=False)  # wraps at the width
 
 
 # --------------------------------------------------------------------------------------------------

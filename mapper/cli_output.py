@@ -1,18 +1,20 @@
-"""What the commands print: JSON summaries of specs, rich tables and graph drawings.
+"""What the commands print: JSON summaries of specs and rich tables (drawings: `mapper.draw`).
 
-    >>> format_bytes(262144), format_count(118013952)
-    ('256 KiB', '118.0M')
+    >>> format_bytes(262144), format_count(118013952), format_si(190110), format_si(531.52e6, "J", 1e-12)
+    ('256 KiB', '118.0M', '190k', '532 uJ')
 """
 
 from __future__ import annotations
 
-import networkx as nx
+import math
+
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from mapper.acg import ACG, peak_ops_per_cycle, read_paths, write_paths
-from mapper.files import save_figure
 from mapper.workload import Concat, Workload
 
 
@@ -33,13 +35,29 @@ def format_count(n: float) -> str:
     return f"{n:g}"
 
 
+def format_si(value: float, unit: str = "", scale: float = 1.0) -> str:
+    """Three significant digits with an SI prefix: 1234567 -> '1.23M'; `scale` converts to `unit`
+    (531.52e6 pJ, unit 'J', scale 1e-12 -> '532 uJ'). Never wider than 7 characters plus the unit."""
+    x = value * scale
+    prefixes = ("p", "n", "u", "m", "", "k", "M", "G", "T", "P", "E")
+    if x == 0:
+        return f"0 {unit}" if unit else "0"
+    k = min(max(math.floor(math.log10(abs(x)) / 3), -4 if unit else 0), 6)
+    mantissa = x / 1000.0 ** k
+    if round(abs(mantissa), 2 - int(math.floor(math.log10(abs(mantissa))))) >= 1000 and k < 6:
+        k, mantissa = k + 1, mantissa / 1000  # 999.6k rounds to 1.00M, not 1000k
+    text = f"{mantissa:.3g}"
+    sep = " " if unit else ""
+    return f"{text}{sep}{prefixes[k + 4]}{unit}" if (k or unit) else text
+
+
 # --------------------------------------------------------------------------------------------------
 # Summaries: one dict per spec, printed as JSON or as tables
 
 def acg_summary(acg: ACG) -> dict:
     storages = [{
         "name": s.name, "capacity": s.capacity, "instances": s.instances, "total_capacity": s.total_capacity,
-        "offchip": s.offchip, "banks": s.banks, "double_buffer": s.double_buffer,
+        "offchip": s.offchip, "double_buffer": s.double_buffer,
         "bytes_per_cycle": s.bytes_per_cycle, "read_pj_per_byte": s.read_pj_per_byte,
         "write_pj_per_byte": s.write_pj_per_byte,
     } for s in acg.storages.values()]
@@ -54,13 +72,14 @@ def acg_summary(acg: ACG) -> dict:
             "name": cap.name, "node": cap.node, "expr": str(cap.expr), "kind": cap.expr.kind,
             "fixed_dims": cap.fixed, "streaming_dims": list(cap.streaming_dims),
             "operands": {t: list(p) for t, p in cap.operands.items()}, "dtypes": cap.dtypes,
-            "cycles": str(cap.cycles), "peak_ops_per_cycle": float(peak), "pj_per_op": cap.pj_per_op,
+            "cycles": str(cap.cycles), "interval": str(cap.interval) if cap.interval is not None else None,
+            "peak_ops_per_cycle": float(peak), "pj_per_op": cap.pj_per_op,
             "paths": paths,
         })
-    edges = [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle, "pj_per_byte": e.pj_per_byte}
-             for e in acg.edges]
-    return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "storages": storages,
-            "capabilities": capabilities, "edges": edges}
+    edges = [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle, "pj_per_byte": e.pj_per_byte,
+              "latency": e.latency} for e in acg.edges]
+    return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "cores": acg.cores, "power": acg.power,
+            "storages": storages, "capabilities": capabilities, "edges": edges}
 
 
 def _sources(layer) -> dict:
@@ -86,140 +105,185 @@ def add_row(table: Table, *cells: str) -> None:
     table.add_row(*(escape(c) for c in cells))  # '[m,n]' is an index, not rich markup
 
 
-def print_acg(console: Console, s: dict) -> None:
-    console.print(f"[bold]{s['name']}[/bold]  ({s['source']}, {s['clock_ghz']:g} GHz)")
-    t = Table(title="storage", title_justify="left")
-    for col in ("node", "capacity", "instances", "total", "banks", "double buf", "port B/cyc",
-                "read pJ/B", "write pJ/B"):
-        t.add_column(col, justify="left" if col == "node" else "right")
+def _table(title: str | None, columns: list[tuple[str, str]], wide: bool) -> Table:
+    """A table whose cells wrap (fold) instead of being cut: compact (no vertical rules) by default,
+    boxed with `wide`. `columns`: (name, 'l'|'r'); right-aligned ones are figures and never wrap."""
+    if wide:
+        t = Table(title=title, title_justify="left")
+    else:
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
+    for name, justify in columns:
+        t.add_column(name, justify="right" if justify == "r" else "left", overflow="fold", no_wrap=justify == "r")
+    return t
+
+
+def _print_table(console: Console, table: Table, wide: bool) -> None:
+    print_wide(console, table) if wide else console.print(table)
+
+
+def print_acg(console: Console, s: dict, wide: bool = False) -> None:
+    """The storages, capabilities and edges of an ACG; by default the columns that fit 80 columns."""
+    cores = f", {s['cores']} cores sharing off-chip memory" if s["cores"] > 1 else ""
+    console.print(f"[bold]{escape(s['name'])}[/bold]  ({escape(str(s['source']))}, {s['clock_ghz']:g} GHz{cores})")
+    if wide:
+        t = _table("storage", [("node", "l"), ("capacity", "r"), ("instances", "r"), ("total", "r"),
+                               ("double buf", "r"), ("port B/cyc", "r"), ("read pJ/B", "r"), ("write pJ/B", "r")], True)
+    else:
+        t = _table("storage", [("node", "l"), ("capacity", "r"), ("double buf", "l"), ("port B/cyc", "r"),
+                               ("pJ/B read/write", "r")], False)
     for st in s["storages"]:
         name = st["name"] + (" (off-chip)" if st["offchip"] else "")
         port = f"{st['bytes_per_cycle']:g}" if st["bytes_per_cycle"] else "-"
-        add_row(t, name, format_bytes(st["capacity"]), str(st["instances"]), format_bytes(st["total_capacity"]),
-                  str(st["banks"]), "yes" if st["double_buffer"] else "no", port,
-                  f"{st['read_pj_per_byte']:g}", f"{st['write_pj_per_byte']:g}")
-    console.print(t)
-    t = Table(title="capabilities", title_justify="left")
-    for col in ("node", "capability", "expression", "fixed dims", "operands", "cycles", "peak ops/cyc", "pJ/op"):
-        t.add_column(col, justify="right" if col in ("peak ops/cyc", "pJ/op") else "left")
+        dbl = "yes" if st["double_buffer"] else "no"
+        if wide:
+            add_row(t, name, format_bytes(st["capacity"]), str(st["instances"]), format_bytes(st["total_capacity"]),
+                    dbl, port, f"{st['read_pj_per_byte']:g}", f"{st['write_pj_per_byte']:g}")
+        else:
+            each = f" ({st['instances']} x {format_bytes(st['capacity'])})" if st["instances"] > 1 else ""
+            add_row(t, name, format_bytes(st["total_capacity"]) + each, dbl, port,
+                    f"{st['read_pj_per_byte']:g}/{st['write_pj_per_byte']:g}")
+    _print_table(console, t, wide)
+    columns = [("node", "l"), ("capability", "l"), ("expression", "l"), ("fixed dims", "l"), ("operands", "l"),
+               ("cycles", "l"), ("peak ops/cyc", "r"), ("pJ/op", "r")]
+    t = _table("capabilities", columns if wide else [c for c in columns if c[0] not in ("node", "pJ/op")], wide)
     for c in s["capabilities"]:
         fixed = " ".join(f"{d}={v}" for d, v in c["fixed_dims"].items())
         if c["streaming_dims"]:
             fixed += f" ({','.join(c['streaming_dims'])} stream)"
         ops = " ".join(f"{t}:{'|'.join(p)}:{c['dtypes'][t]}" for t, p in c["operands"].items())
-        add_row(t, c["node"], c["name"], c["expr"], fixed, ops, c["cycles"], f"{c['peak_ops_per_cycle']:g}",
-                  f"{c['pj_per_op']:g}")
-    console.print(t)
-    t = Table(title="edges", title_justify="left")
-    for col in ("from", "to", "B/cycle", "pJ/B"):
-        t.add_column(col)
+        cycles = c["cycles"] + (f" (every {c['interval']})" if c["interval"] else "")
+        cells = [c["node"], c["name"], c["expr"], fixed, ops, cycles, f"{c['peak_ops_per_cycle']:g}",
+                 f"{c['pj_per_op']:g}"]
+        add_row(t, *(cells if wide else cells[1:-1]))
+    _print_table(console, t, wide)
+    t = _table("edges", [("from", "l"), ("to", "l"), ("B/cycle", "r"), ("pJ/B", "r"), ("set-up cyc", "r")], wide)
     for e in s["edges"]:
-        add_row(t, e["from"], e["to"], f"{e['bytes_per_cycle']:g}", f"{e['pj_per_byte']:g}")
-    console.print(t)
+        add_row(t, e["from"], e["to"], f"{e['bytes_per_cycle']:g}", f"{e['pj_per_byte']:g}", str(e["latency"]))
+    _print_table(console, t, wide)
 
 
-def print_workload(console: Console, s: dict) -> None:
-    console.print(f"[bold]{s['name']}[/bold]  ({s['source']})")
-    t = Table(show_lines=False)
-    for col in ("layer", "op", "kind", "shapes (inputs -> output)", "dtypes", "MACs", "ops", "bytes", "count",
-                "inputs from"):
-        t.add_column(col, justify="right" if col in ("MACs", "ops", "bytes", "count") else "left")
+def _shape(shape: list[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def print_workload(console: Console, s: dict, wide: bool = False) -> None:
+    """The layers of a workload; by default name, op, output shape, MACs, bytes and producers."""
+    console.print(f"[bold]{escape(s['name'])}[/bold]  ({escape(str(s['source']))})")
+    if wide:
+        t = _table(None, [("layer", "l"), ("op", "l"), ("kind", "l"), ("shapes (inputs -> output)", "l"),
+                          ("dtypes", "l"), ("MACs", "r"), ("ops", "r"), ("bytes", "r"), ("count", "r"),
+                          ("inputs from", "l")], True)
+    else:
+        t = _table(None, [("layer", "l"), ("op", "l"), ("output", "l"), ("MACs", "r"), ("bytes", "r"),
+                          ("inputs from", "l")], False)
     for lyr in s["layers"]:
         tensors = lyr["tensors"]
-        ins = " ".join(f"{n}{tensors[n]['shape']}" for n, v in tensors.items() if v["role"] == "input")
-        out = next(f"{n}{v['shape']}" for n, v in tensors.items() if v["role"] == "output")
-        dtypes = "/".join(dict.fromkeys(v["dtype"] for v in tensors.values()))
         src = ", ".join(f"{k}<-" + (f"concat({','.join(v['concat'])};axis={v['axis']})" if isinstance(v, dict) else v)
                         for k, v in lyr["inputs"].items())
-        add_row(t, lyr["name"], lyr["op"] or "expr", lyr["kind"], f"{ins} -> {out}", dtypes,
-                  format_count(lyr["macs"]), format_count(lyr["ops"]), format_bytes(lyr["bytes"]),
-                  str(lyr["count"]), src)
-    console.print(t)
+        out_name, out = next((n, v) for n, v in tensors.items() if v["role"] == "output")
+        if not wide:
+            name = lyr["name"] + (f" x{lyr['count']}" if lyr["count"] > 1 else "")
+            add_row(t, name, lyr["op"] or "expr", f"{_shape(out['shape'])} {out['dtype']}", format_si(lyr["macs"]),
+                    format_si(lyr["bytes"], "B"), src or "-")
+            continue
+        ins = " ".join(f"{n}{tensors[n]['shape']}" for n, v in tensors.items() if v["role"] == "input")
+        dtypes = "/".join(dict.fromkeys(v["dtype"] for v in tensors.values()))
+        add_row(t, lyr["name"], lyr["op"] or "expr", lyr["kind"], f"{ins} -> {out_name}{out['shape']}", dtypes,
+                format_count(lyr["macs"]), format_count(lyr["ops"]), format_bytes(lyr["bytes"]),
+                str(lyr["count"]), src)
+    _print_table(console, t, wide)
     tot = s["total"]
     console.print(f"{tot['layers']} layers, {format_count(tot['macs'])} MACs, {format_count(tot['ops'])} ops, "
-                  f"{format_bytes(tot['bytes'])} of tensors (counts included)")
+                  f"{format_bytes(tot['bytes'])} of tensors (counts included)", highlight=False)
 
 
 # --------------------------------------------------------------------------------------------------
-# Drawings
+# The per-layer table of `map` and `compile`
 
-def draw_graph(graph: nx.DiGraph, levels: dict[str, int], path: str, title: str, labels: dict | None = None,
-               edge_labels: dict | None = None, colors: list | None = None) -> None:
-    """Draw `graph` top-down (row = level) into a PNG, written atomically (temp file, then rename)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    nx.set_node_attributes(graph, levels, "level")
-    pos = nx.multipartite_layout(graph, subset_key="level", align="horizontal", scale=-1)
-    rows = max(levels.values()) + 1
-    widest = max(list(levels.values()).count(v) for v in range(rows))
-    fig, ax = plt.subplots(figsize=(min(max(6.0, 1.8 * widest), 60), max(4.0, 1.3 * rows)))
-    style = "arc3,rad=0.12"  # curved, so that edges both ways between two nodes stay apart
-    nx.draw_networkx(graph, pos, ax=ax, labels=labels, node_color=colors or "#cfe2f3", node_size=1800,
-                     font_size=8, node_shape="s", connectionstyle=style)
-    if edge_labels:
-        nx.draw_networkx_edge_labels(graph, pos, edge_labels=edge_labels, font_size=7, ax=ax,
-                                     connectionstyle=style)
-    ax.set_title(title)
-    ax.axis("off")
-    save_figure(fig, path)
+def _num(v, fmt: str = "{:,.0f}") -> str:
+    return "-" if v is None else fmt.format(v)
 
 
-def draw_acg(acg: ACG, path: str) -> None:
-    g = acg.graph.copy()
-    # Storage rows by distance from off-chip memory; each compute node below its deepest input.
-    dist = nx.multi_source_dijkstra_path_length(g.subgraph(acg.storages), set(acg.offchip))
-    levels = {n: dist.get(n, 0) for n in acg.storages}
-    for node in acg.computes:
-        levels[node] = max((levels[u] for u in g.predecessors(node)), default=0) + 1
-    colors = ["#f4cccc" if g.nodes[n]["kind"] == "compute" else
-              "#d9d2e9" if acg.storages[n].offchip else "#cfe2f3" for n in g]
-    labels = {n: n if g.nodes[n]["kind"] == "compute" else
-              f"{n}\n{format_bytes(acg.storages[n].total_capacity)}" for n in g}
-    edge_labels = {(u, v): (f"{d['edge'].bytes_per_cycle:g} B/c" if "edge" in d else ",".join(d["operands"]))
-                   for u, v, d in g.edges(data=True)}
-    draw_graph(g, levels, path, f"ACG {acg.name}", labels, edge_labels, colors)
+def _delta(r: dict) -> float | None:
+    """The cost model's error, predicted vs simulated, in percent of the simulated cycles."""
+    if r["predicted_cycles"] and r["simulated_cycles"]:
+        return 100 * (r["predicted_cycles"] - r["simulated_cycles"]) / r["simulated_cycles"]
+    return None
 
 
-def draw_workload(wl: Workload, path: str) -> None:
-    levels = {n: i for i, gen in enumerate(nx.topological_generations(wl.graph)) for n in gen}
-    edge_labels = {(u, v): d["operand"] for u, v, d in wl.graph.edges(data=True)}
-    draw_graph(wl.graph.copy(), levels, path, f"workload {wl.name}", None, edge_labels)
+def _common(r: dict) -> tuple[str, str, str, str]:
+    name = r["name"] + (f" x{r['count']}" if r["count"] > 1 else "")
+    status = r["status"] if not r.get("reused_from") else f"= {r['reused_from']}"
+    valid = {True: "yes", False: "NO", None: "-"}[r["valid"]]
+    return name, r["capability"] or "-", status, valid
 
 
-def print_map(console: Console, doc: dict) -> None:
-    t = Table(title=f"{doc['workload']} on {doc['acg']}: {doc['strategy']}, minimising {doc['objective']}",
-              title_justify="left")
-    for col, justify in (("layer", "left"), ("capability", "left"), ("status", "left"), ("MACs", "right"),
-                         ("predicted", "right"), ("simulated", "right"), ("Δ", "right"), ("util.", "right"),
-                         ("energy", "right"), ("solve", "right"), ("gap", "right"), ("valid", "left")):
-        t.add_column(col, justify=justify)
-
-    def num(v, fmt="{:,.0f}"):
-        return "-" if v is None else fmt.format(v)
-
+def map_table(doc: dict, wide: bool = False) -> Table:
+    """The table of `covenant map` (and `compile`): by default the columns that matter, in compact
+    units, fitting 80 columns (long names wrap, no cell is cut); `wide`: every column, exact figures.
+    The cycles column is the simulated count, or the predicted one marked `~` where not simulated."""
+    title = f"{doc['workload']} on {doc['acg']}: {doc['strategy']}, minimising {doc['objective']}"
+    if wide:
+        t = Table(title=title, title_justify="left")
+        columns = (("layer", "left"), ("capability", "left"), ("status", "left"), ("MACs", "right"),
+                   ("predicted", "right"), ("simulated", "right"), ("Δ", "right"), ("util.", "right"),
+                   ("energy", "right"), ("solve", "right"), ("gap", "right"), ("valid", "left"))
+    else:
+        t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
+        columns = (("layer", "left"), ("capability", "left"), ("status", "left"), ("cycles", "right"),
+                   ("Δ model", "right"), ("util.", "right"), ("energy", "right"), ("valid", "left"))
+    for col, justify in columns:
+        # Names wrap (fold) where the terminal is narrow; figures are short and never wrap.
+        text = col in ("layer", "capability", "status")
+        # The layer name keeps most of the room: capability and status wrap beyond 10 characters.
+        t.add_column(col, justify=justify, overflow="fold", no_wrap=not text, min_width=6 if col == "layer" else None,
+                     max_width=10 if text and col != "layer" and not wide else None)
     for r in doc["layers"]:
-        delta = None
-        if r["predicted_cycles"] and r["simulated_cycles"]:
-            delta = 100 * (r["predicted_cycles"] - r["simulated_cycles"]) / r["simulated_cycles"]
-        name = r["name"] + (f" x{r['count']}" if r["count"] > 1 else "")
-        valid = {True: "yes", False: "NO", None: "-"}[r["valid"]]
-        status = r["status"] if not r.get("reused_from") else f"= {r['reused_from']}"
-        add_row(t, name, r["capability"] or "-", status, format_count(r["macs"]), num(r["predicted_cycles"]),
-             num(r["simulated_cycles"]), num(delta, "{:+.1f} %"),
-             num(r["utilization"] and 100 * r["utilization"], "{:.1f} %"),
-             num(r["energy_pj"] and r["energy_pj"] / 1e6, "{:,.2f} uJ"), num(r["solve_seconds"], "{:.2f} s"),
-             num(r["optimality_gap"] and 100 * r["optimality_gap"], "{:.1f} %"), valid)
-    console.print(t)
+        name, capability, status, valid = _common(r)
+        delta, util = _delta(r), r["utilization"] and 100 * r["utilization"]
+        if wide:
+            add_row(t, name, capability, status, format_count(r["macs"]), _num(r["predicted_cycles"]),
+                    _num(r["simulated_cycles"]), _num(delta, "{:+.1f} %"), _num(util, "{:.1f} %"),
+                    _num(r["energy_pj"] and r["energy_pj"] / 1e6, "{:,.2f} uJ"),
+                    _num(r["solve_seconds"], "{:.2f} s"),
+                    _num(r["optimality_gap"] and 100 * r["optimality_gap"], "{:.1f} %"), valid)
+            continue
+        cycles = "-"
+        if r["simulated_cycles"] is not None:
+            cycles = format_si(r["simulated_cycles"])
+        elif r["predicted_cycles"] is not None:
+            cycles = "~" + format_si(r["predicted_cycles"])
+        energy = "-" if r["energy_pj"] is None else format_si(r["energy_pj"], "J", 1e-12)
+        add_row(t, name, capability, status, cycles, _num(delta, "{:+.1f}%"), _num(util, "{:.1f}%"), energy, valid)
+    return t
+
+
+def print_wide(console: Console, table: Table) -> None:
+    """Print `table` at its natural width even where the terminal is narrower (the terminal wraps the
+    lines; no cell is cut)."""
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    width = console.width
+    console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
+
+
+def print_map(console: Console, doc: dict, wide: bool = False) -> None:
+    table = map_table(doc, wide)
+    print_wide(console, table) if wide else console.print(table)
+    if not wide and any(r["simulated_cycles"] is None and r["predicted_cycles"] is not None for r in doc["layers"]):
+        console.print("~: predicted cycles (not simulated)", highlight=False)
     for r in doc["layers"]:
         if r["error"] and not r.get("reused_from"):
             console.print(f"[bold]{escape(r['name'])}[/bold]: {escape(r['error'])}", highlight=False)
     tot = doc["total"]
     over = " (over the mapped layers)" if tot["unmapped"] and tot["mapped"] else ""
     console.print(f"{tot['mapped']}/{tot['layers']} layers mapped, {tot['valid']} validated; "
-                  f"predicted {num(tot['predicted_cycles'])} cycles, simulated {num(tot['simulated_cycles'])}"
+                  f"predicted {_num(tot['predicted_cycles'])} cycles, simulated {_num(tot['simulated_cycles'])}"
                   f"{over}; solve time {tot['solve_seconds']:.1f} s", highlight=False)
     if tot["unmapped"]:
         shown = ", ".join(tot["unmapped"][:10]) + (", ..." if len(tot["unmapped"]) > 10 else "")

@@ -13,12 +13,14 @@ The output is written back once per visit and reloaded on every visit but the fi
 (partial sums). A tile moves its nominal footprint (halos included, clipped to the tensor's shape).
 
 Time. Engines are the simulator's: one per edge, one per storage port, one per compute node; a
-transfer of b bytes keeps each of its engines busy b / min(bandwidths) cycles.
+transfer of b bytes keeps each of its engines busy b / min(bandwidths) cycles plus its edge's set-up
+`latency` (the simulator overlaps set-ups with earlier transfers' data: this model does not).
 
     latency = max(prologue + compute + stalls + epilogue, busiest transfer engine + last tile's compute,
                   partial-sum chain)
 
-- compute: the capability's cycle formula summed over the instructions;
+- compute: the capability's initiation interval summed over the instructions, plus the last one's
+  drain (its cycles beyond its interval; without an `interval`, the cycles and no drain);
 - prologue: the first tiles (the largest per-engine sum of first loads);
 - stalls: a single-buffered tile cannot load while its predecessor is still in use, so each
   reload after the first adds its transfer time (for the output: write-back plus reload);
@@ -29,7 +31,8 @@ transfer of b bytes keeps each of its engines busy b / min(bandwidths) cycles.
   compute) / 2: a slot is reloaded only once the tile two visits back has been written back.
 
 Energy: bytes moved x (source read + destination write + edge) pJ/B, plus iteration points x the
-capability's pJ per op, plus every instruction's operand accesses in the storages it reads.
+capability's pJ per op, plus every instruction's operand accesses in the storages it reads, plus
+the ACG's static `power` x latency.
 
     >>> from mapper.acg import load_acg
     >>> from mapper.binding import bind
@@ -81,14 +84,20 @@ class Stream:
     pj_per_byte: Fraction
     bytes: int = 0  # every tile's own size, summed
     last_bytes: int = 0
+    offchip: bool = False  # to or from off-chip memory
+    setup: int = 0  # the edge's fixed cycles per transfer (`latency`), on every engine of the transfer
 
     @property
     def tile_cycles(self) -> Fraction:
-        return self.tile_bytes / self.bandwidth
+        return self.tile_bytes / self.bandwidth + self.setup
+
+    @property
+    def last_cycles(self) -> Fraction:
+        return self.last_bytes / self.bandwidth + self.setup
 
     @property
     def cycles(self) -> Fraction:
-        return self.bytes / self.bandwidth
+        return self.bytes / self.bandwidth + self.count * self.setup
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,7 @@ class Cost:
 
     @property
     def dram_bytes(self) -> int:
-        return sum(s.bytes for s in self.streams if s.level == 1)
+        return sum(s.bytes for s in self.streams if s.offchip)
 
 
 def relevant_dims(layer: Layer, tensor: str) -> frozenset[str]:
@@ -153,7 +162,8 @@ def transfer(acg: ACG, tensor: str, src: str, dst: str, level: int, kind: str, n
     pj = exact(acg.storages[src].read_pj_per_byte) + exact(acg.storages[dst].write_pj_per_byte) + \
         exact(edge.pj_per_byte)
     return Stream(tensor, src, dst, level, kind, nbytes, count, tuple(engines), min(bandwidths), pj,
-                  nbytes * count if total is None else total, nbytes if last is None else last)
+                  nbytes * count if total is None else total, nbytes if last is None else last,
+                  acg.storages[src].offchip or acg.storages[dst].offchip, edge.latency)
 
 
 def tile_extents(m: Mapping, dim: str, level: int) -> dict[int, int]:
@@ -214,7 +224,9 @@ def streams(m: Mapping, acg: ACG) -> list[Stream]:
 
 
 def _cycles_of(cap: Capability, binding, per_dim: dict[str, dict[int, int]]) -> int:
-    """Total cycles of the instructions whose extents per dim are `per_dim` (extent -> count)."""
+    """Cycles of the instructions whose extents per dim are `per_dim` (extent -> count) run back to
+    back: every instruction's initiation interval (its cycles, without an `interval`), plus the
+    drain of the last one (its cycles beyond its interval: `drain`)."""
     streaming = {d for e in cap.streaming_dims for d in binding.fused(e)}
     others = math.prod(sum(c.values()) for d, c in per_dim.items() if d not in streaming)
     combos: dict[tuple[int, ...], int] = {(): others}
@@ -227,8 +239,18 @@ def _cycles_of(cap: Capability, binding, per_dim: dict[str, dict[int, int]]) -> 
                     new[v * x] = new.get(v * x, 0) + c * cx
             dist = new
         combos = {key + (v,): c * cv for key, c in combos.items() for v, cv in dist.items()}
-    return sum(c * cap.instruction_cycles(dict(zip(cap.streaming_dims, key, strict=True)))
+    return sum(c * cap.instruction_interval(dict(zip(cap.streaming_dims, key, strict=True)))
                for key, c in combos.items())
+
+
+def drain(m: Mapping, cap: Capability) -> int:
+    """The last instruction's cycles beyond its initiation interval (0 without an `interval`): the
+    instruction at the end of every dim, partial along the dims whose tiles do not divide them."""
+    if cap.interval is None:
+        return 0
+    last = last_tile(m, m.levels)
+    extents = {e: math.prod(last[d] for d in m.binding.fused(e)) for e in cap.streaming_dims}
+    return cap.instruction_cycles(extents) - cap.instruction_interval(extents)
 
 
 def instruction_cycles(m: Mapping, cap: Capability) -> tuple[int, int]:
@@ -236,7 +258,7 @@ def instruction_cycles(m: Mapping, cap: Capability) -> tuple[int, int]:
     instruction ranges take (edge tiles are partial); a streaming capability dim takes the product
     of its fused layer dims' extents."""
     per_dim = {d: tile_extents(m, d, m.levels) for d in m.layer.dims}
-    return math.prod(sum(c.values()) for c in per_dim.values()), _cycles_of(cap, m.binding, per_dim)
+    return math.prod(sum(c.values()) for c in per_dim.values()), _cycles_of(cap, m.binding, per_dim) + drain(m, cap)
 
 
 def last_tile_cycles(m: Mapping, cap: Capability) -> int:
@@ -246,7 +268,7 @@ def last_tile_cycles(m: Mapping, cap: Capability) -> int:
     for d in m.layer.dims:
         s = m.spatial_of(d)
         per_dim[d] = {k: v for k, v in ((s, last[d] // s), (last[d] % s, 1)) if k and v}
-    return _cycles_of(cap, m.binding, per_dim)
+    return _cycles_of(cap, m.binding, per_dim) + drain(m, cap)
 
 
 def operand_bytes(m: Mapping, tensor: str) -> int:
@@ -255,6 +277,12 @@ def operand_bytes(m: Mapping, tensor: str) -> int:
     rel = relevant_dims(m.layer, tensor)
     others = math.prod(sum(c.values()) for d, c in per_dim.items() if d not in rel)
     return others * tile_sum(m, tensor, m.levels, {d: per_dim[d] for d in rel})
+
+
+def writeback_engines(binding, acg: ACG, out_t: str) -> frozenset[str]:
+    """The engines a write-back of the output may use, over every storage path the binding allows it."""
+    return frozenset(e for path in binding.paths[out_t] for a, b in zip(path, path[1:], strict=False)
+                     if acg.edge(b, a) is not None for e in transfer(acg, out_t, b, a, 1, "writeback", 1, 1).engines)
 
 
 def evaluate(m: Mapping, acg: ACG) -> Cost:
@@ -277,31 +305,43 @@ def evaluate(m: Mapping, acg: ACG) -> Cost:
             if single:
                 stalls += s.cycles - s.tile_cycles
         elif s.kind == "writeback":
-            epilogue += s.last_bytes / s.bandwidth
+            epilogue += s.last_cycles
             if single:
-                stalls += (s.bytes - s.last_bytes) / s.bandwidth
+                stalls += s.cycles - s.last_cycles
         elif single:  # reload
             stalls += s.cycles
     prologue = max(first.values(), default=Fraction(0))
-    # The busiest transfer engine cannot finish before the compute of the last tile it fed.
+    # The busiest transfer engine cannot finish before the compute of the last tile it fed; an engine
+    # that only brings data in (never a write-back) is also followed by the last write-back.
     transfer_bound = max((v for e, v in busy.items() if not e.startswith("compute:")), default=Fraction(0))
-    bounds = [prologue + compute + stalls + epilogue, transfer_bound + last_tile_cycles(m, cap)]
-    # A double-buffered output tile whose partial sums return: its slot is refilled (reloaded) only
-    # after the tile two visits back was written back, so two visits take write-back + reload + compute.
+    last = last_tile_cycles(m, cap)
+    bounds = [prologue + compute + stalls + epilogue, transfer_bound + last]
+    outbound = writeback_engines(m.binding, acg, out_t)
+    bounds += [v + last + epilogue for e, v in busy.items() if not e.startswith("compute:") and e not in outbound]
+    # A double-buffered output tile: its slot is refilled (initialised or reloaded) only after the tile
+    # two visits back was written back, which waits for that tile's last instruction to complete (its
+    # drain), so two visits take write-back + reload + compute + a drain per visit.
+    tail = drain(m, cap)
     for s in result:
         if s.kind == "writeback" and m.is_double_buffered(s.tensor, s.src):
             back = sum(r.cycles for r in result if r.kind == "reload" and r.level == s.level)
-            bounds.append((s.cycles + back + compute) / 2)
+            bounds.append((s.cycles + back + compute + s.count * tail) / 2)
     latency = max(bounds)
 
     ops = math.prod(layer.dims.values())
     energy = sum((s.bytes * s.pj_per_byte for s in result), Fraction(0)) + ops * exact(cap.pj_per_op)
+    energy += static_pj_per_cycle(acg) * latency
     for tensor, path in m.placement:
         st = acg.storages[path[-1]]
         pj = exact(st.read_pj_per_byte) + (exact(st.write_pj_per_byte) if tensor == out_t else 0)
         energy += operand_bytes(m, tensor) * pj
     return Cost(latency, energy, compute, prologue, stalls, epilogue, tuple(sorted(busy.items())),
                 tuple(result), instructions, ops)
+
+
+def static_pj_per_cycle(acg: ACG) -> Fraction:
+    """The static energy of one cycle: `power` W x 1 / `clock_ghz` ns = 1000 x power / clock pJ."""
+    return 1000 * exact(acg.power) / exact(acg.clock_ghz)
 
 
 def roofline_cycles(layer: Layer, acg: ACG, cap: Capability) -> Fraction:
@@ -316,4 +356,4 @@ def roofline_cycles(layer: Layer, acg: ACG, cap: Capability) -> Fraction:
             bws.append(min([exact(e.bytes_per_cycle), *port]))
     ports = [exact(acg.storages[n].bytes_per_cycle) for n in offchip if acg.storages[n].bytes_per_cycle]
     bandwidth = min([sum(bws), *ports]) if bws else Fraction(1)
-    return max(compute, Fraction(layer.bytes) / bandwidth)
+    return max(compute, Fraction(layer.offchip_bytes) / bandwidth)

@@ -14,7 +14,7 @@ an experiment skips what is done, and identical layers (ResNet's repeated blocks
           array: {paths: [nodes.PE_ARRAY.capabilities.mvmul.dims.k,
                           nodes.PE_ARRAY.capabilities.mvmul.dims.n], values: [16, 32]}
     workloads: [covenant14, {spec: resnet50, layers: [conv1]}]
-    strategies: [cpsat, {name: random, same_time_as: cpsat}, expert]
+    strategies: [cpsat, {name: random, same_time_as: cpsat}, {name: anneal, options: {steps: 5000}}, expert]
     objectives: [latency]
 
 Override paths walk mappings by key and lists by the `name` of their items
@@ -37,10 +37,12 @@ from mapper.mapping import acg_digest
 from mapper.network import load_model
 from mapper.spec import Field, SpecError, find_spec, load_yaml
 from mapper.workload import Layer
+from solver import OptionError
+from solver.options import non_default
+from solver.registry import get, names, resolve
 
 EXPERIMENT_FOLDER = "experiments"
-SEARCH_STRATEGIES = ("cpsat", "exhaustive", "random")
-STRATEGY_NAMES = (*SEARCH_STRATEGIES, "expert")
+EXPERT = "expert"  # not a search: the mapping files of `expert_mappings` (solver.registry names the searches)
 PLOTS = ("utilization", "roofline", "predicted_vs_simulated", "pareto")
 RESULT_FORMAT = 1  # bump when a result's meaning changes: old rows are then recomputed
 
@@ -57,9 +59,10 @@ class Variant:
 @dataclass(frozen=True)
 class Strategy:
     label: str  # the name reports use (unique in an experiment)
-    name: str  # cpsat | exhaustive | random | expert
+    name: str  # a strategy of solver.registry, or expert
     time_limit: float
     same_time_as: str | None = None  # the label of a strategy whose solve time this one gets, per layer
+    options: tuple[tuple[str, Any], ...] = ()  # the given options (validated against the strategy's)
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,19 @@ class Case:
     def key(self) -> str:
         """A content hash of everything the result depends on (not of names or file layout)."""
         what = (RESULT_FORMAT, acg_digest(self.variant.acg), layer_key(self.layer), self.strategy.name,
-                self.objective, round(self.time_limit, 3) if self.strategy.name != "expert" else None,
-                self.seed, self.validate, self.expert_text if self.strategy.name == "expert" else None)
+                self.objective, round(self.time_limit, 3) if self.strategy.name != EXPERT else None,
+                self.seed, self.validate, self.expert_text if self.strategy.name == EXPERT else None)
+        options = self.strategy_options()
+        if options:  # results of strategies run with default options keep the keys they had before options
+            what += (options,)
         return hashlib.sha256(repr(what).encode()).hexdigest()[:24]
+
+    def strategy_options(self) -> tuple[tuple[str, Any], ...]:
+        """The resolved options that differ from the strategy's defaults (the seed is in the key anyway)."""
+        if self.strategy.name == EXPERT:
+            return ()
+        resolved = resolve(self.strategy.name, dict(self.strategy.options), self.seed)
+        return tuple((k, v) for k, v in non_default(resolved) if k != "seed")
 
     @property
     def title(self) -> str:
@@ -144,11 +157,11 @@ def parse_experiment(root: Field) -> Experiment:
         expert_dir = base / top["expert_mappings"].str()
         if not expert_dir.is_dir():
             raise top["expert_mappings"].error(f"no such folder: {expert_dir}")
-    elif any(s.name == "expert" for s in strategies):
+    elif any(s.name == EXPERT for s in strategies):
         raise root.error("strategy 'expert' needs 'expert_mappings: FOLDER' (holding ACG/LAYER.yaml files)")
     report = _parse_report(top.get("report"), strategies)
     experts = ()
-    if expert_dir is not None and any(s.name == "expert" for s in strategies):
+    if expert_dir is not None and any(s.name == EXPERT for s in strategies):
         # read once: every phase of a run then sees the same texts (they are part of the case keys)
         files = {(v.acg.name, layer.name): expert_dir / v.acg.name / f"{layer.name}.yaml"
                  for v in variants for _, layer in layers}
@@ -256,12 +269,14 @@ def _parse_strategies(f: Field | None, time_limit: float) -> tuple[Strategy, ...
     if f is None:
         return (Strategy("cpsat", "cpsat", time_limit),)
     out: list[Strategy] = []
+    known = (*names(), EXPERT)
     for item in _nonempty(f):
         if isinstance(item.value, str):
-            out.append(Strategy(item.value, item.choice(STRATEGY_NAMES), time_limit))
+            out.append(Strategy(item.value, item.choice(known), time_limit))
             continue
-        fields = item.keys(required=("name",), optional=("label", "time_limit", "same_time_as"))
-        name = fields["name"].choice(STRATEGY_NAMES)
+        fields = item.keys(required=("name",), optional=("label", "time_limit", "same_time_as", "options"))
+        name = fields["name"].choice(known)
+        options = _parse_options(fields["options"], name) if "options" in fields else ()
         label = fields["label"].str() if "label" in fields else name
         limit = fields["time_limit"].number(strict=True) if "time_limit" in fields else time_limit
         same = fields["same_time_as"].str() if "same_time_as" in fields else None
@@ -269,14 +284,30 @@ def _parse_strategies(f: Field | None, time_limit: float) -> tuple[Strategy, ...
             if "time_limit" in fields:
                 raise fields["same_time_as"].error("give either 'time_limit' or 'same_time_as', not both")
             earlier = {s.label: s for s in out}
-            if same not in earlier or earlier[same].same_time_as or earlier[same].name == "expert":
+            if same not in earlier or earlier[same].same_time_as or earlier[same].name == EXPERT:
                 raise fields["same_time_as"].expected(
                     f"the label of an earlier search strategy with its own time limit ({', '.join(earlier) or 'none'})")
-        out.append(Strategy(label, name, limit, same))
+        out.append(Strategy(label, name, limit, same, options))
     labels = [s.label for s in out]
     if len(set(labels)) < len(labels):
         raise f.error(f"strategy label '{next(x for x in labels if labels.count(x) > 1)}' appears twice "
                       "(give one a 'label')")
+    return tuple(out)
+
+
+def _parse_options(f: Field, name: str) -> tuple[tuple[str, Any], ...]:
+    """A strategy's `options: {key: value}`, each checked against the strategy's typed options."""
+    if name == EXPERT:
+        raise f.error("strategy 'expert' takes no options")
+    out = []
+    for key, value in f.mapping().items():
+        try:
+            resolve(name, {key: value.value})
+        except OptionError as exc:
+            raise value.error(str(exc)) from None
+        out.append((key, value.value))
+    if not out:
+        raise f.error(f"expected at least one option of {name} ({get(name).summary})")
     return tuple(out)
 
 
@@ -321,7 +352,7 @@ def cases(exp: Experiment, time_of: dict[tuple, float] | None = None) -> list[Ca
                                 continue
                             limit = max(time_of[ref], 0.05)  # a floor: a 0 s budget evaluates nothing
                         expert_file = expert_text = None
-                        if strategy.name == "expert":
+                        if strategy.name == EXPERT:
                             expert_file = str(expert_path(exp, variant, layer))
                             expert_text = texts.get((variant.acg.name, layer.name))
                         out.append(Case(variant, workload, layer, strategy, objective, rep, exp.seed + rep,

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mapper import limits
 from mapper.acg import ACG, peak_ops_per_cycle
@@ -20,6 +21,7 @@ from mapper.mapping import Mapping, mapping_to_dict, with_predicted
 from mapper.workload import Layer
 from sim.machine import SimError, simulate
 from solver import NoMapping, SpaceTooLarge, solve
+from solver.search import program_instructions
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,13 @@ class Options:
     time_limit: float = 10.0
     validate: bool = True
     seed: int = 0
+    strategy_options: tuple[tuple[str, Any], ...] = ()  # given options of the strategy (solver.registry)
 
 
 def layer_key(layer: Layer) -> tuple:
     """The content of a layer's computation (what a cached result depends on)."""
     return (str(layer.expr), tuple(sorted(layer.dims.items())),
-            tuple(sorted((t.name, t.dtype, t.shape) for t in layer.tensors.values())))
+            tuple(sorted((t.name, t.dtype, t.shape) for t in layer.tensors.values())), layer.onchip)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class LayerResult:
     error: str | None = None
     mapping: dict | None = None  # the mapping document (mapping_to_dict)
     reused_from: str | None = None  # the layer with the same computation whose result this is
+    evaluations: int | None = None  # cost-model evaluations the strategy made (None: it counts none)
+    measurements: int | None = None  # simulator measurements the strategy made (learned; measure=true)
+    cores: int = 1  # how many cores run it (a network step split over cores: `mapper.network.cores`)
 
     @property
     def mapped(self) -> bool:
@@ -70,6 +76,8 @@ class LayerResult:
         out = dict(self.__dict__)
         if out["reused_from"] is None:
             del out["reused_from"]
+        if out["cores"] == 1:
+            del out["cores"]
         return out
 
 
@@ -87,11 +95,13 @@ def map_layer(layer: Layer, acg: ACG, options: Options, workload: str = "") -> t
                                      f"limit of {limits.MAX_LAYER_POINTS:,}"), None
     start = time.perf_counter()
     try:
-        solution = solve(layer, acg, options.strategy, options.objective, options.time_limit, options.seed)
+        solution = solve(layer, acg, options.strategy, options.objective, options.time_limit, options.seed,
+                         options.strategy_options)
     except NoMapping as exc:
         status = "skipped" if isinstance(exc, SpaceTooLarge) else "infeasible"  # skipped: too big to enumerate
         return replace(record, status=status, error=str(exc), solve_seconds=time.perf_counter() - start), None
-    record = replace(record, solve_seconds=solution.seconds, limit=solution.limit or None)
+    record = replace(record, solve_seconds=solution.seconds, limit=solution.limit or None,
+                     evaluations=solution.evaluated or None, measurements=solution.measurements or None)
     if solution.mapping is None:  # 'error': an internal error of the strategy, named in the reason
         return replace(record, status="error" if solution.status == "error" else "infeasible",
                        error=solution.reason), None
@@ -131,9 +141,9 @@ def score_mapping(record: LayerResult, mapping: Mapping, acg: ACG, validate: boo
 
 def size_problem(mapping: Mapping, cost: Cost) -> str | None:
     """Why lowering and simulating `mapping` is refused (`mapper.limits`), or None; `cost` is its
-    `evaluate`. Known before lowering: one instruction per compute plus at most three per tile
-    transfer (alloc, move, free), and the bytes of the layer's tensors."""
-    instructions = cost.instructions + 3 * sum(s.count for s in cost.streams)
+    `evaluate`. Known before lowering: the program's size (`solver.search.program_instructions`) and
+    the bytes of the layer's tensors."""
+    instructions = program_instructions(cost)
     if instructions > limits.MAX_PROGRAM_INSTRUCTIONS:
         return (f"the lowered program would have about {instructions:,} instructions ({cost.instructions:,} "
                 f"computes), above the limit of {limits.MAX_PROGRAM_INSTRUCTIONS:,}")
@@ -145,13 +155,16 @@ def size_problem(mapping: Mapping, cost: Cost) -> str | None:
 
 
 def map_layers(layers: Iterable[Layer], acg: ACG, options: Options, progress: Callable[[str], None] | None = None,
-               workload: str = "") -> list[tuple[LayerResult, Mapping | None]]:
-    """`map_layer` over layers, reusing results for layers with the same computation."""
-    done: dict[tuple, tuple[LayerResult, Mapping | None]] = {}
+               workload: str = "", done: dict | None = None) -> list[tuple[LayerResult, Mapping | None]]:
+    """`map_layer` over layers, reusing results for layers with the same computation (`done`: results
+    of earlier calls with the same ACG and options, by `layer_key`, which this call extends)."""
+    done = {} if done is None else done
     out = []
     for layer in layers:
         key = layer_key(layer)
-        if key in done:
+        if key in done and done[key][0].name == layer.name:  # solved before, by an earlier call
+            record, mapping = done[key]
+        elif key in done:
             first, mapping = done[key]
             record = replace(first, name=layer.name, count=layer.count, solve_seconds=0.0, reused_from=first.name)
             if mapping is not None:

@@ -22,7 +22,7 @@ NAME_RULE = (f"a name of 1 to {NAME_MAX} characters: ASCII letters, digits and _
              "starting with a letter, a digit or '_'")
 
 MAX_INT = 2**31
-"""Largest integer a spec may give: dim extents, shapes, counts, instances, banks, loop factors, seeds."""
+"""Largest integer a spec may give: dim extents, shapes, counts, instances, loop factors, seeds."""
 
 MAX_SIZE = 2**50
 """Largest size in bytes (a storage capacity): 1 PiB."""

@@ -124,6 +124,8 @@ def lower(m: Mapping) -> Program:
             write_back(t, j, held[(t, j)])
 
     held_levels = [(t, j) for t, path in paths.items() for j in range(1, len(path))]
+    if len(paths[out_t]) == 1:  # a fused group's output computed in place, in the storage that keeps it
+        code.append(Init(out_t, paths[out_t][0], tuple((0, n) for n in layer.output.shape)))
     places = tuple((t, paths[t][-1]) for t in layer.tensors)
     for index in itertools.product(*(range(f) for _, _, f in nest)):
         wanted = {}
@@ -139,7 +141,8 @@ def lower(m: Mapping) -> Program:
                                 places))
     for t, j in sorted(resident, key=lambda key: -key[1]):
         release(t, j)
-    return Program(m.acg, layer, m.binding.capability, m.binding.tensors, m.binding.dims, tuple(code))
+    return Program(m.acg, layer, m.binding.capability, m.binding.tensors, m.binding.dims, tuple(code),
+                   m.binding.immediates)
 
 
 def _stride(m: Mapping, nest: list[tuple[int, str, int]], i: int) -> int:

@@ -41,7 +41,7 @@ from mapper.dtypes import dtype_bytes
 from mapper.files import write_text
 from mapper.notation import Access
 from mapper.spec import Field, SpecError, load_yaml, load_yaml_text
-from mapper.workload import Layer, make_layer
+from mapper.workload import Layer, OnChip, make_layer
 
 FORMAT = "covenant-mapping/1"
 
@@ -122,18 +122,80 @@ def bare_layer(layer: Layer) -> Layer:
     return replace(layer, op=None, params={}, producers={}, count=1, slots=None)
 
 
-def storage_demand(m: Mapping) -> dict[str, list[tuple[str, int]]]:
-    """Per on-chip storage, the (tensor, bytes) it must hold, double buffering counted."""
+def split_axes(layer: Layer, binding: Binding, fixed: dict[str, int], tensor: str) -> dict[int, str]:
+    """The axes of `tensor` along which its tile is dealt over the instances of a replicated storage
+    (per-PE registers), axis -> layer dim: the axes every access indexes with one layer dim alone
+    (coefficient +-1, the dim's extent within the axis, the dim on no other axis), that dim bound to
+    a *fixed* capability dim (the array's PEs). An instruction of spatial extent s along that dim puts
+    its element i on PE lane i, so a tile of extent T leaves ceil(T / s) elements per lane; every
+    other axis is replicated (each instance holds the tile's whole extent along it)."""
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
+    shape = layer.tensors[tensor].shape
+    out = {}
+    for axis, n in enumerate(shape):
+        idx = [a.indices[axis] for a in accesses]
+        if len(idx[0].terms) != 1:
+            continue
+        d = idx[0].terms[0][0]
+        plain = layer.dims[d] <= n and all(len(i.terms) == 1 and i.terms[0][0] == d and abs(i.terms[0][1]) == 1
+                                           for i in idx)
+        alone = sum(any(x == d for x, _ in accesses[0].indices[ax].terms) for ax in range(len(shape))) == 1
+        if plain and alone and binding.dim_map.get(d) in fixed:
+            out[axis] = d
+    return out
+
+
+def instance_bytes(layer: Layer, tensor: str, tile: dict[str, int], lanes: dict[int, int], instances: int) -> int:
+    """Bytes of `tensor`'s tile that ONE instance of a replicated storage holds: along each split
+    axis (`lanes`: axis -> the instruction's spatial extent there) ceil(extent / lanes); when the
+    lanes outnumber the instances, an instance holds ceil(lanes / instances) lanes' shares."""
+    t = layer.tensors[tensor]
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
+    extents = [max(ext) for ext in zip(*(footprint(a, tile, t.shape) for a in accesses), strict=True)]
+    share = [-(-e // lanes[ax]) if ax in lanes else e for ax, e in enumerate(extents)]
+    return -(-math.prod(lanes.values()) // instances) * math.prod(share) * dtype_bytes(t.dtype)
+
+
+def storage_demand(m: Mapping, acg: ACG | None = None) -> dict[str, list[tuple[str, int]]]:
+    """Per on-chip storage, the (tensor, bytes) it must hold, double buffering counted. With `acg`,
+    a storage with several `instances` counts what one instance holds (see `split_axes`): each
+    instance has `capacity` bytes."""
     out: dict[str, list[tuple[str, int]]] = {}
     for tensor, path in m.placement:
         for level, storage in enumerate(path):
             if level == 0:
                 continue
-            need = tile_bytes(m.layer, tensor, m.tile(level))
+            st = acg.storages[storage] if acg is not None else None
+            if st is not None and st.instances > 1:
+                fixed = acg.capability(m.binding.capability).fixed
+                lanes = {ax: m.spatial_of(d) for ax, d in split_axes(m.layer, m.binding, fixed, tensor).items()}
+                need = instance_bytes(m.layer, tensor, m.tile(level), lanes, st.instances)
+            else:
+                need = tile_bytes(m.layer, tensor, m.tile(level))
             if m.is_double_buffered(tensor, storage):
                 need *= 2
             out.setdefault(storage, []).append((tensor, need))
     return out
+
+
+def tile_capacity(layer: Layer, acg: ACG, storage: str) -> int:
+    """What the tiles of `layer` may use of `storage` (of one instance, if replicated): its capacity
+    less what a fused group keeps there whole (`Layer.onchip`)."""
+    return acg.storages[storage].capacity - layer.onchip_bytes(storage)
+
+
+def over_capacity(m: Mapping, acg: ACG) -> list[str]:
+    """Every storage whose tiles do not fit (one instance of a replicated storage), as a message."""
+    problems = []
+    for storage, needs in storage_demand(m, acg).items():
+        st = acg.storages[storage]
+        total, have = sum(n for _, n in needs), tile_capacity(m.layer, acg, storage)
+        if total > have:
+            parts = " + ".join(f"{n} B for tensor {t}" + (" (double-buffered)" if m.is_double_buffered(t, storage)
+                                                          else "") for t, n in needs)
+            each = f" per instance (of {st.instances})" if st.instances > 1 else ""
+            problems.append(f"{storage}: needs {total} B{each} ({parts}), holds {have} B{each}")
+    return problems
 
 
 def acg_digest(acg: ACG) -> str:
@@ -141,8 +203,9 @@ def acg_digest(acg: ACG) -> str:
     content = repr((acg.name, acg.clock_ghz, sorted(acg.storages.items()),
                     [(c.name, [(cap.name, str(cap.expr), sorted(cap.fixed.items()), sorted(cap.operands.items()),
                                 sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)
+                               + ((str(cap.interval),) if cap.interval is not None else ())
                                for cap in c.capabilities]) for c in acg.computes.values()],
-                    acg.edges))
+                    acg.edges) + (() if acg.cores == 1 else (acg.cores,)) + ((acg.power,) if acg.power else ()))
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
@@ -226,13 +289,16 @@ def resource_problems(m: Mapping, acg: ACG) -> list[str]:
         elif not st.double_buffer:
             problems.append(f"{storage} does not support double buffering (tensor {tensor})")
     # capacities
-    for storage, needs in storage_demand(m).items():
-        total, have = sum(n for _, n in needs), acg.storages[storage].total_capacity
-        if total > have:
-            parts = " + ".join(f"{n} B for tensor {t}" + (" (double-buffered)" if m.is_double_buffered(t, storage)
-                                                          else "") for t, n in needs)
-            problems.append(f"{storage}: needs {total} B ({parts}), holds {have} B")
-    return problems
+    for storage, held in layer.onchip.reserved + tuple((s, 0) for _, s in layer.onchip.homes):
+        st = acg.storages.get(storage)
+        if st is None or st.offchip or st.instances != 1:
+            problems.append(f"{storage} cannot keep values of a fused group (not a single on-chip storage)")
+        elif held < 0 or layer.onchip_bytes(storage) > st.total_capacity:
+            problems.append(f"{storage}: the fused group keeps {layer.onchip_bytes(storage)} B there, "
+                            f"it holds {st.total_capacity} B")
+    if problems:
+        return problems
+    return problems + over_capacity(m, acg)
 
 
 def _revisits_output(m: Mapping, level: int) -> bool:
@@ -284,8 +350,7 @@ def greedy_mapping(layer: Layer, binding: Binding, acg: ACG, grow: bool = True) 
                        tuple((d, s) for d, s in spatial_.items() if s > 1), double_)
 
     def fits(mp: Mapping) -> bool:
-        return not any(sum(n for _, n in needs) > acg.storages[s].total_capacity
-                       for s, needs in storage_demand(mp).items())
+        return not over_capacity(mp, acg)
 
     m = build(spatial, per_level, double)
     if not fits(m):
@@ -363,6 +428,8 @@ def mapping_to_dict(m: Mapping) -> dict:
         "loops": [[[d, f] for d, f in lv] for lv in m.loops],
         "spatial": dict(m.spatial),
     }
+    if layer.onchip:  # a step of a fused group: what stays on chip while it runs
+        doc["layer"]["onchip"] = {"homes": dict(layer.onchip.homes), "reserved": dict(layer.onchip.reserved)}
     if m.predicted:
         doc["predicted"] = dict(m.predicted)
     return doc
@@ -403,7 +470,7 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
         raise f["acg"].error(f"the mapping is for ACG '{acg_name}' ({digest}); '{acg.name}' is "
                              f"{acg_digest(acg)}")
 
-    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes"))
+    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes", "onchip"))
     expr = parse_expr_field(lf["expr"])
     dims = {d: v.int(minimum=1) for d, v in lf["dims"].mapping().items()}
     if set(dims) != set(expr.dims):
@@ -417,7 +484,8 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
             if t not in expr.inputs:
                 raise v.error(f"'{t}' is not an input tensor of the expression")
             shapes[t] = tuple(x.int(minimum=1) for x in v.items())
-    layer = make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes)
+    layer = make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes,
+                       onchip=_parse_onchip(lf["onchip"], expr.tensors, acg) if "onchip" in lf else OnChip())
 
     bf = f["binding"].keys(required=("capability", "tensors", "dims"))
     cap_name = bf["capability"].str()
@@ -456,9 +524,45 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
                 predicted, workload)
     problems = check_legal(m, acg)
     if problems:
-        raise SpecError(root.source, None, "", f"illegal mapping: {problems[0]}"
-                        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise illegal_mapping_error(root.source, f, problems)
     return m
+
+
+def _parse_onchip(f: Field, tensors, acg: ACG) -> OnChip:
+    parts = f.keys(optional=("homes", "reserved"))
+    homes, reserved = [], []
+    for t, v in (parts["homes"].mapping().items() if "homes" in parts else []):
+        if t not in tensors:
+            raise v.error(f"'{t}' is not a tensor of the layer")
+        if v.str() not in acg.storages:
+            raise v.error(f"{acg.name} has no storage '{v.value}'")
+        homes.append((t, v.value))
+    for name, v in (parts["reserved"].mapping().items() if "reserved" in parts else []):
+        if name not in acg.storages:
+            raise v.error(f"{acg.name} has no storage '{name}'")
+        reserved.append((name, v.int(minimum=0)))
+    return OnChip(tuple(homes), tuple(reserved))
+
+
+# Which field of a mapping document a legality problem points at (the first needle found decides).
+_PROBLEM_FIELDS = (("fused group", "layer"), (": needs ", "loops"), ("is for ACG", "acg"), ("binding", "binding"),
+                   ("double-buffer", "double_buffer"), ("double buffering", "double_buffer"),
+                   ("placement", "placement"), ("partial sums", "placement"),
+                   ("spatial factor", "spatial"), ("the instruction needs", "spatial"))
+
+
+def illegal_mapping_error(source: str, fields: dict[str, Field], problems: list[str]) -> SpecError:
+    """One line naming every violation, each at the line of the field it concerns (tile sizes, hence
+    capacities, are the `loops`' doing unless the problem names another field)."""
+    located = []
+    for problem in problems:
+        key = next((k for needle, k in _PROBLEM_FIELDS if needle in problem), "loops")
+        field = fields.get(key) or fields["loops"]
+        located.append((field.line, key, problem))
+    line, key, first = located[0]
+    rest = "".join(f"; line {ln} ({k}): {p}" for ln, k, p in located[1:])
+    count = f" [{len(problems)} violations]" if len(problems) > 1 else ""
+    return SpecError(source, line, key, f"illegal mapping: {first}{rest}{count}")
 
 
 def with_predicted(m: Mapping, **figures: float) -> Mapping:

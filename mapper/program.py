@@ -78,6 +78,7 @@ class Program:
     tensors: tuple[tuple[str, str], ...]  # the binding's layer tensor -> capability operand
     dim_map: tuple[tuple[str, str | None], ...]  # the binding's layer dim -> capability dim
     instructions: tuple[Instruction, ...]
+    immediates: tuple[tuple[str, int | float], ...] = ()  # the capability's immediates (`s` in shr(X, s))
 
 
 def tensor_region(layer: Layer, tensor: str, ranges: dict[str, tuple[int, int]]) -> Region:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mapper import __version__
-from mapper.experiment import Case, Experiment, cases
+from mapper.experiment import EXPERT, Case, Experiment, cases
 from mapper.flow import Options, layer_key, map_layer, new_record, score_mapping
 from mapper.mapping import acg_digest
 from mapper.results import done_keys, fetch, open_db, store
@@ -36,8 +36,8 @@ def run_case(case: Case) -> dict:
     """Compute one case's result row (never raises: a failure is a row with status 'error')."""
     start = time.perf_counter()
     try:
-        if case.strategy.name == "expert":
-            record = new_record(case.layer, "expert")
+        if case.strategy.name == EXPERT:
+            record = new_record(case.layer, EXPERT)
             try:
                 from mapper.experiment import parse_expert
                 mapping = parse_expert(case)
@@ -47,7 +47,8 @@ def run_case(case: Case) -> dict:
                 record, _ = score_mapping(replace(record, status="given"), mapping, case.variant.acg, case.validate,
                                           case.seed)
         else:
-            options = Options(case.strategy.name, case.objective, case.time_limit, case.validate, case.seed)
+            options = Options(case.strategy.name, case.objective, case.time_limit, case.validate, case.seed,
+                              case.strategy.options)
             record, _ = map_layer(case.layer, case.variant.acg, options, case.workload)
     except Exception as exc:  # a bug must not stop the other cases; the row says what happened
         record = replace(new_record(case.layer, case.strategy.name),

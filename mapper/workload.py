@@ -58,6 +58,25 @@ Source = str | Concat  # where an operand's data comes from: a layer, or a conca
 
 
 @dataclass(frozen=True)
+class OnChip:
+    """What a fused group keeps on chip while a layer runs (`mapper.network.fusion`).
+
+    `homes`: layer tensors that live whole in an on-chip storage instead of off-chip memory (their
+    storage paths start there); `reserved`: bytes per storage held by other on-chip values of the
+    group that this layer does not touch. Both shrink what the layer's tiles may use.
+    """
+
+    homes: tuple[tuple[str, str], ...] = ()  # (layer tensor, on-chip storage holding all of it)
+    reserved: tuple[tuple[str, int], ...] = ()  # (storage, bytes)
+
+    def home(self, tensor: str) -> str | None:
+        return dict(self.homes).get(tensor)
+
+    def __bool__(self) -> bool:
+        return bool(self.homes or self.reserved)
+
+
+@dataclass(frozen=True)
 class Layer:
     """One tensor expression over fixed dim extents, with its tensors and where its inputs come from."""
 
@@ -72,6 +91,7 @@ class Layer:
     # The operands that are activations (fed by other layers or by the network's input); the rest
     # are weights. None: every input is an activation (raw `expr:` layers).
     slots: tuple[str, ...] | None = None
+    onchip: OnChip = OnChip()  # set by fusion: tensors kept on chip, bytes held by the group
 
     @property
     def activations(self) -> tuple[str, ...]:
@@ -101,6 +121,17 @@ class Layer:
     @property
     def bytes(self) -> int:
         return sum(t.bytes for t in self.tensors.values())
+
+    @property
+    def offchip_bytes(self) -> int:
+        """The bytes of its tensors that live off chip (all but the fused group's on-chip homes)."""
+        return sum(t.bytes for t in self.tensors.values() if self.onchip.home(t.name) is None)
+
+    def onchip_bytes(self, storage: str) -> int:
+        """Bytes of `storage` held whole for this layer: its tensors homed there, and the group's other
+        values (what its tiles cannot use)."""
+        homed = sum(self.tensors[t].bytes for t, s in self.onchip.homes if s == storage)
+        return homed + dict(self.onchip.reserved).get(storage, 0)
 
     @property
     def dtypes(self) -> dict[str, str]:
@@ -393,5 +424,5 @@ def _source(given: Field, by_name: dict[str, Layer]) -> tuple[Source, tuple[int,
     return Concat(names, axis), shape, f"the concatenation of {', '.join(names)}"
 
 
-__all__ = ["Concat", "Source", "layer_graph", "parts_of",
+__all__ = ["Concat", "OnChip", "Source", "layer_graph", "parts_of",
            "Layer", "Tensor", "Workload", "SpecError", "load_workload", "parse_workload", "make_layer"]

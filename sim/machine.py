@@ -2,15 +2,18 @@
 every instruction on engines.
 
 It never calls the mapping code: capacities (at every allocation, double buffering included, and
-only in storages that allow it), edges
+only in storages that allow it; one instance's share in a replicated storage, `sim/checks.py`), edges
 (every move follows an ACG edge), capability extents and read-before-write are checked here, from
-the instructions alone. Timing is event-driven and independent of any cost formula:
+the instructions alone. A compute runs the capability's expression on the operands the binding
+feeds it (`sim/execute.py`). Timing is event-driven and independent of any cost formula:
 
 - one engine per edge (a DMA channel), one per compute node, one per storage port that has a
   `bytes_per_cycle` (shared by every edge touching it); each runs its instructions in issue order;
 - a move waits for its source data and for its destination slot (the previous occupant's last use);
-- a compute waits for its operand tiles and for the previous compute into its output tile;
-- a move takes bytes / bandwidth cycles; a compute, the capability's cycle formula.
+- a compute waits for its input tiles and for the moves into its output tile (earlier computes into
+  it are ahead of it in the node's pipeline);
+- a move takes its edge's set-up latency and bytes / bandwidth cycles, a compute its initiation
+  interval on the engine and its cycles to complete (`sim/timing.py`).
 
     >>> from mapper.acg import load_acg
     >>> from mapper.binding import bind
@@ -27,18 +30,20 @@ the instructions alone. Timing is event-driven and independent of any cost formu
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mapper.acg import ACG, Capability, peak_ops_per_cycle
-from mapper.notation import Access, Affine, BinOp, Call, Expr, TensorExpr
 from mapper.program import Alloc, Free, Init, Instruction, Move, Program, Region, region_function
 from mapper.program import Compute as ComputeIns
 from mapper.workload import Layer
-from sim.blas import mac_in_float64
+from sim.checks import InstanceShare, instruction_lanes
+from sim.execute import BindingError, accumulate, bound_expression, operand_dtypes, partitions, shifted
 from sim.reference import evaluate, identity
+from sim.timing import Clock, Link, link_of
 
 
 class SimError(ValueError):
@@ -57,7 +62,9 @@ class Buffer:
     slot: int = 0
     earliest: float = 0.0  # when its slot is free
     ready: float = 0.0  # when its data is complete
+    fed: float = 0.0  # when the data moves and initialisation put in it is complete
     last_use: float = 0.0
+    charged: int = 0  # bytes counted against the storage's capacity (one instance's share if replicated)
     # Elements of `written` still False, kept exactly so that reads of a wholly written buffer (the
     # usual case) skip the per-element check: `complete` is `written.all()`.
     unwritten: int = field(init=False)
@@ -106,7 +113,7 @@ class SimResult:
     cycles: float
     energy_pj: float
     busy: dict[str, float]  # engine -> busy cycles
-    buffer_peaks: dict[str, int]  # storage -> peak bytes allocated
+    buffer_peaks: dict[str, int]  # storage -> peak bytes allocated (one instance's, if replicated)
     instructions: int
     computes: int
     ops: int
@@ -152,42 +159,100 @@ def simulate(program: Program, acg: ACG, seed: int = 0, inputs: dict[str, np.nda
     return machine.finish(program, inputs, compare)
 
 
+def simulate_cores(programs: list[Program], acg: ACG, inputs: list[dict[str, np.ndarray]]) -> list[SimResult]:
+    """Run one program per core at once: each core has its own storages, edges and compute engines,
+    the off-chip ports are shared (a transfer waits while another core's holds the port). The
+    controllers issue in turn, one instruction each; every result's cycles are the whole run's."""
+    machines = []
+    for j, (program, data) in enumerate(zip(programs, inputs, strict=True)):
+        try:
+            cap = acg.capability(program.capability)
+        except KeyError:
+            raise SimError(f"{acg.name} has no capability '{program.capability}'") from None
+        machines.append(_Machine(program, acg, cap, data, core=f"core{j}/"))
+    for m in machines[1:]:
+        m.clock = machines[0].clock  # one clock: the shared off-chip ports, and the whole run's cycles
+    for step in itertools.zip_longest(*(p.instructions for p in programs)):
+        for m, ins in zip(machines, step, strict=True):
+            if ins is not None:
+                m.execute(ins)
+    return [m.finish(p, data, compare=False) for m, p, data in zip(machines, programs, inputs, strict=True)]
+
+
 class _Machine:
     """The state of one simulation: buffers, engines, energy, and the computes awaiting their data."""
 
-    def __init__(self, program: Program, acg: ACG, cap: Capability, inputs: dict[str, np.ndarray]) -> None:
+    def __init__(self, program: Program, acg: ACG, cap: Capability, inputs: dict[str, np.ndarray],
+                 core: str = "") -> None:
         layer = program.layer
+        self.core = core  # the prefix of its engines' names; off-chip ports have none (cores share them)
         self.acg, self.cap, self.layer = acg, cap, layer
-        self.expr = layer.expr
+        try:  # each compute runs the capability's expression on the operands bound to it
+            self.expr = bound_expression(layer, cap, dict(program.tensors), dict(program.dim_map),
+                                         dict(program.immediates))
+        except BindingError as exc:
+            raise SimError(str(exc)) from None
+        self.cap_dtype = np.dtype(cap.dtypes[cap.expr.output.tensor])
+        self.read_as = operand_dtypes(layer, cap, dict(program.tensors))
         self.out_t = self.expr.output.tensor
         self.out_dtype = np.dtype(layer.output.dtype)
         self.dim_map, self.roles = dict(program.dim_map), dict(program.tensors)
         self.tensors = tuple(layer.tensors)
         self.region_of = {t: region_function(layer, t) for t in layer.tensors}
-        self.offchip: dict[str, Buffer] = {}  # off-chip memory: whole tensors
+        # Whole tensors: off-chip, or (a fused group's values) in the on-chip storage that keeps them.
+        self.home = {t: layer.onchip.home(t) for t in layer.tensors}
+        self.whole: dict[str, Buffer] = {}
         for t in layer.tensors.values():
             full = tuple((0, n) for n in t.shape)
             if t.name == self.out_t:
                 data, written = np.zeros(t.shape, self.out_dtype), np.zeros(t.shape, bool)
             else:
                 data, written = np.ascontiguousarray(inputs[t.name]), np.ones(t.shape, bool)
-            self.offchip[t.name] = Buffer(t.name, "", full, data, written)
+            self.whole[t.name] = Buffer(t.name, self.home[t.name] or "", full, data, written)
         self.live: dict[str, list[Buffer]] = {s: [] for s in acg.storages}
         self.held: dict[tuple[str, str], list[Buffer]] = {}  # (storage, tensor) -> its live buffers, oldest first
         self.used = dict.fromkeys(acg.storages, 0)
         self.peaks = dict.fromkeys(acg.storages, 0)
         self.slot_free: dict[tuple[str, str, int], float] = {}
-        self.engines: dict[str, float] = {}
-        self.busy: dict[str, float] = {}
+        self.clock = Clock()
         self.energy = 0.0
         self.computes = self.ops = 0
         self.pending: list[tuple[dict[str, Buffer], dict[str, tuple[int, int]]]] = []
         self.shifted_cache: dict = {}
         # Per-instruction facts that depend only on a few fields, worked out once per distinct value.
-        self.links: dict[tuple[str, str], tuple[list[str], float, float]] = {}  # (src, dst) -> `link`
+        self.links: dict[tuple[str, str], Link] = {}
         self.shapes: dict[tuple, tuple[float, int]] = {}  # compute extents -> (cycles, points)
         self.placings: dict[tuple, list] = {}  # compute places -> per tensor (storage, allowed, pJ/B)
-        self.compute_engine = [f"compute:{cap.node}"]
+        self.compute_engine = f"{core}compute:{cap.node}"
+        self.program = program
+        self.shares: dict[tuple[str, str], InstanceShare] = {}
+        self.lanes: dict[str, int] | None = None
+        self.keep_onchip(layer)
+
+    def share(self, storage: str, tensor: str) -> InstanceShare:
+        """How `tensor`'s buffers spread over `storage`'s instances (worked out on first use)."""
+        key = (storage, tensor)
+        if key not in self.shares:
+            if self.lanes is None:
+                self.lanes = instruction_lanes(self.program, self.cap.fixed)
+            self.shares[key] = InstanceShare(self.layer, tensor, self.lanes, self.acg.storages[storage].instances)
+        return self.shares[key]
+
+    def keep_onchip(self, layer) -> None:
+        """Count what the fused group keeps whole on chip: the layer's homed tensors and the bytes
+        reserved for the group's other values; they must fit before any tile is allocated."""
+        for storage, nbytes in layer.onchip.reserved:
+            self.used[storage] += nbytes
+        for t, storage in layer.onchip.homes:
+            st = self.acg.storages.get(storage)
+            if st is None or st.offchip or st.instances != 1:
+                raise SimError(f"tensor {t} is kept whole in '{storage}', which is not a single on-chip storage")
+            self.used[storage] += self.whole[t].nbytes
+        for storage, used in self.used.items():
+            if used > self.acg.storages[storage].total_capacity:
+                raise SimError(f"{storage}: the fused group keeps {used} B there, it holds "
+                               f"{self.acg.storages[storage].total_capacity} B")
+            self.peaks[storage] = used
 
     def execute(self, ins: Instruction) -> None:
         if isinstance(ins, ComputeIns):
@@ -212,8 +277,9 @@ class _Machine:
              exact: str = "") -> tuple[Buffer, tuple[slice, ...]]:
         """The buffer of `tensor` in `storage` holding `region` (and the slices of it): the newest that
         contains it, or with `exact` ('newest' or 'oldest') one allocated for exactly that region."""
-        if self.acg.storages[storage].offchip:
-            buf = self.offchip[tensor]
+        home = self.home.get(tensor)
+        if storage == home or (home is None and self.acg.storages[storage].offchip):
+            buf = self.whole[tensor]
             return buf, buf.view(region)
         candidates = self.held.get((storage, tensor), [])
         same = [b for b in candidates if b.region == region] if exact else []
@@ -237,15 +303,19 @@ class _Machine:
         shape = tuple(hi - lo for lo, hi in ins.region)
         dtype = np.dtype(self.layer.tensors[ins.tensor].dtype)
         need = math.prod(shape) * dtype.itemsize
+        each = ""
+        if st.instances > 1:  # capacity is per instance: count what the fullest instance holds
+            need = self.share(ins.storage, ins.tensor).bytes(ins.region, dtype.itemsize)
+            each = f" per instance (of {st.instances})"
         used = self.used[ins.storage] + need
-        if used > st.total_capacity:
-            held = ", ".join(f"{b.tensor}{_show(b.region)} {b.nbytes} B" for b in self.live[ins.storage])
-            raise SimError(f"{ins.storage}: needs {used} B for tensor {ins.tensor} "
-                           f"({need} B) beside [{held}], holds {st.total_capacity} B")
+        if used > st.capacity:
+            held = ", ".join(f"{b.tensor}{_show(b.region)} {b.charged} B" for b in self.live[ins.storage])
+            raise SimError(f"{ins.storage}: needs {used} B{each} for tensor {ins.tensor} "
+                           f"({need} B) beside [{held}], holds {st.capacity} B{each}")
         self.used[ins.storage] = used
         self.peaks[ins.storage] = max(self.peaks[ins.storage], used)
         buf = Buffer(ins.tensor, ins.storage, ins.region, np.zeros(shape, dtype), np.zeros(shape, bool),
-                     ins.slot, earliest=self.slot_free.get((ins.tensor, ins.storage, ins.slot), 0.0))
+                     ins.slot, earliest=self.slot_free.get((ins.tensor, ins.storage, ins.slot), 0.0), charged=need)
         self.live[ins.storage].append(buf)
         self.held.setdefault((ins.storage, ins.tensor), []).append(buf)
 
@@ -253,55 +323,27 @@ class _Machine:
         buf, _ = self.find(ins.tensor, ins.storage, ins.region, "frees", exact="oldest")
         self.live[ins.storage].remove(buf)
         self.held[(ins.storage, ins.tensor)].remove(buf)
-        self.used[ins.storage] -= buf.nbytes
+        self.used[ins.storage] -= buf.charged
         self.slot_free[(ins.tensor, ins.storage, buf.slot)] = max(buf.last_use, buf.ready)
 
     def init(self, ins: Init) -> None:
         buf, sl = self.find(ins.tensor, ins.storage, ins.region, "initialises", exact="newest")
-        buf.data[sl] = identity(self.expr.update, buf.data.dtype)
+        buf.data[sl] = identity(self.layer.expr.update, buf.data.dtype)
         buf.mark_written(sl)
         buf.ready = max(buf.ready, buf.earliest)
+        buf.fed = max(buf.fed, buf.earliest)
 
     # ---------------------------------------------------------------------------------------------
     # Moves and computes
 
-    def run(self, engine_names: list[str], start: float, duration: float) -> float:
-        """Occupy the engines for `duration` from `start` or when the last of them frees up."""
-        engines, busy = self.engines, self.busy
-        for e in engine_names:
-            start = max(start, engines.get(e, 0.0))
-        end = start + duration
-        for e in engine_names:
-            engines[e] = end
-            busy[e] = busy.get(e, 0.0) + duration
-        return end
-
-    def link(self, src: str, dst: str) -> tuple[list[str], float, float] | None:
-        """For the edge src -> dst (None if there is none): the engines a move along it occupies, its
-        bandwidth (the slowest of the channel and the nodes' ports) and its energy per byte."""
-        acg = self.acg
-        edge = acg.edge(src, dst)
-        if edge is None:
-            return None
-        bw = [edge.bytes_per_cycle]
-        names = [f"edge:{src}->{dst}"]
-        for node in (src, dst):
-            port = acg.storages[node].bytes_per_cycle
-            if port:
-                bw.append(port)
-                names.append(f"port:{node}")
-        pj = acg.storages[src].read_pj_per_byte + acg.storages[dst].write_pj_per_byte + edge.pj_per_byte
-        return names, min(bw), pj
-
     def move(self, ins: Move) -> None:
         link = self.links.get((ins.src, ins.dst))
         if link is None:
-            link = self.link(ins.src, ins.dst)
+            link = link_of(self.acg, ins.src, ins.dst, self.core)
             if link is None:
                 raise SimError(f"move of {ins.tensor} from {ins.src} to {ins.dst}: the ACG has no edge "
                                f"{ins.src}->{ins.dst}")
             self.links[(ins.src, ins.dst)] = link
-        names, bandwidth, pj = link
         src, s_sl = self.find(ins.tensor, ins.src, ins.region, "reads")
         dst, d_sl = self.find(ins.tensor, ins.dst, ins.region, "writes", exact="newest")
         if not src.is_written(s_sl):
@@ -310,14 +352,16 @@ class _Machine:
         dst.data[d_sl] = src.data[s_sl]
         dst.mark_written(d_sl)
         nbytes = src.data[s_sl].nbytes
-        end = self.run(names, max(src.ready, dst.earliest), nbytes / bandwidth)
+        end = self.clock.transfer(link, max(src.ready, dst.earliest), nbytes)
         src.last_use = max(src.last_use, end)
         dst.ready = max(dst.ready, end)
+        dst.fed = max(dst.fed, end)
         dst.last_use = max(dst.last_use, end)
-        self.energy += nbytes * pj
+        self.energy += nbytes * link.pj_per_byte
 
-    def shape(self, ranges: dict[str, tuple[int, int]]) -> tuple[float, int]:
-        """Check one instruction's extents against the capability; its cycles and iteration points."""
+    def shape(self, ranges: dict[str, tuple[int, int]]) -> tuple[float, float, int]:
+        """Check one instruction's extents against the capability; its cycles, initiation interval
+        and iteration points."""
         cap, layer = self.cap, self.layer
         extents = {d: hi - lo for d, (lo, hi) in ranges.items()}
         if set(extents) != set(layer.dims):
@@ -335,7 +379,7 @@ class _Machine:
             if cap_extents.get(e, 1) > fixed:
                 raise SimError(f"{cap.name}: dim {e} holds {fixed}, the instruction needs {cap_extents[e]}")
         streaming = {e: cap_extents.get(e, 1) for e in cap.streaming_dims}
-        return cap.instruction_cycles(streaming), math.prod(extents.values())
+        return cap.instruction_cycles(streaming), cap.instruction_interval(streaming), math.prod(extents.values())
 
     def placing(self, places: tuple[tuple[str, str], ...]) -> list[tuple[str | None, bool, float]]:
         """Per layer tensor: the storage a compute names for it, whether its operand may be read
@@ -361,7 +405,7 @@ class _Machine:
         shape = self.shapes.get(key)
         if shape is None:
             shape = self.shapes[key] = self.shape(ranges)
-        cycles, points = shape
+        cycles, interval, points = shape
         placing = self.placings.get(ins.places)
         if placing is None:
             placing = self.placings[ins.places] = self.placing(ins.places)
@@ -375,15 +419,18 @@ class _Machine:
                 raise SimError(f"{storage}: tensor {t} region {_show(region)} is read before it is written")
             bufs[t] = buf
             regions.append(region)
-            start = max(start, buf.ready)
+            # The output waits for what moves put there; earlier computes into it are ahead in the pipeline.
+            start = max(start, buf.fed if t == self.out_t else buf.ready)
         pending = self.pending
         if pending and any(pending[0][0][t] is not b for t, b in bufs.items()):
             self.flush()
         pending.append((bufs, ranges))
-        end = self.run(self.compute_engine, start, cycles)
-        for buf in bufs.values():
-            buf.last_use = max(buf.last_use, end)
-        bufs[self.out_t].ready = end
+        end = self.clock.compute(self.compute_engine, start, interval, cycles)
+        issued = end - cycles + interval  # the operands enter while it issues; the result lands at `end`
+        for t, buf in bufs.items():
+            buf.last_use = max(buf.last_use, end if t == self.out_t else issued)
+        out = bufs[self.out_t]
+        out.ready = max(out.ready, end)
         self.computes += 1
         self.ops += points
         energy = self.energy + points * cap.pj_per_op
@@ -404,15 +451,16 @@ class _Machine:
         groups = [ranges for _, ranges in pending]
         if len(groups) > 1:
             box = {d: (min(r[d][0] for r in groups), max(r[d][1] for r in groups)) for d in layer.dims}
-            if _partitions(groups, box):
+            if partitions(groups, box):
                 groups = [box]
         out_buf = bufs[out_t]
-        arrays = {t: b.data for t, b in bufs.items() if t != out_t}
+        arrays = {t: b.data if b.data.dtype == self.read_as[t] else b.data.astype(self.read_as[t])
+                  for t, b in bufs.items() if t != out_t}
         for ranges in groups:
             extents = {d: hi - lo for d, (lo, hi) in ranges.items()}
-            shifted = _shifted(self.expr, {t: b.region for t, b in bufs.items()}, ranges, self.shifted_cache)
+            expr = shifted(self.expr, {t: b.region for t, b in bufs.items()}, ranges, self.shifted_cache)
             sl = out_buf.view(self.region_of[out_t](ranges))
-            out_buf.data[sl] = _accumulate(shifted, extents, arrays, self.out_dtype, out_buf.data[sl])
+            out_buf.data[sl] = accumulate(expr, extents, arrays, self.cap_dtype, out_buf.data[sl])
         pending.clear()
 
     def finish(self, program: Program, inputs: dict[str, np.ndarray], compare: bool) -> SimResult:
@@ -421,71 +469,19 @@ class _Machine:
         leftover = [f"{b.tensor} in {s}" for s, bufs in self.live.items() for b in bufs]
         if leftover:
             raise SimError(f"the program ends with buffers still allocated: {', '.join(leftover)}")
-        out = self.offchip[self.out_t]
+        out = self.whole[self.out_t]
         if not out.complete:
             raise SimError(f"output {self.out_t}: {int((~out.written).sum())} elements are never written back "
-                           "off-chip")
+                           f"to {self.home[self.out_t] or 'off-chip memory'}")
         reference, same = None, False
         if compare:
-            reference = evaluate(self.expr, self.layer.dims, inputs, self.out_dtype)
+            reference = evaluate(self.layer.expr, self.layer.dims, inputs, self.out_dtype)
             same = outputs_equal(out.data, reference)
-        cycles = max(self.engines.values(), default=0.0)
-        return SimResult(out.data, reference, cycles, self.energy, self.busy,
+        return SimResult(out.data, reference, self.clock.finish, self.energy, self.clock.busy,
                          {s: p for s, p in self.peaks.items() if p}, len(program.instructions), self.computes,
                          self.ops, float(peak_ops_per_cycle(self.cap)), same)
-
-
-def _accumulate(expr: TensorExpr, extents: dict[str, int], arrays: dict[str, np.ndarray], dtype: np.dtype,
-                initial: np.ndarray) -> np.ndarray:
-    """`initial` updated by `expr` over `extents`: through the exact float64 matmul when it applies
-    (an integer MAC, bit-identical and much faster than NumPy's integer einsum), else as the reference."""
-    product = mac_in_float64(expr, extents, arrays, dtype)
-    if product is None:
-        return evaluate(expr, extents, arrays, dtype, initial=initial)
-    with np.errstate(over="ignore"):
-        return np.add(initial, product, dtype=dtype)  # wraps as the reference's `+=` does
-
-
-def _partitions(groups: list[dict[str, tuple[int, int]]], box: dict[str, tuple[int, int]]) -> bool:
-    """Whether the ranges tile `box` exactly: per dim, the distinct intervals tile the box's interval
-    end to end, and the groups are exactly every combination of them (a full grid, each once)."""
-    count = 1
-    for d, (lo, hi) in box.items():
-        intervals = sorted({r[d] for r in groups})
-        if intervals[0][0] != lo or intervals[-1][1] != hi:
-            return False
-        if any(a[1] != b[0] for a, b in zip(intervals, intervals[1:], strict=False)):
-            return False
-        count *= len(intervals)
-    return count == len(groups) == len({tuple(r.values()) for r in groups})
 
 
 def _show(region: Region) -> str:
     return "[" + ", ".join(f"{lo}:{hi}" for lo, hi in region) + "]"
 
-
-def _shifted(expr: TensorExpr, origins: dict[str, Region], ranges: dict[str, tuple[int, int]],
-             cache: dict) -> TensorExpr:
-    """`expr` re-indexed for one instruction: dims start at 0 (the range's lo) and every access indexes
-    its buffer (whose region starts at `origins[tensor]`). Keyed by the shifted constants alone, so
-    every instruction whose tiles sit alike in their buffers shares one expression (and its caches)."""
-    consts = tuple(i.const + sum(c * ranges[d][0] for d, c in i.terms) - origins[a.tensor][k][0]
-                   for a in expr.accesses for k, i in enumerate(a.indices))
-    out = cache.get(consts)
-    if out is not None:
-        return out
-    fresh = iter(consts)
-
-    def walk(e: Expr) -> Expr:  # visits the accesses in `expr.accesses` order
-        if isinstance(e, Access):
-            return Access(e.tensor, tuple(Affine(i.terms, next(fresh)) for i in e.indices))
-        if isinstance(e, Call):
-            return Call(e.fn, tuple(walk(x) for x in e.args))
-        if isinstance(e, BinOp):
-            return BinOp(e.op, walk(e.lhs), walk(e.rhs))
-        return e
-
-    out = TensorExpr(expr.output, expr.update, walk(expr.rhs), expr.text)
-    if len(cache) < 4096:
-        cache[consts] = out
-    return out

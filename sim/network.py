@@ -26,10 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mapper.acg import ACG
+from mapper.network.cores import Slice, slice_data
 from mapper.network.memory import AddressPlan
 from mapper.network.program import Network, Step
 from mapper.program import Move, Program
-from sim.machine import outputs_equal, simulate
+from sim.machine import outputs_equal, simulate, simulate_cores
 
 
 @dataclass(frozen=True)
@@ -88,34 +89,90 @@ class Arena:
         return whole[tuple(index)]
 
 
-def simulate_network(net: Network, programs: dict[str, Program], plan: AddressPlan, acg: ACG,
+@dataclass(frozen=True)
+class Unit:
+    """One piece of a network's execution: step `step` (its index), as one program (slice None), a
+    slice of it (a band of a fused group), or several slices at once on several cores (`parallel`)."""
+
+    step: int
+    parts: tuple[tuple[Program, Slice | None], ...]
+    parallel: bool = False
+
+
+def units_of(net: Network, programs: dict[str, Program]) -> list[Unit]:
+    """One whole-step unit per step, in order."""
+    return [Unit(i, ((programs[s.layer.name], None),)) for i, s in enumerate(net.steps)]
+
+
+def simulate_network(net: Network, units: list[Unit] | dict[str, Program], plan: AddressPlan, acg: ACG,
                      tensors: dict[str, np.ndarray], reference: dict[str, np.ndarray] | None = None,
                      progress: Callable[[str], None] | None = None) -> NetworkRun:
-    """Run every step's program in order on the arena; compare each step's output with `reference`.
+    """Run the units in order on the arena (a dict: one program per step); compare each step's output
+    with `reference` once its last unit has run.
 
     `tensors` holds the network inputs (by value name) and weights (by `layer.operand`). Raises
-    `sim.machine.SimError` when a step's program breaks a rule of the ACG."""
+    `sim.machine.SimError` when a program breaks a rule of the ACG."""
+    units = units_of(net, units) if isinstance(units, dict) else units
     arena = Arena(net, plan)
     for name in net.inputs:
         arena.view(name)[...] = tensors[name]
-    runs = []
-    for step in net.steps:
-        layer = step.layer
-        inputs = _step_inputs(arena, step, tensors)
-        result = simulate(programs[layer.name], acg, inputs=inputs, compare=False)
-        out = arena.view(step.writes)
-        out[...] = result.output.reshape(out.shape)
-        matches = None if reference is None else outputs_equal(out, reference[step.writes].reshape(out.shape))
-        runs.append(StepRun(layer.name, result.cycles, result.energy_pj, offchip_bytes(programs[layer.name], acg),
-                            result.instructions, matches))
-        if progress:
-            progress(layer.name)
-    return NetworkRun(tuple(runs), {name: np.array(arena.view(name)) for name in net.outputs})
+    onchip: dict[str, np.ndarray] = {}  # the values fused groups keep on chip, as their producers left them
+    kept = net.onchip_values()
+    last = {u.step: k for k, u in enumerate(units)}
+    totals: dict[int, list] = {}  # step -> [cycles, energy, off-chip bytes, instructions]
+    runs: dict[int, StepRun] = {}
+    for k, unit in enumerate(units):
+        step = net.steps[unit.step]
+        if step.writes in kept and step.writes not in onchip:
+            onchip[step.writes] = np.zeros(net.values[step.writes].shape, step.layer.output.dtype)
+        out = onchip[step.writes] if step.writes in kept else arena.view(step.writes)
+        result = _run_unit(unit, step, acg, _step_inputs(arena, onchip, step, tensors), out)
+        total = totals.setdefault(unit.step, [0.0, 0.0, 0, 0])
+        for i, x in enumerate((result.cycles, result.energy_pj, sum(offchip_bytes(p, acg) for p, _ in unit.parts),
+                               result.instructions)):
+            total[i] += x
+        if last[unit.step] == k:
+            matches = None if reference is None else outputs_equal(out, reference[step.writes].reshape(out.shape))
+            runs[unit.step] = StepRun(step.layer.name, total[0], total[1], total[2], total[3], matches)
+            if progress:
+                progress(step.layer.name)
+    return NetworkRun(tuple(runs[i] for i in sorted(runs)),
+                      {name: np.array(arena.view(name)) for name in net.outputs})  # outputs: off chip
 
 
-def _step_inputs(arena: Arena, step: Step, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class _UnitRun:
+    cycles: float
+    energy_pj: float
+    instructions: int
+
+
+def _run_unit(unit: Unit, step: Step, acg: ACG, inputs: dict[str, np.ndarray], out: np.ndarray) -> _UnitRun:
+    """Run a unit's programs on their slices of `inputs` and write their outputs into their slices of
+    `out`: one after the other, or (`parallel`) at once on several cores."""
     layer = step.layer
-    inputs = {operand: arena.view(name).reshape(layer.tensors[operand].shape) for operand, name in step.reads}
+    out_t = layer.expr.output.tensor
+    out = out.reshape(layer.output.shape)
+
+    def part(data: dict, s: Slice | None) -> dict:
+        return data if s is None else {t: slice_data(layer, s, t, x) for t, x in data.items()}
+    if unit.parallel:
+        results = simulate_cores([p for p, _ in unit.parts], acg, [part(inputs, s) for _, s in unit.parts])
+        cycles = max(r.cycles for r in results)
+    else:
+        results = [simulate(p, acg, inputs=part(inputs, s), compare=False) for p, s in unit.parts]
+        cycles = math.fsum(r.cycles for r in results)
+    for (_, s), r in zip(unit.parts, results, strict=True):
+        target = out if s is None else slice_data(layer, s, out_t, out)
+        target[...] = r.output.reshape(target.shape)
+    return _UnitRun(cycles, math.fsum(r.energy_pj for r in results), sum(r.instructions for r in results))
+
+
+def _step_inputs(arena: Arena, onchip: dict[str, np.ndarray], step: Step,
+                 tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    layer = step.layer
+    inputs = {operand: (onchip[name] if name in onchip else arena.view(name)).reshape(layer.tensors[operand].shape)
+              for operand, name in step.reads}
     for w in layer.weights:
         inputs[w] = tensors[f"{layer.name}.{w}"]
     return inputs

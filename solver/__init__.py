@@ -1,27 +1,25 @@
 """Mapping strategies. Each takes a layer and an ACG and returns a `Solution`; all explore the space
-of `solver/space.py` and score with `mapper/cost.py`, so their figures compare."""
+of `solver/space.py` and score with `mapper/cost.py`, so their figures compare. The strategies, their
+options and the plug-ins are in `solver/registry.py`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from mapper.acg import ACG
 from mapper.workload import Layer
+from solver.options import OptionError
+from solver.registry import names, resolve, run
 from solver.space import NoMapping, Solution, SpaceTooLarge
 
-STRATEGIES = ("cpsat", "exhaustive", "random")
-
-__all__ = ["STRATEGIES", "NoMapping", "Solution", "SpaceTooLarge", "solve"]
+__all__ = ["NoMapping", "OptionError", "Solution", "SpaceTooLarge", "names", "solve"]
 
 
 def solve(layer: Layer, acg: ACG, strategy: str = "cpsat", objective: str = "latency",
-          time_limit: float = 10.0, seed: int = 0) -> Solution:
-    """Map one layer with the named strategy; raises NoMapping when the layer cannot run at all."""
-    if strategy == "cpsat":
-        from solver import cpsat
-        return cpsat.solve(layer, acg, objective, time_limit=time_limit, seed=seed)
-    if strategy == "exhaustive":
-        from solver import exhaustive
-        return exhaustive.solve(layer, acg, objective, time_limit=time_limit)
-    if strategy == "random":
-        from solver import random_search
-        return random_search.solve(layer, acg, objective, time_limit=time_limit, seed=seed)
-    raise ValueError(f"unknown strategy '{strategy}' (choose from {', '.join(STRATEGIES)})")
+          time_limit: float = 10.0, seed: int = 0,
+          options: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> Solution:
+    """Map one layer with the named strategy and its options (name -> value or text; see
+    `solver.registry.resolve`); raises NoMapping when the layer cannot run at all, OptionError for an
+    unknown strategy or a bad option."""
+    return run(layer, acg, strategy, objective, time_limit, resolve(strategy, dict(options), seed))

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from mapper.acg import ACG
-from mapper.cost import exact, relevant_dims, transfer
+from mapper.cost import exact, relevant_dims, static_pj_per_cycle, transfer, writeback_engines
 from mapper.dtypes import dtype_bytes
+from mapper.mapping import split_axes, tile_capacity
 from solver.cpmodel import Model, Term, add, lits, neg, scale
 from solver.space import NoMapping, Space, irrelevant
 
@@ -53,10 +54,12 @@ def build(mm: Model, space: Space, acg: ACG, pick, sc: Scales) -> dict:
     db = _double(mm, space, z)
     cap = acg.capability(space.binding.capability)
     dims = space.dims
-    cycles = _instruction_cycles(mm, space, cap, T, tag)
-    compute = mm.product([T["ninst", d] for d in dims] + [cycles], [(tag, "ninst", d) for d in dims] + [(tag, "cyc")])
-    last = mm.product([T["nlast", d] for d in dims] + [cycles], [(tag, "nlast", d) for d in dims] + [(tag, "cyc")])
-    flows = _streams(mm, space, acg, sc, (W, Bt, Blast, S), T, z, db, enforce, tag)
+    interval, drain = _instruction_cycles(mm, space, cap, T, tag)
+    compute = add(mm.product([T["ninst", d] for d in dims] + [interval],
+                             [(tag, "ninst", d) for d in dims] + [(tag, "cyc")]), drain)
+    last = add(mm.product([T["nlast", d] for d in dims] + [interval],
+                          [(tag, "nlast", d) for d in dims] + [(tag, "cyc")]), drain)
+    flows = _streams(mm, space, acg, sc, (W, Bt, Blast, S), T, z, db, enforce, tag, drain[2] > 0)
     for e, extent in cap.fixed.items():
         fused = space.binding.fused(e)
         if len(fused) > 1:
@@ -66,11 +69,18 @@ def build(mm: Model, space: Space, acg: ACG, pick, sc: Scales) -> dict:
     prologue = mm.maximum([add((0, 0, 0), *terms) for terms in flows["first"].values()] or [(0, 0, 0)], "prologue")
     serial = add(prologue, scale(compute, sc.time), *flows["stalls"], *flows["epilogue"])
     bounds = [serial] + [add(scale(last, sc.time), *terms) for terms in flows["busy"].values()]
-    for chain, when in flows["chains"]:  # the partial-sum chain of a double-buffered output (see cost.py)
-        bounds.append(mm.half(mm.when(add(chain, scale(compute, sc.time)), when, "chain"), "half"))
+    outbound = writeback_engines(space.binding, acg, space.layer.expr.output.tensor)
+    bounds += [add(scale(last, sc.time), *terms, *flows["epilogue"]) for e, terms in flows["busy"].items()
+               if e not in outbound]  # an engine that only brings data in: the last write-back follows
+    for chain, when, n, key in flows["chains"]:  # the write-back chain of a double-buffered output (cost.py)
+        drains = scale(mm.product([n, drain], [key, (tag, "drain")]), sc.time)
+        bounds.append(mm.half(mm.when(add(chain, scale(compute, sc.time), drains), when, "chain"), "half"))
     latency = mm.maximum(bounds, "latency")
     points = math.prod(space.layer.dims.values())
     energy = add((points * sc.pj(exact(cap.pj_per_op)),) * 3, *flows["energy"])
+    static = static_pj_per_cycle(acg)
+    if static:  # static energy: power x time, in energy units per time unit
+        energy = add(energy, scale(latency, math.floor(static * sc.energy / sc.time)))
     return {"latency": latency, "energy": energy, "vars": {"x": x, "z": z, "y": y, "db": db}}
 
 
@@ -82,6 +92,7 @@ def _dim_terms(mm: Model, space: Space) -> tuple[list, dict]:
     x = [mm.onehot(len(opts), f"chain_{d}") for d, opts in zip(space.dims, space.options, strict=True)]
     for xs, d, opts in zip(x, space.dims, space.options, strict=True):
         E = space.layer.dims[d]
+        T["x", d] = xs
 
         def fac(c, j, E=E):
             return -(-E // c[0]) if j == 0 else c[j - 1] // c[j]
@@ -254,7 +265,7 @@ def _double(mm: Model, space: Space, z: dict) -> dict:
 
 
 def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dict, z: dict, db: dict,
-             enforce: list, tag) -> dict:
+             enforce: list, tag, drains: bool) -> dict:
     """Transfers per tensor, placement and level: engine busy time, first loads, stalls, the
     epilogue, energy, buffer needs (constrained here) and partial-sum chains."""
     W, Bt, Blast, S = sizes
@@ -263,45 +274,104 @@ def _streams(mm: Model, space: Space, acg: ACG, sc: Scales, sizes: tuple, T: dic
     flows: dict = {"busy": {}, "first": {}, "stalls": [], "epilogue": [], "energy": [], "chains": []}
     need: dict[str, list] = {}
 
-    def charge(s, moved: Term) -> None:
+    def charge(s, moved: Term, count: Term, lit) -> None:
+        """Busy time (bytes / bandwidth + transfers x set-up) on every engine, and energy."""
+        paid = scale(mm.when(count, [lit], "count"), s.setup * sc.time) if s.setup else (0, 0, 0)
         for e in s.engines:
-            flows["busy"].setdefault(e, []).append(scale(moved, sc.per_byte(s.bandwidth)))
+            flows["busy"].setdefault(e, []).append(add(scale(moved, sc.per_byte(s.bandwidth)), paid))
         flows["energy"].append(scale(moved, sc.pj(s.pj_per_byte)))
+
+    def transfers(k: int, t: str) -> tuple[Term, Term]:
+        """(how many transfers bring in t's tiles at level k, how many distinct tiles there are)."""
+        rel = [d for d in space.dims if d in relevant_dims(layer, t)]
+        tiles = mm.product([T["cum", k - 1, d] for d in rel], [(tag, "cum", k - 1, d) for d in rel])
+        return mm.product([tiles, W[k, t]], [(tag, "tiles", k, t), (tag, "W", k, t)]), tiles
 
     for t, alts in zip(space.tensors, space.paths, strict=True):
         for path, lit in zip(alts, z[t], strict=True):
             for k in range(1, len(path)):
                 traffic = mm.product([W[k, t], S[k, t]], [(tag, "W", k, t), (tag, "S", k, t)])
+                setups = [acg.edge(a, b).latency for a, b in ((path[k - 1], path[k]), (path[k], path[k - 1]))
+                          if acg.edge(a, b) is not None]
+                counted = any(setups) or (drains and t == out_t)  # counts only where they cost something
+                n, tiles = transfers(k, t) if counted else ((0, 0, 0), (0, 0, 0))
                 dbl = db.get((t, path[k]), 0)
-                need.setdefault(path[k], []).extend([mm.when(Bt[k, t], [lit, neg(dbl)], "need"),
-                                                     mm.when(scale(Bt[k, t], 2), [lit, dbl], "need2")])
+                instances = acg.storages[path[k]].instances
+                held = Bt[k, t] if instances == 1 else _per_instance(mm, space, acg, T, t, k, instances, tag)
+                need.setdefault(path[k], []).extend([mm.when(held, [lit, neg(dbl)], "need"),
+                                                     mm.when(scale(held, 2), [lit, dbl], "need2")])
                 if t != out_t:
                     s = transfer(acg, t, path[k - 1], path[k], k, "load", 1, 1)
-                    charge(s, mm.when(traffic, [lit], "moved"))
-                    per = sc.per_byte(s.bandwidth)
+                    per, setup = sc.per_byte(s.bandwidth), s.setup * sc.time
+                    charge(s, mm.when(traffic, [lit], "moved"), n, lit)
+                    first = scale(mm.when(Bt[k, t], [lit], "first"), per)
+                    if setup:  # the first tile's transfer pays its set-up too
+                        first = add(first, mm.when((setup,) * 3, [lit], "first_setup"))
                     for e in s.engines:
-                        flows["first"].setdefault(e, []).append(scale(mm.when(Bt[k, t], [lit], "first"), per))
-                    flows["stalls"].append(scale(mm.when(add(traffic, scale(Bt[k, t], -1)), [lit, neg(dbl)], "stall"),
-                                                 per))
+                        flows["first"].setdefault(e, []).append(first)
+                    stall = add(scale(add(traffic, scale(Bt[k, t], -1)), per), scale(add(n, (-1, -1, -1)), setup))
+                    flows["stalls"].append(mm.when(stall, [lit, neg(dbl)], "stall"))
                     continue
                 wb = transfer(acg, t, path[k], path[k - 1], k, "writeback", 1, 1)
-                per_wb = sc.per_byte(wb.bandwidth)
-                charge(wb, mm.when(traffic, [lit], "wb"))
-                flows["epilogue"].append(scale(mm.when(Blast[k, t], [lit], "epi"), per_wb))
+                per_wb, setup_wb = sc.per_byte(wb.bandwidth), wb.setup * sc.time
+                charge(wb, mm.when(traffic, [lit], "wb"), n, lit)
+                last_wb = add(scale(Blast[k, t], per_wb), (setup_wb,) * 3)  # the last tile's write-back
+                flows["epilogue"].append(mm.when(last_wb, [lit], "epi"))
                 back = add(traffic, scale(S[k, t], -1))  # every visit but each tile's first reloads
-                terms = [scale(add(traffic, scale(Blast[k, t], -1)), per_wb)]
+                terms = [add(scale(add(traffic, scale(Blast[k, t], -1)), per_wb),
+                             scale(add(n, (-1, -1, -1)), setup_wb))]
                 if acg.edge(path[k - 1], path[k]) is None:
                     mm.m.Add(back[0] == 0).OnlyEnforceIf(lits(lit) + enforce)
                 else:
                     rl = transfer(acg, t, path[k - 1], path[k], k, "reload", 1, 1)
-                    charge(rl, mm.when(back, [lit], "rl"))
-                    terms.append(scale(back, sc.per_byte(rl.bandwidth)))
+                    reloads = add(n, scale(tiles, -1))
+                    charge(rl, mm.when(back, [lit], "rl"), reloads, lit)
+                    terms.append(add(scale(back, sc.per_byte(rl.bandwidth)), scale(reloads, rl.setup * sc.time)))
                 flows["stalls"].append(mm.when(add(*terms), [lit, neg(dbl)], "stall"))
-                flows["chains"].append((add(terms[0], scale(Blast[k, t], per_wb), *terms[1:]), [lit, dbl]))
+                flows["chains"].append((add(terms[0], last_wb, *terms[1:]), [lit, dbl], n, (tag, "count", k, t)))
             _operand_energy(mm, space, acg, sc, t, path, lit, S, T, flows, tag)
     for storage, terms in need.items():
-        mm.m.Add(sum(u[0] for u in terms) <= acg.storages[storage].total_capacity).OnlyEnforceIf(enforce)
+        mm.m.Add(sum(u[0] for u in terms) <= tile_capacity(space.layer, acg, storage)).OnlyEnforceIf(enforce)
+    kept = {s for _, s in layer.onchip.homes} | {s for s, _ in layer.onchip.reserved}
+    for storage in sorted(kept - set(need)):  # what a fused group keeps must fit even where no tile goes
+        if storage in acg.storages and tile_capacity(layer, acg, storage) < 0:
+            mm.m.AddBoolOr([]).OnlyEnforceIf(enforce)
     return flows
+
+
+def _per_instance(mm: Model, space: Space, acg: ACG, T: dict, t: str, k: int, instances: int, tag) -> Term:
+    """The bytes of t's tile at level k that one instance of a replicated storage holds, as
+    `mapping.instance_bytes` counts them: split axes ceil(tile / lanes), the others whole."""
+    layer, L = space.layer, space.levels
+    cap = acg.capability(space.binding.capability)
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == t]
+    split = split_axes(layer, space.binding, cap.fixed, t)
+    plain, _ = _axes(layer, t, accesses)
+    terms, keys = [], []
+    for axis in range(len(layer.tensors[t].shape)):
+        if axis in split:
+            d = split[axis]
+            E, opts = layer.dims[d], space.options[space.dims.index(d)]
+            key = (tag, "share", k, d)
+            if key not in T:
+                T[key] = mm.select(T["x", d], [-(-min(E, c[k - 1]) // c[-1]) for c in opts], f"share{k}_{d}")
+            terms.append(T[key])
+        elif axis in plain:
+            terms.append(T["t", k, plain[axis]])
+            key = (tag, "t", k, plain[axis])
+        else:
+            terms.append(_footprint(mm, layer, accesses, axis, T, "t", k))
+            key = (tag, "fp", "t", k, t, axis)
+        keys.append(key)
+    lanes = [T["t", L, d] for d in split.values()]
+    if math.prod(x[2] for x in lanes) > instances:  # several lanes share an instance
+        p = mm.product(lanes, [(tag, "t", L, d) for d in split.values()])
+        q = mm.var(1, -(-p[2] // instances), "lanes")
+        mm.m.AddDivisionEquality(q, p[0] + instances - 1, instances)
+        terms.append((q, 1, -(-p[2] // instances)))
+        keys.append((tag, "lanes", t, instances))
+    size = dtype_bytes(layer.tensors[t].dtype)
+    return mm.product(terms + [(size,) * 3], keys + ["const"])
 
 
 def _operand_energy(mm: Model, space: Space, acg: ACG, sc: Scales, t: str, path, lit, S: dict, T: dict,
@@ -317,14 +387,17 @@ def _operand_energy(mm: Model, space: Space, acg: ACG, sc: Scales, t: str, path,
     flows["energy"].append(scale(mm.when(acc, [lit], "acc"), sc.pj(pj)))
 
 
-def _instruction_cycles(mm: Model, space: Space, cap, T: dict, tag) -> Term:
-    """Cycles of one instruction: the capability's formula over its streaming dims' extents, as a
-    one-hot over the achievable extent combinations (streaming dims keep divisor instructions, so
-    every instruction of a mapping has the same extents)."""
+def _instruction_cycles(mm: Model, space: Space, cap, T: dict, tag) -> tuple[Term, Term]:
+    """(initiation interval, drain) of one instruction: the capability's formulas over its streaming
+    dims' extents, as a one-hot over the achievable extent combinations (streaming dims keep divisor
+    instructions, so every instruction of a mapping has the same extents). Without an `interval`,
+    the interval is the instruction's cycles and the drain 0."""
     streaming = cap.streaming_dims
-    if not streaming or not (cap.cycles.names & set(streaming)):
-        c = cap.instruction_cycles({e: 1 for e in streaming})
-        return (c, c, c)
+    names = cap.cycles.names | (cap.interval.names if cap.interval is not None else set())
+    if not streaming or not (names & set(streaming)):
+        ones = {e: 1 for e in streaming}
+        c, i = cap.instruction_cycles(ones), cap.instruction_interval(ones)
+        return (i, i, i), (c - i, c - i, c - i)
     L = space.levels
     options = dict(zip(space.dims, space.options, strict=True))
     values, exts = [], []
@@ -342,4 +415,7 @@ def _instruction_cycles(mm: Model, space: Space, cap, T: dict, tag) -> Term:
     for k, ext in enumerate(exts):
         if not isinstance(ext[0], int):
             mm.m.Add(ext[0] == sum(c[k] * lit for c, lit in zip(combos, picks, strict=True)))
-    return mm.select(picks, [cap.instruction_cycles(dict(zip(streaming, c, strict=True))) for c in combos], "cyc")
+    shapes = [dict(zip(streaming, c, strict=True)) for c in combos]
+    intervals = [cap.instruction_interval(s) for s in shapes]
+    return mm.select(picks, intervals, "cyc"), \
+        mm.select(picks, [cap.instruction_cycles(s) - i for s, i in zip(shapes, intervals, strict=True)], "drain")

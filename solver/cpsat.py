@@ -36,7 +36,7 @@ from fractions import Fraction
 from ortools.sat.python import cp_model
 
 from mapper.acg import ACG
-from mapper.cost import evaluate, exact, transfer
+from mapper.cost import evaluate, exact, static_pj_per_cycle, transfer
 from mapper.mapping import Mapping, greedy_mapping
 from mapper.workload import Layer
 from solver.cpbuild import Scales, build
@@ -47,6 +47,10 @@ DET_PER_SECOND = 1.0  # CP-SAT deterministic units per nominal second of the tim
 BUDGET = 2**58  # the largest objective term a model may reach (sums stay below cpmodel.LIMIT)
 QUANTUM, PRODUCT = 2**30, 2**60  # EDP: latency in at most QUANTUM quanta, the product below PRODUCT
 WALL_FACTOR, WALL_MIN = 10, 60.0
+# CP-SAT's LP relaxation of the model's products (McCormick cuts over wide domains) costs far more than
+# it prunes here: with per-transfer counts in the model (edge set-up latency), level 1 (the default)
+# spent 40 s of wall time in the LP on ResNet-50 conv1 for a proof that level 0 finds in 1 s.
+LINEARIZATION = 0
 
 
 def _lcm_of(values) -> int:
@@ -72,7 +76,9 @@ def scales(spaces: list[Space], acg: ACG) -> tuple[int, int]:
                             pjs.append(s.pj_per_byte)
                 st = acg.storages[path[-1]]
                 pjs += [exact(st.read_pj_per_byte), exact(st.read_pj_per_byte) + exact(st.write_pj_per_byte)]
-    return 2 * _lcm_of(bws), _lcm_of(p.denominator for p in pjs)  # 2: the partial-sum chain halves
+    time_scale, energy_scale = 2 * _lcm_of(bws), _lcm_of(p.denominator for p in pjs)  # 2: the chain halves
+    static = static_pj_per_cycle(acg) * energy_scale / time_scale  # energy units per time unit
+    return time_scale, energy_scale * static.denominator
 
 
 @dataclass
@@ -103,6 +109,8 @@ def _problem(spaces: list[Space], acg: ACG) -> _Problem:
         sc = Scales(max(1, sc.time * BUDGET // max(lat_hi, 1)) if lat_hi > BUDGET else sc.time,
                     max(1, sc.energy * BUDGET // max(en_hi, 1)) if en_hi > BUDGET else sc.energy,
                     sc.exact_time and lat_hi <= BUDGET, sc.exact_energy and en_hi <= BUDGET)
+        if (static_pj_per_cycle(acg) * sc.energy / sc.time).denominator != 1:  # static energy rounds down
+            sc = Scales(sc.time, sc.energy, sc.exact_time, False)
     figures = []
     for which in ("latency", "energy"):
         lo = min(b[which][1] for b in built)
@@ -135,6 +143,7 @@ def _run(pb: _Problem, acg: ACG, minimise, det_limit: float, wall_limit: float, 
     p = solver.parameters
     p.num_workers = workers
     p.random_seed = seed
+    p.linearization_level = LINEARIZATION
     p.max_deterministic_time = max(det_limit, 1e-3)
     p.max_time_in_seconds = max(wall_limit, 1e-3)
     if workers > 1:

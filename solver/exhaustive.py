@@ -12,12 +12,19 @@ small layers (the CP-SAT optimum must equal it).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from mapper.acg import ACG
 from mapper.workload import Layer
+from solver.options import option
 from solver.space import NoMapping, Solution, SpaceTooLarge, best_of, explain_infeasible, layer_spaces, legal, points
 
 MAX_POINTS = 5_000_000
+
+
+@dataclass(frozen=True)
+class ExhaustiveOptions:
+    max_points: int = option(MAX_POINTS, 1, 10**9, "refuse layers whose space has more points")
 
 
 def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float | None = None,

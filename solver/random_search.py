@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass
 
 from mapper.acg import ACG
 from mapper.workload import Layer
+from solver.options import option
 from solver.space import NoMapping, Solution, best_of, explain_infeasible, layer_spaces, legal, sample
+
+
+@dataclass(frozen=True)
+class RandomOptions:
+    samples: int = option(0, 0, 10**9, "points drawn (0: as many as the time limit allows)")
+    seed: int = option(0, 0, 2**31, "random seed (default: the run's --seed)")
 
 
 def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float | None = 10.0,

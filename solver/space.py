@@ -40,7 +40,15 @@ from fractions import Fraction
 
 from mapper.acg import ACG
 from mapper.binding import Binding, bind, no_binding_reason
-from mapper.mapping import Mapping, acg_digest, bare_layer, resource_problems, storage_demand
+from mapper.mapping import (
+    Mapping,
+    acg_digest,
+    bare_layer,
+    greedy_mapping,
+    resource_problems,
+    storage_demand,
+    tile_capacity,
+)
 from mapper.workload import Layer
 
 Chain = tuple[int, ...]
@@ -78,6 +86,16 @@ class Point:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """The best figure a search had found after so much work (one entry per improvement)."""
+
+    seconds: float
+    evaluations: int  # cost-model evaluations so far
+    measurements: int  # simulator measurements so far
+    best: float  # the best figure so far, in the strategy's own terms (predicted or measured)
+
+
+@dataclass(frozen=True)
 class Solution:
     """What every strategy returns for one layer."""
 
@@ -94,6 +112,8 @@ class Solution:
     model_objective: Fraction | None = None  # the model's own figure for the mapping (CP-SAT)
     exact: bool = True  # whether the model's figures are the cost model's (else a relaxation: a bound)
     bounds: tuple[tuple[str, Fraction], ...] = ()  # proven lower bounds of other figures (EDP: latency, energy)
+    measurements: int = 0  # simulator runs of lowered candidates (the learned strategy's costly oracle)
+    trace: tuple[Progress, ...] = ()  # each improvement of the best so far (the local searches)
 
     @property
     def gap(self) -> float | None:
@@ -307,7 +327,7 @@ def legal(space: Space, point: Point, acg: ACG) -> Mapping | None:
     return None if resource_problems(m, acg) else m
 
 
-def _doubles(space: Space, path_choice: tuple[int, ...]) -> list[tuple[str, str]]:
+def double_choices(space: Space, path_choice: tuple[int, ...]) -> list[tuple[str, str]]:
     on_path = {(t, s) for t, alts, k in zip(space.tensors, space.paths, path_choice, strict=True)
                for s in alts[k][1:]}
     return [pair for pair in space.double if pair in on_path]
@@ -317,7 +337,7 @@ def points(space: Space):
     """Every point of the space (admissible or not), in a deterministic order."""
     for chains in itertools.product(*space.options):
         for path_choice in itertools.product(*(range(len(p)) for p in space.paths)):
-            doubles = _doubles(space, path_choice)
+            doubles = double_choices(space, path_choice)
             for stationary in itertools.product(space.stationary, repeat=space.levels - 1):
                 for mask in itertools.product((False, True), repeat=len(doubles)):
                     yield Point(chains, path_choice, stationary,
@@ -329,8 +349,30 @@ def sample(space: Space, rng: random.Random) -> Point:
     chains = tuple(rng.choice(o) for o in space.options)
     path_choice = tuple(rng.randrange(len(p)) for p in space.paths)
     stationary = tuple(rng.choice(space.stationary) for _ in range(space.levels - 1))
-    doubles = tuple(p for p in _doubles(space, path_choice) if rng.random() < 0.5)
+    doubles = tuple(p for p in double_choices(space, path_choice) if rng.random() < 0.5)
     return Point(chains, path_choice, stationary, doubles)
+
+
+def greedy_point(space: Space, acg: ACG) -> Point | None:
+    """The point of `mapper.mapping.greedy_mapping` (a simple legal mapping that fills the buffers) in
+    this space, with the first stationary choices that make it legal; None when it is not a point of
+    the space. The local searches start from it."""
+    m = greedy_mapping(space.layer, space.binding, acg, grow=True)
+    if m is None or m.levels != space.levels:
+        return None
+    chains = tuple(tuple(m.nominal(d, j) for j in range(1, space.levels)) + (m.spatial_of(d),) for d in space.dims)
+    if any(c not in opts for c, opts in zip(chains, space.options, strict=True)):
+        return None
+    try:
+        paths = tuple(alts.index(m.path(t)) for t, alts in zip(space.tensors, space.paths, strict=True))
+    except ValueError:
+        return None
+    double = tuple(sorted(p for p in m.double_buffer if p in space.double))
+    for stationary in itertools.product(space.stationary, repeat=space.levels - 1):
+        point = Point(chains, paths, stationary, double)
+        if legal(space, point, acg) is not None:
+            return point
+    return None
 
 
 def best_of(candidates, acg: ACG, objective: str) -> tuple[Mapping | None, Fraction | None, int]:
@@ -363,13 +405,14 @@ def explain_infeasible(layer: Layer, acg: ACG) -> str:
         smallest = Point(tuple(min(o) for o in space.options), tuple(0 for _ in space.paths),
                          (None,) * (space.levels - 1), ())
         m = decode(space, smallest, acg)
-        for storage, needs in storage_demand(m).items():
-            have = acg.storages[storage].total_capacity
+        for storage, needs in storage_demand(m, acg).items():
+            have = tile_capacity(layer, acg, storage)
             total = sum(n for _, n in needs)
-            if total > have and (best is None or total / have < best[0]):
+            if total > have and (best is None or total / max(have, 1) < best[0]):
                 parts = " + ".join(f"{n} B for tensor {t}" for t, n in needs)
-                best = (total / have, f"{storage}: needs {total} B even for the smallest tiles ({parts}), "
-                                      f"holds {have} B (binding {space.binding.describe()})")
+                each = " per instance" if acg.storages[storage].instances > 1 else ""
+                best = (total / max(have, 1), f"{storage}: needs {total} B even for the smallest tiles ({parts}), "
+                                              f"holds {have} B{each} (binding {space.binding.describe()})")
     if best is None:
         return f"no legal mapping of layer {layer.name} on {acg.name} in the search space"
     return best[1]

@@ -107,6 +107,17 @@ ACG_CASES = [
                        "  WBUF: {kind: storage, capacity: 256B}\n  WBUF: {kind: storage, capacity: 1KiB}\n"),
      "WBUF: {kind: storage, capacity: 1KiB}", "", "duplicate key 'WBUF'"),
     ("yaml syntax", ("nodes:\n", "nodes: [\n"), "DRAM:", "", "YAML syntax error"),
+    ("negative latency", ("to: IBUF, bytes_per_cycle: 4", "to: IBUF, bytes_per_cycle: 4, latency: -1"), "to: IBUF",
+     "edges[0].latency", "integer >= 0"),
+    ("fractional latency", ("to: IBUF, bytes_per_cycle: 4", "to: IBUF, bytes_per_cycle: 4, latency: 1.5"),
+     "to: IBUF", "edges[0].latency", "integer"),
+    ("interval name", ('cycles: "m + 8"', 'cycles: "m + 8"\n        interval: "m + width"'), "interval:",
+     "capabilities[0].interval", "width"),
+    ("interval below one", ('cycles: "m + 8"', 'cycles: "m + 8"\n        interval: "m - 8"'), "interval:",
+     "capabilities[0].interval", "expected at least 1"),
+    ("negative power", ("clock_ghz: 1.0", "clock_ghz: 1.0\npower: -3"), "power:", "power", ">= 0"),
+    ("banks removed", ("IBUF: {kind: storage, capacity: 256B}", "IBUF: {kind: storage, capacity: 256B, banks: 4}"),
+     "IBUF:", "nodes.IBUF.banks", "'banks' is no longer part of the ACG format"),
 ]
 
 

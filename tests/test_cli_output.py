@@ -1,60 +1,103 @@
-"""What `covenant map` and `simulate` print and write: partial totals, the workload a mapping is for,
-and a quiet exit when the reader of a pipe goes away."""
+"""What the commands print: the per-layer table fits 80 columns without cutting a cell; `--wide` has
+every column."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
+import io
+
+import pytest
+from rich.cells import cell_len
+from rich.console import Console
 
 from mapper.cli import main
-from mapper.mapping import load_mapping
-from mapper.spec import PROJECT_ROOT
+from mapper.cli_output import format_si, print_map
 
-FUZZ = str(PROJECT_ROOT / "tests" / "data" / "fuzz_workload.yaml")
-
-
-def test_map_totals_cover_the_mapped_layers_and_name_the_others(tmp_path: Path, capsys) -> None:
-    out = tmp_path / "out"
-    argv = ["map", "--acg", "tiny", "--workload", FUZZ, "--layer", "fc", "--layer", "gru", "--no-validate"]
-    assert main([*argv, "--json", "-o", str(out)]) == 1
-    doc = json.loads(capsys.readouterr().out)
-    fc, gru = doc["layers"]
-    assert fc["mapping"] is not None and gru["mapping"] is None and gru["status"] == "infeasible"
-    assert doc["total"]["unmapped"] == ["gru"] and doc["total"]["mapped"] == 1
-    assert doc["total"]["predicted_cycles"] == fc["predicted_cycles"] * fc["count"] > 0
-    assert doc["total"]["simulated_cycles"] is None  # not validated: no simulated figure to add up
-    assert fc["mapping"]["layer"]["workload"] == "fuzz"
-    assert [p.name for p in out.iterdir()] == ["fc.yaml"]
-    assert load_mapping(out / "fc.yaml").workload == "fuzz"
-    assert main(argv) == 1
-    text = capsys.readouterr().out
-    assert "1/2 layers mapped" in text and "(over the mapped layers)" in text and "unmapped: gru" in text
+WIDE_COLUMNS = ("layer", "capability", "status", "MACs", "predicted", "simulated", "Δ", "util.", "energy",
+                "solve", "gap", "valid")
 
 
-def test_one_layer_into_an_existing_folder(tmp_path: Path, capsys) -> None:
-    argv = ["map", "--acg", "tiny", "--workload", FUZZ, "--layer", "fc", "--no-validate", "-o", str(tmp_path)]
-    assert main(argv) == 0
-    assert [p.name for p in tmp_path.iterdir()] == ["fc.yaml"]
+def _row(name: str, **fields) -> dict:
+    row = {"name": name, "status": "optimal", "strategy": "cpsat", "macs": 118013952, "count": 1,
+           "capability": "mvmul", "predicted_cycles": 190110, "simulated_cycles": 190078.5,
+           "energy_pj": 531.52e6, "utilization": 0.606, "solve_seconds": 0.67, "optimality_gap": 0.0,
+           "limit": None, "valid": True, "error": None, "mapping": None}
+    return {**row, **fields}
 
 
-def test_listing_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
-    from mapper.acg import load_acg
-    from mapper.binding import bind
-    from mapper.mapping import greedy_mapping, write_mapping
-    from mapper.workload import make_layer
+def _doc() -> dict:
+    """A map document with every kind of row: long names, reused, unmapped, predicted only, huge figures."""
+    long = "deepbench.train_35x8457x4096_" + "and_a_long_suffix_" * 6
+    layers = [
+        _row("conv1"), _row("layer1.0.conv1", count=4),
+        _row(long, status="infeasible", capability=None, predicted_cycles=None, simulated_cycles=None,
+             energy_pj=None, utilization=None, valid=None, error="IBUF cannot hold the smallest tiles " * 5),
+        _row("layer4.1.conv2", reused_from="layer4.0.conv2_with_a_longer_name", simulated_cycles=None,
+             predicted_cycles=123456789012345, energy_pj=9.99e20, utilization=1.0, valid=None),
+        _row("fc", capability="a_capability_with_a_long_name", status="feasible", optimality_gap=0.125),
+    ]
+    total = {"predicted_cycles": 123456789202455, "simulated_cycles": None, "solve_seconds": 2.7, "layers": 5,
+             "mapped": 4, "valid": 3, "unmapped": [long]}
+    return {"acg": "genesys[array=16,ibuf=32KiB]", "workload": "covenant14", "objective": "latency",
+            "strategy": "cpsat", "layers": layers, "total": total}
 
-    acg = load_acg("tiny")
-    layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 32, "k": 32},
-                       {"A": "int8", "B": "int8", "C": "int32"})
-    path = tmp_path / "m.yaml"
-    write_mapping(greedy_mapping(layer, bind(layer, acg)[0], acg, grow=False), path)
-    for extra in ([], ["--json"]):  # the listing is far larger than a pipe's buffer
-        proc = subprocess.Popen([sys.executable, "-m", "mapper.cli", "simulate", str(path), "--listing", *extra],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
-        assert proc.stdout.readline()  # like `| head -1`
-        proc.stdout.close()
-        assert proc.wait() == 0
-        assert proc.stderr.read() == b""
-        proc.stderr.close()
+
+def _render(doc: dict, wide: bool, width: int = 80) -> list[str]:
+    console = Console(file=io.StringIO(), width=width, record=True)
+    print_map(console, doc, wide)
+    return console.export_text().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_default_table_fits_and_cuts_nothing(width: int) -> None:
+    lines = _render(_doc(), wide=False, width=width)
+    assert max(cell_len(line) for line in lines) <= width
+    text = "\n".join(lines)
+    assert "…" not in text
+    header = next(i for i, line in enumerate(lines) if line.startswith("layer"))
+    first = lines[header].index("capability")  # the layer column's width: wrapped names come back whole
+    column = "".join(line[:first].strip() for line in lines[header + 2:] if not line.startswith("~"))
+    for row in _doc()["layers"]:
+        assert row["name"] in column
+    assert "~123T" in text and "999 MJ" in text and "+0.0%" in text and "60.6%" in text
+
+
+def test_wide_table_has_every_column_uncut() -> None:
+    lines = _render(_doc(), wide=True)
+    header = next(line for line in lines if "layer" in line and "capability" in line)
+    assert all(col in header for col in WIDE_COLUMNS)
+    text = "\n".join(lines)
+    assert "…" not in text and "123,456,789,012,345" in text and "12.5 %" in text
+
+
+def test_format_si() -> None:
+    assert [format_si(v) for v in (0, 7, 999, 999.6, 17586, 1234567)] == ["0", "7", "999", "1k", "17.6k", "1.23M"]
+    assert format_si(45.6e3, "B") == "45.6 kB" and format_si(2.5e3, "J", 1e-12) == "2.5 nJ"
+
+
+def test_compile_and_map_at_80_columns(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    small = ["--acg", "tiny", "--workload", "tiny_net", "--time-limit", "2", "--no-validate"]
+    for argv in (["map", *small, "--layer", "conv1", "--layer", "add"], ["map", *small, "--layer", "conv1", "--wide"],
+                 ["compile", *small]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "conv1" in out and "…" not in out
+        if "--wide" in argv:
+            assert all(col in out for col in WIDE_COLUMNS)
+        else:
+            assert max(cell_len(line) for line in out.splitlines()) <= 80 and "Δ model" in out
+
+
+@pytest.mark.parametrize("what,name", [("acg", "genesys"), ("acg", "hvx_like"), ("acg", "tpu_like"),
+                                       ("workload", "mini_inception"), ("workload", "resnet18"),
+                                       ("workload", "deepbench_gru")])
+def test_show_tables_fit_80_columns(what: str, name: str, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["show", what, name]) == 0
+    out = capsys.readouterr().out
+    assert max(cell_len(line) for line in out.splitlines()) <= 80 and "…" not in out
+    assert main(["show", what, name, "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert "…" not in wide
+    headers = ("instances", "write pJ/B", "pJ/op") if what == "acg" else ("kind", "dtypes", "shapes (inputs")
+    assert all(h in wide for h in headers) and not any(h in out for h in headers)

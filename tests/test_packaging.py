@@ -4,6 +4,7 @@ folder, through the installed package, not through this source tree."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -58,8 +59,10 @@ def test_wheel_install_finds_the_shipped_specs(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel's covenant, not a checkout's
+
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(args, cwd=elsewhere, capture_output=True, text=True, check=False)
+        return subprocess.run(args, cwd=elsewhere, capture_output=True, text=True, check=False, env=env)
 
     proc = run(str(venv / "bin" / "covenant"), "show", "acg", "genesys", "--json")
     assert proc.returncode == 0, proc.stderr

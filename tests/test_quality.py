@@ -5,8 +5,10 @@ charges, simulated bit-exactly), and honest limits."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from math import isfinite, prod
 
+import networkx as nx
 import pytest
 
 from mapper.acg import load_acg
@@ -87,9 +89,21 @@ def moved_bytes(program) -> Counter:
     return out
 
 
+def without_setup_and_intervals(acg):
+    """The ACG with no edge set-up latency and no initiation intervals: the timing the cost model
+    gets exact (the simulator overlaps set-ups and pipelines write-back chains, which it averages)."""
+    edges = tuple(replace(e, latency=0) for e in acg.edges)
+    graph = nx.DiGraph(acg.graph)
+    for e in edges:
+        graph.edges[e.src, e.dst]["edge"] = e
+    computes = {name: replace(node, capabilities=tuple(replace(c, interval=None) for c in node.capabilities))
+                for name, node in acg.computes.items()}
+    return replace(acg, edges=edges, graph=graph, computes=computes)
+
+
 def test_padded_gemm_is_charged_exactly_and_simulates() -> None:
     """N = 263 is prime: no divisor fills the 32 array columns of genesys."""
-    genesys = load_acg("genesys")
+    genesys = without_setup_and_intervals(load_acg("genesys"))
     layer = template_layer("gemm", dict(M=35, N=263, K=512), "g")
     found = cpsat.solve(layer, genesys)
     m = found.mapping

@@ -14,13 +14,16 @@ from hypothesis import strategies as st
 
 from mapper.acg import ACG, load_acg
 from mapper.binding import bind
+from mapper.formula import parse_arith
 from mapper.lower import lower
-from mapper.mapping import greedy_mapping
+from mapper.mapping import check_legal, greedy_mapping, storage_demand
+from mapper.notation import parse_tensor_expr
 from mapper.ops import TemplateError
 from mapper.program import Alloc, Compute, Move
-from mapper.workload import Layer, template_layer
+from mapper.workload import Layer, make_layer, template_layer
 from sim.machine import SimError, simulate
 from sim.reference import access_view
+from solver import cpsat
 
 TINY, GENESYS = load_acg("tiny"), load_acg("genesys")
 
@@ -78,6 +81,37 @@ def test_rejects_over_capacity() -> None:
                 for i in prog.instructions)
     with pytest.raises(SimError, match=r"IBUF: needs \d+ B for tensor A .* holds 256 B"):
         simulate(replace(prog, instructions=big), TINY)
+
+
+def tpu_gemm_mapping(k_inner: int):
+    """tpu_like gemm 16x3x8192 (the case of issue 17): A's tile in the per-PE registers W_RF spans
+    8 x k_inner x k of 8192 along k, dealt over 8 lanes (k) x 16 lanes (m)."""
+    layer = layer_from("gemm", M=16, N=3, K=8192)
+    acg = load_acg("tpu_like")
+    b = next(b for b in bind(layer, acg) if b.operand_of["A"] == "B" and b.dim_map == {"m": "n", "n": "m", "k": "k"})
+    m = greedy_mapping(layer, b, acg, grow=False)
+    return acg, replace(m, loops=((("k", 1024 // k_inner),), (("k", k_inner),) if k_inner > 1 else ()),
+                        spatial=(("m", 16), ("n", 3), ("k", 8)), placement=(("A", ("DRAM", "W_RF")),
+                                                                            ("B", ("DRAM", "SRAM")),
+                                                                            ("C", ("DRAM", "SRAM"))),
+                        double_buffer=())
+
+
+def test_rejects_a_tile_that_fits_the_pooled_instances_but_not_one() -> None:
+    """256 B per PE in a 128 B register file (32 KiB of A over 1024 PEs would fit if pooled)."""
+    acg, m = tpu_gemm_mapping(256)
+    assert any("W_RF: needs 256 B per instance (of 1024)" in p for p in check_legal(m, acg))
+    with pytest.raises(SimError, match=r"W_RF: needs 256 B per instance \(of 1024\) for tensor A .* "
+                                       r"holds 128 B per instance"):
+        simulate(lower(m), acg)
+    acg, m = tpu_gemm_mapping(128)  # 128 B per PE: fits exactly
+    assert check_legal(m, acg) == []
+    result = simulate(lower(m), acg)
+    assert result.matches_reference and result.buffer_peaks["W_RF"] == 128
+    found = cpsat.solve(m.layer, acg)  # the mapper keeps to one instance too
+    assert found.status == "optimal" and check_legal(found.mapping, acg) == []
+    assert sum(n for _, n in storage_demand(found.mapping, acg).get("W_RF", [])) <= 128
+    assert simulate(lower(found.mapping), acg).matches_reference
 
 
 def test_rejects_double_buffering_where_the_storage_has_none() -> None:
@@ -192,3 +226,73 @@ def test_tpu_like_dram_port_is_shared() -> None:
     result = simulate(lower(greedy_mapping(layer, bind(layer, tpu)[0], tpu)), tpu)
     assert result.busy["port:DRAM"] == pytest.approx(sum(v for k, v in result.busy.items() if k.startswith("edge:")
                                                          and "DRAM" in k))
+
+
+def test_computes_run_the_capabilitys_expression_not_the_layers() -> None:
+    """A capability that computes max where the layer sums, operands swapped in a subtraction, another
+    immediate: each gives another result than the reference; an operand bound along the wrong dims
+    is rejected before anything runs."""
+    layer = make_layer("sumpool", "O[c,p] += I[c,2*p+r]", {"c": 4, "p": 3, "r": 2}, {"I": "int32", "O": "int32"},
+                       {"I": (4, 6)})
+    b = next(b for b in bind(layer, TINY) if b.capability == "vadd_acc")
+    prog = lower(greedy_mapping(layer, b, TINY))
+    assert simulate(prog, TINY).matches_reference
+    cap = TINY.capability("vadd_acc")
+    as_max = replace(cap, expr=parse_tensor_expr("Z[i] max= X[i]"))
+    node = replace(TINY.computes[cap.node], capabilities=tuple(as_max if c is cap else c
+                                                               for c in TINY.computes[cap.node].capabilities))
+    assert not simulate(prog, replace(TINY, computes={**TINY.computes, cap.node: node})).matches_reference
+
+    layer = make_layer("softmax_exp", "Z[i] = exp((A[i] - B[i]) * 0.125)", {"i": 64},
+                       {"A": "int32", "B": "int32", "Z": "float32"})
+    b = next(b for b in bind(layer, GENESYS) if b.capability == "vexp")
+    assert b.immediates == (("s", 0.125),)
+    prog = lower(greedy_mapping(layer, b, GENESYS))
+    assert simulate(prog, GENESYS).matches_reference
+    swapped = replace(prog, tensors=(("A", "Y"), ("B", "X"), ("Z", "Z")))
+    assert not simulate(swapped, GENESYS).matches_reference
+    assert not simulate(replace(prog, immediates=(("s", 0.25),)), GENESYS).matches_reference
+    with pytest.raises(SimError, match="vexp: the program gives no value for the immediate 's'"):
+        simulate(replace(prog, immediates=()), GENESYS)
+
+    gemm = gemm_program()
+    transposed = replace(gemm, dim_map=tuple((d, {"m": "n", "n": "m"}.get(e, e)) for d, e in gemm.dim_map))
+    with pytest.raises(SimError, match=r"binding rule: operand A\[m,k\] of mvmul runs over layer dims"):
+        simulate(transposed, TINY)
+
+
+def with_setup(acg: ACG, latency: int) -> ACG:
+    edges = tuple(replace(e, latency=latency) if e.src == "DRAM" or e.dst == "DRAM" else e for e in acg.edges)
+    graph = nx.DiGraph(acg.graph)
+    for e in edges:
+        graph.edges[e.src, e.dst]["edge"] = e
+    return replace(acg, edges=edges, graph=graph)
+
+
+def test_every_transfer_pays_its_edges_setup() -> None:
+    """Set-ups of one DMA channel run one at a time: n moves along a DRAM edge take >= n x latency;
+    with no latency the program's timing is what it was."""
+    prog = gemm_program(grow=False)
+    base = simulate(prog, TINY).cycles
+    assert simulate(prog, with_setup(TINY, 0)).cycles == base
+    slow = simulate(prog, with_setup(TINY, 50))
+    per_edge: dict[tuple[str, str], int] = {}
+    for ins in prog.instructions:
+        if isinstance(ins, Move) and "DRAM" in (ins.src, ins.dst):
+            per_edge[ins.src, ins.dst] = per_edge.get((ins.src, ins.dst), 0) + 1
+    assert slow.matches_reference and slow.cycles >= max(per_edge.values()) * 50 and slow.cycles > base
+    assert slow.busy["setup:DRAM->IBUF"] == per_edge["DRAM", "IBUF"] * 50
+
+
+def test_an_initiation_interval_overlaps_consecutive_instructions() -> None:
+    """With `interval: m` beside `cycles: m + 8`, n back-to-back instructions take about n x m + 8,
+    not n x (m + 8); the results are unchanged."""
+    prog = gemm_program()
+    cap = TINY.capability("mvmul")
+    piped = replace(cap, interval=parse_arith("m"))
+    node = replace(TINY.computes[cap.node], capabilities=tuple(piped if c is cap else c
+                                                               for c in TINY.computes[cap.node].capabilities))
+    fast = simulate(prog, replace(TINY, computes={**TINY.computes, cap.node: node}))
+    slow = simulate(prog, TINY)
+    assert fast.matches_reference and fast.cycles < slow.cycles
+    assert fast.busy["compute:ARRAY"] < slow.busy["compute:ARRAY"]

@@ -28,35 +28,42 @@ def layer_from(op: str, **params) -> Layer:
     return template_layer(op, params)
 
 
-def tiny_variant(ibuf: int, wbuf: int, obuf: int, vmem: int, bw: int, db: bool, array: int):
-    """tiny.yaml with drawn buffer sizes, bandwidths, buffering and array size."""
+def tiny_variant(ibuf: int, wbuf: int, obuf: int, vmem: int, bw: int, db: bool, array: int, winst: int = 1,
+                 setup: int = 0, interval: str = "", power: float = 0.0):
+    """tiny.yaml with drawn buffer sizes, bandwidths, buffering and array size; WBUF replicated
+    `winst` times (per-PE registers: `wbuf` bytes each); a set-up latency on the DRAM edges, an
+    initiation interval for both capabilities' instructions, static power."""
     dbl = str(db).lower()
+    pipelined = f", interval: '{interval}'" if interval else ""
+    pool_interval = ", interval: 1" if interval else ""
     text = f"""
 name: tiny_variant
+power: {power}
 nodes:
   DRAM: {{kind: storage, capacity: 16MiB, offchip: true, read_pj_per_byte: 80, write_pj_per_byte: 80}}
   IBUF: {{kind: storage, capacity: {ibuf}, double_buffer: {dbl}, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
-  WBUF: {{kind: storage, capacity: {wbuf}, double_buffer: true, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
+  WBUF: {{kind: storage, capacity: {wbuf}, instances: {winst}, double_buffer: true, read_pj_per_byte: 0.5,
+         write_pj_per_byte: 0.5}}
   OBUF: {{kind: storage, capacity: {obuf}, double_buffer: {dbl}, read_pj_per_byte: 0.75, write_pj_per_byte: 0.5}}
   VMEM: {{kind: storage, capacity: {vmem}, double_buffer: true, read_pj_per_byte: 0.5, write_pj_per_byte: 0.5}}
   ARRAY:
     kind: compute
     capabilities:
-      - {{name: mvmul, expr: "C[m,n] += A[m,k] * B[k,n]", dims: {{k: {array}, n: {array}}}, cycles: "m + 3",
+      - {{name: mvmul, expr: "C[m,n] += A[m,k] * B[k,n]", dims: {{k: {array}, n: {array}}}, cycles: "m + 3"{pipelined},
          operands: {{A: IBUF, B: WBUF, C: OBUF}}, dtypes: {{A: int8, B: int8, C: int32}}, pj_per_mac: 0.25}}
   SIMD:
     kind: compute
     capabilities:
-      - {{name: vmax_acc, expr: "Z[i] max= X[i]", dims: {{i: 4}}, cycles: 1, pj_per_op: 0.5,
+      - {{name: vmax_acc, expr: "Z[i] max= X[i]", dims: {{i: 4}}, cycles: 2, pj_per_op: 0.5{pool_interval},
          operands: {{X: VMEM, Z: VMEM}}, dtypes: {{X: int32, Z: int32}}}}
       - {{name: vadd, expr: "Z[i] = X[i] + Y[i]", dims: {{i: 4}}, cycles: 1, pj_per_op: 0.5,
          operands: {{X: VMEM, Y: VMEM, Z: VMEM}}, dtypes: {{X: int32, Y: int32, Z: int32}}}}
 edges:
-  - {{from: DRAM, to: IBUF, bytes_per_cycle: {bw}}}
+  - {{from: DRAM, to: IBUF, bytes_per_cycle: {bw}, latency: {setup}}}
   - {{from: DRAM, to: WBUF, bytes_per_cycle: 4}}
-  - {{from: DRAM, to: OBUF, bytes_per_cycle: {bw}}}
-  - {{from: OBUF, to: DRAM, bytes_per_cycle: 4}}
-  - {{from: DRAM, to: VMEM, bytes_per_cycle: {bw}}}
+  - {{from: DRAM, to: OBUF, bytes_per_cycle: {bw}, latency: {setup}}}
+  - {{from: OBUF, to: DRAM, bytes_per_cycle: 4, latency: {setup}}}
+  - {{from: DRAM, to: VMEM, bytes_per_cycle: {bw}, latency: {setup}}}
   - {{from: VMEM, to: DRAM, bytes_per_cycle: 2}}
 """
     return parse_acg(load_yaml_text(text, "tiny_variant.yaml"))
@@ -64,7 +71,7 @@ edges:
 
 acgs = st.builds(tiny_variant, st.sampled_from([16, 32, 64, 128]), st.sampled_from([16, 32, 64]),
                  st.sampled_from([32, 64, 128, 256]), st.sampled_from([32, 64, 128]), st.sampled_from([1, 2, 4, 8]),
-                 st.booleans(), st.sampled_from([2, 4]))
+                 st.booleans(), st.sampled_from([2, 4]), st.sampled_from([1, 1, 4]))
 
 small_layers = st.one_of(
     st.builds(lambda m, n, k: ("gemm", dict(M=m, N=n, K=k)), st.sampled_from([1, 2, 4, 6, 8]),
@@ -99,6 +106,26 @@ def test_cpsat_optimum_equals_exhaustive_and_simulates(spec, acg, objective) -> 
     assert check_legal(found.mapping, acg) == []
     result = simulate(lower(found.mapping), acg, seed=3)
     assert result.matches_reference
+
+
+SETUP_CASES = [(dict(setup=5), "gemm", dict(M=4, N=4, K=4), "latency"),
+               (dict(setup=3, interval="m"), "gemm", dict(M=6, N=2, K=4), "latency"),
+               (dict(setup=4, interval="m", power=0.3), "gemm", dict(M=8, N=2, K=4), "energy"),
+               (dict(setup=6, interval="m"), "max_pool2d", dict(C=4, H=4, W=4, R=2, stride=2, dtype="int32"),
+                "latency"),
+               (dict(setup=2, power=0.7), "add", dict(shape=[2, 8], dtype="int32"), "energy")]
+
+
+@pytest.mark.parametrize("extra, op, params, objective", SETUP_CASES)
+def test_cpsat_is_exact_with_setup_latency_intervals_and_power(extra, op, params, objective) -> None:
+    """Per-transfer set-up on the DRAM edges, initiation intervals and static power: CP-SAT's optimum
+    equals exhaustive search's, its objective the cost model's, and the mapping simulates."""
+    acg = tiny_variant(64, 32, 128, 128, 2, True, 2, **extra)
+    layer = layer_from(op, **params)
+    truth, found = exhaustive.solve(layer, acg, objective), cpsat.solve(layer, acg, objective)
+    assert found.status == "optimal" and found.objective == truth.objective
+    assert evaluate(found.mapping, acg).objective(objective) == found.objective == found.model_objective
+    assert simulate(lower(found.mapping), acg, seed=1).matches_reference
 
 
 @pytest.mark.parametrize("op, params", [

@@ -2,6 +2,8 @@
 
     Workload ──build_network──► Network (steps in order, requantisation inserted)
              ──calibrate──────► shifts from the reference run on the seeded input
+             ──plan_fusion────► groups of steps whose intermediate values stay on chip (DP over
+                                the order, each candidate group's steps solved with that residency)
              ──map_layers─────► a Mapping per step (identical computations solved once)
              ──plan_memory────► the off-chip address plan (no two live buffers overlap)
              ──lower──────────► a Program per step
@@ -22,11 +24,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mapper.acg import ACG
-from mapper.flow import LayerResult, Options, map_layers
+from mapper.flow import LayerResult, Options, layer_key, map_layers
 from mapper.lower import lower
 from mapper.mapping import Mapping
+from mapper.network.cores import Split, best_split, objective_value
+from mapper.network.fusion import FusionPlan, band_layers, fused_network, plan_fusion
 from mapper.network.memory import AddressPlan, peak_bytes, plan_memory
 from mapper.network.program import Network, build_network
 from mapper.network.reference import calibrate, seeded_tensors
@@ -34,7 +39,7 @@ from mapper.network.schedule import memory_graph, onchip_capacity, optimal_sched
 from mapper.spec import SpecError
 from mapper.workload import Workload
 from sim.machine import SimError
-from sim.network import NetworkRun, simulate_network
+from sim.network import NetworkRun, Unit, simulate_network
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,13 @@ class CompileOptions:
     validate: bool = True
     seed: int = 0  # of the input, the weights and random search
     order: str = "optimal"  # 'optimal': the layer order with the smallest activation peak; 'file'
+    fuse: str = "auto"  # 'auto': the solver decides which values stay on chip; 'none': layer by layer
+    cores: int = 0  # the most cores a step may run on (0: as many as the ACG has)
+    strategy_options: tuple[tuple[str, Any], ...] = ()  # given options of the strategy (solver.registry)
 
     def layer_options(self) -> Options:
         # Steps are validated end to end, on the network's own data, not one by one on random tensors.
-        return Options(self.strategy, self.objective, self.time_limit, False, self.seed)
+        return Options(self.strategy, self.objective, self.time_limit, False, self.seed, self.strategy_options)
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ class NetworkResult:
     error: str | None = None  # why the network was not simulated, or what the simulator rejected
     file_peak_bytes: int | None = None  # the activation peak of the file's order
     onchip_bytes: int = 0  # the largest on-chip storage (where activations could stay on chip)
+    fusion: FusionPlan | None = None  # the groups (None: --fuse none)
+    splits: tuple[Split | None, ...] = ()  # per step, its split over cores (None: one core)
 
     @property
     def mapped(self) -> bool:
@@ -85,7 +95,16 @@ class NetworkResult:
                 "layers": len(self.records), "mapped": sum(r.mapped for r in self.records),
                 "unmapped": [r.name for r in self.records if not r.mapped],
                 "valid": sum(r.valid is True for r in self.records), "network_valid": self.valid,
-                "first_mismatch": self.first_mismatch}
+                "first_mismatch": self.first_mismatch,
+                "split_steps": sum(s is not None and s.parallel for s in self.splits),
+                **self.fusion_totals()}
+
+    def fusion_totals(self) -> dict:
+        if self.fusion is None:
+            return {"groups": None}
+        return {"groups": sum(len(g.homes) > 0 for g in self.fusion.groups),
+                "onchip_values": len(self.network.onchip_values()),
+                "objective_unfused": self.fusion.unfused_cost, "objective_fused": self.fusion.cost}
 
 
 def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
@@ -97,27 +116,93 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     a record with its reason, and the result is then not simulated."""
     start = time.perf_counter()
     net, file_peak = _ordered(wl, options)
-    plan = plan_memory(net)
-    _check_fits(wl, acg, net, plan)
+    _check_fits(wl, acg, net, plan_memory(net))
     tensors = seeded_tensors(net, options.seed)
     net, reference = calibrate(net, tensors)
+    solved: dict = {}  # layer_key -> (record, mapping): fusion's solves are the final mapping's too
+    split_solved: dict = {}  # core count -> the same, for the slices of steps split over cores
+    fusion = None
+    if options.fuse == "auto":
+        fusion = plan_fusion(net, acg, _step_cost(acg, options, solved, split_solved, progress))
+        net = fused_network(net, fusion)
     steps = [s.layer for s in net.steps]
+    banded = _banded_steps(net, fusion, acg, options, solved)
+    todo = [i for i in range(len(steps)) if i not in banded]
 
     done = itertools.count(1)
 
     def mapped(name: str) -> None:
         count = next(done)
         if progress:
-            progress(f"mapping {name}", count, len(steps))
-    results = map_layers(steps, acg, options.layer_options(), progress=mapped)
-    records = tuple(r for r, _ in results)
-    result = NetworkResult(net, records, tuple(m for _, m in results), plan, peak_bytes(net),
-                           time.perf_counter() - start, file_peak_bytes=file_peak, onchip_bytes=onchip_capacity(acg)[1])
+            progress(f"mapping {name}", count, len(todo))
+    results = dict(zip(todo, map_layers([steps[i] for i in todo], acg, options.layer_options(), progress=mapped,
+                                        done=solved), strict=True))
+    records = [banded[i].record(steps[i].name) if i in banded else results[i][0] for i in range(len(steps))]
+    splits = _splits(net, acg, options, records, split_solved, banded)
+    mappings = tuple(results[i][1] if i in results else None for i in range(len(steps)))
+    interleaved = tuple((g.start, g.stop) for g in fusion.groups if g.bands > 1) if fusion else ()
+    result = NetworkResult(net, tuple(records), mappings, plan_memory(net, interleaved), peak_bytes(net),
+                           time.perf_counter() - start, file_peak_bytes=file_peak,
+                           onchip_bytes=onchip_capacity(acg)[1], fusion=fusion, splits=splits)
     if not options.validate:
         return result
     if not result.mapped:
         return replace(result, error="not simulated: some layers have no mapping")
     return _validate(result, acg, tensors, reference, progress)
+
+
+def _step_cost(acg: ACG, options: CompileOptions, solved: dict, split_solved: dict, progress) -> Callable:
+    """A step's objective at its optimum (None: no mapping), on the best number of cores for a step
+    that keeps nothing on chip; each distinct computation is solved once."""
+    solves = itertools.count(1)
+
+    def cost(layer) -> float | None:
+        if progress and layer_key(layer) not in solved:
+            progress(f"fusion: solving {layer.name}", next(solves), 0)
+        record, _ = map_layers([layer], acg, options.layer_options(), done=solved)[0]
+        if not record.mapped:
+            return None
+        value = objective_value(record, options.objective)
+        split = None if layer.onchip else best_split(layer, acg, options.layer_options(), split_solved, options.cores)
+        return value if split is None else min(value, objective_value(split.record(layer.name), options.objective))
+    return cost
+
+
+def _banded_steps(net: Network, fusion: FusionPlan | None, acg: ACG, options: CompileOptions,
+                  solved: dict) -> dict[int, Split]:
+    """Per step of a fused group that runs in bands, its bands (a sequential Split), each slice solved
+    with what its band keeps on chip."""
+    out: dict[int, Split] = {}
+    for g in fusion.groups if fusion is not None else ():
+        if g.bands == 1:
+            continue
+        bands = band_layers(net, g.start, g.stop, dict(g.homes), g.dims, g.bands)
+        for k, i in enumerate(range(g.start, g.stop)):
+            column = tuple(band[k] for band in bands)
+            results = map_layers([s.layer for s in column], acg, options.layer_options(), done=solved)
+            out[i] = Split(g.dims[k], column, tuple(results), parallel=False)
+    return out
+
+
+def _splits(net: Network, acg: ACG, options: CompileOptions, records: list[LayerResult],
+            split_solved: dict, banded: dict[int, Split]) -> tuple[Split | None, ...]:
+    """Per step, its bands, or its split over cores where that beats one core (steps a fused group
+    keeps values of stay on one core); `records` gets the split steps' records."""
+    out: list[Split | None] = []
+    for i, step in enumerate(net.steps):
+        split = banded.get(i)
+        if split is not None:
+            out.append(split)
+            continue
+        if acg.cores > 1 and not step.layer.onchip and records[i].mapped:
+            split = best_split(step.layer, acg, options.layer_options(), split_solved, options.cores)
+            if split is not None and objective_value(split.record(step.layer.name), options.objective) >= \
+                    objective_value(records[i], options.objective):
+                split = None
+        if split is not None:
+            records[i] = split.record(step.layer.name)
+        out.append(split)
+    return tuple(out)
 
 
 def _ordered(wl: Workload, options: CompileOptions) -> tuple[Network, int]:
@@ -135,7 +220,7 @@ def _ordered(wl: Workload, options: CompileOptions) -> tuple[Network, int]:
 def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> NetworkResult:
     net = result.network
     start = time.perf_counter()
-    programs = {m.layer.name: lower(m) for m in result.mappings if m is not None}
+    units = _units(result)
 
     done = itertools.count(1)
 
@@ -144,7 +229,7 @@ def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> 
         if progress:
             progress(f"simulating {name}", count, len(net.steps))
     try:
-        run = simulate_network(net, programs, result.plan, acg, tensors, reference, progress=simulated)
+        run = simulate_network(net, units, result.plan, acg, tensors, reference, progress=simulated)
     except SimError as exc:
         return replace(result, valid=False, error=f"simulation failed: {exc}",
                        simulation_seconds=time.perf_counter() - start)
@@ -152,6 +237,32 @@ def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> 
                    first_mismatch=run.first_mismatch, simulation_seconds=time.perf_counter() - start,
                    error=None if run.first_mismatch is None else
                    f"the simulated output of '{run.first_mismatch}' differs from the reference")
+
+
+def _units(result: NetworkResult) -> list[Unit]:
+    """The network's execution in order: each step whole, or over its cores at once, and the groups
+    that run in bands band by band (every step of band 0, then of band 1, ...)."""
+    n = len(result.network.steps)
+    splits = result.splits or (None,) * n
+    banded = {g.start: g for g in (result.fusion.groups if result.fusion else ()) if g.bands > 1}
+    units, i = [], 0
+    while i < n:
+        if i in banded:
+            g = banded[i]
+            for j in range(g.bands):
+                for k in range(g.start, g.stop):
+                    _, m = splits[k].results[j]
+                    units.append(Unit(k, ((lower(m), splits[k].slices[j]),)))
+            i = g.stop
+            continue
+        split = splits[i]
+        if split is not None:
+            units.append(Unit(i, tuple((lower(m), s) for (_, m), s in zip(split.results, split.slices, strict=True)),
+                              parallel=True))
+        else:
+            units.append(Unit(i, ((lower(result.mappings[i]), None),)))
+        i += 1
+    return units
 
 
 def _with_simulation(records: tuple[LayerResult, ...], run: NetworkRun) -> tuple[LayerResult, ...]:

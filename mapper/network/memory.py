@@ -57,8 +57,10 @@ class AddressPlan:
         return out
 
 
-def live_ranges(net: Network) -> dict[str, tuple[int, int]]:
-    """Per buffer, the first and last step (inclusive) during which it occupies memory."""
+def live_ranges(net: Network, interleaved: tuple[tuple[int, int], ...] = ()) -> dict[str, tuple[int, int]]:
+    """Per buffer, the first and last step (inclusive) during which it occupies memory. `interleaved`:
+    runs of steps [start, stop) that execute interleaved (a fused group run band by band): a buffer
+    any of them touches lives across the whole run."""
     end = len(net.steps) - 1
     first: dict[str, int] = {}
     for i, step in enumerate(net.steps):
@@ -71,6 +73,13 @@ def live_ranges(net: Network) -> dict[str, tuple[int, int]]:
     for buffer, steps in net.readers().items():
         last = end if buffer in outputs else max(steps, default=first[buffer])
         ranges[buffer] = (first[buffer], last)
+    for start, stop in interleaved:
+        for i in range(start, stop):
+            step = net.steps[i]
+            for name in (step.writes, *(n for _, n in step.reads)):
+                buffer = net.buffer_of(name)
+                lo, hi = ranges[buffer]
+                ranges[buffer] = (min(lo, start), max(hi, stop - 1))
     return ranges
 
 
@@ -88,11 +97,13 @@ def peak_bytes(net: Network) -> int:
     return max(live_bytes(net), default=0)
 
 
-def plan_memory(net: Network) -> AddressPlan:
+def plan_memory(net: Network, interleaved: tuple[tuple[int, int], ...] = ()) -> AddressPlan:
     """Offsets for every buffer so that no two buffers live at the same step share a byte: greedy by
     size (largest first, each at the lowest offset free over its live range), as TFLite's arena
-    planner does. The arena is at least the peak, usually within a few percent of it."""
-    ranges = live_ranges(net)
+    planner does. The arena is at least the peak, usually within a few percent of it. Values a fused
+    group keeps on chip take no off-chip memory; `interleaved` as in `live_ranges`."""
+    onchip = net.onchip_values()
+    ranges = {b: r for b, r in live_ranges(net, interleaved).items() if b not in onchip}
     order = sorted(ranges, key=lambda b: (-net.buffers[b].bytes, ranges[b][0], b))
     placed: list[Placement] = []
     for buffer in order:

@@ -94,6 +94,11 @@ class Network:
     def buffer_of(self, name: str) -> str:
         return self.values[name].buffer if name in self.values else name
 
+    def onchip_values(self) -> dict[str, str]:
+        """The values a fused group keeps on chip (`mapper.network.fusion`), with the storage holding each."""
+        return {s.writes: home for s in self.steps
+                if (home := s.layer.onchip.home(s.layer.expr.output.tensor)) is not None}
+
 
 def concat_name(source: Concat) -> str:
     return f"concat({','.join(source.parts)};axis={source.axis})"

@@ -1,0 +1,269 @@
+"""Layer fusion: which consecutive steps keep their intermediate values on chip, decided by dynamic
+programming over the step order with each candidate group's optimal cost.
+
+A *group* is a run of consecutive steps. A value produced in the group and read only inside it (not
+a network output, not part of a concatenation) may stay whole in an on-chip storage, its *home*,
+instead of going to off-chip memory and coming back: the producer writes it there (or computes it in
+place), the readers load their tiles from there. Each step of the group is then mapped by the layer
+solver with that residency (`Layer.onchip`): a homed tensor's storage paths start at its home, and
+everything the group keeps on chip while the step runs shrinks the capacity its tiles may use. The
+simulator runs the same steps and checks the same capacity on its own.
+
+A group's cost is the sum of its steps' objective, each the layer solver's optimum for that step in
+that residency (for `edp`, the sum of the steps' energy-delay products, a proxy: a network's EDP is
+not a sum). `best_partition` finds the partition of the order minimising the total by dynamic
+programming over prefixes; `brute_force_partition` enumerates every partition (tests hold them equal).
+
+    >>> best_partition(3, lambda i, j: {(0, 1): 5, (1, 2): 5, (2, 3): 5, (0, 2): 7}.get((i, j)))
+    (12.0, ((0, 2), (2, 3)))
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from mapper.acg import ACG
+from mapper.binding import bind
+from mapper.network.cores import Slice, slices, split_dims, tensor_axis
+from mapper.network.program import Network
+from mapper.workload import Layer, OnChip
+
+MAX_GROUP = 4  # steps per group: longer runs rarely keep a value on chip longer, and cost solves
+MAX_HOME_CHOICES = 8  # home assignments tried per group (the first ones, in storage order)
+BAND_COUNTS = (2, 4, 8, 16)  # bands tried for a group whose values are too large, or cheaper, in bands
+
+StepCost = Callable[[Layer], float | None]  # a step's objective at its optimum; None: no mapping
+
+
+@dataclass(frozen=True)
+class Group:
+    start: int  # steps[start:stop]
+    stop: int
+    homes: tuple[tuple[str, str], ...] = ()  # value -> the on-chip storage keeping it
+    cost: float = 0.0
+    bands: int = 1  # the group runs band by band, each step over its slice of `dims`
+    dims: tuple[str, ...] = ()  # per step of a banded group, the dim its bands cut
+
+
+@dataclass(frozen=True)
+class FusionPlan:
+    groups: tuple[Group, ...]
+    cost: float  # the objective summed over the steps, fused
+    unfused_cost: float  # the same, every value off chip
+
+
+def best_partition(n: int, group_cost: Callable[[int, int], float | None],
+                   max_group: int = MAX_GROUP) -> tuple[float, tuple[tuple[int, int], ...]]:
+    """The partition of steps 0..n-1 into runs [i, j) of at most `max_group` steps with the least total
+    `group_cost(i, j)` (None: not a group); singletons must have a cost. Ties keep shorter groups."""
+    best = [0.0] + [math.inf] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j - 1, max(0, j - max_group) - 1, -1):
+            c = group_cost(i, j)
+            if c is not None and best[i] + c < best[j]:
+                best[j], cut[j] = best[i] + c, i
+    runs, j = [], n
+    while j > 0:
+        runs.append((cut[j], j))
+        j = cut[j]
+    return best[n], tuple(reversed(runs))
+
+
+def brute_force_partition(n: int, group_cost: Callable[[int, int], float | None],
+                          max_group: int = MAX_GROUP) -> tuple[float, tuple[tuple[int, int], ...]]:
+    """`best_partition` by enumerating all 2^(n-1) partitions (for tests on small networks)."""
+    best: tuple[float, tuple[tuple[int, int], ...]] = (math.inf, ())
+    for cuts in itertools.product((False, True), repeat=n - 1):
+        bounds = [0, *(k + 1 for k, c in enumerate(cuts) if c), n]
+        runs = tuple(zip(bounds, bounds[1:], strict=False))
+        costs = [group_cost(i, j) if j - i <= max_group else None for i, j in runs]
+        if all(c is not None for c in costs) and sum(costs) < best[0]:
+            best = (float(sum(costs)), runs)
+    return best
+
+
+def fusable_values(net: Network, start: int, stop: int) -> list[str]:
+    """The values produced in steps [start, stop) and read only there: candidates to stay on chip."""
+    readers = net.readers()
+    out = []
+    for i in range(start, stop):
+        value = net.steps[i].writes
+        if net.buffer_of(value) != value or value in net.outputs:
+            continue
+        if readers[value] and all(i < r < stop for r in readers[value]):
+            out.append(value)
+    return out
+
+
+def home_options(net: Network, acg: ACG, value: str) -> list[str]:
+    """The on-chip storages that can keep `value` (or its bands): one storage (not per-instance) that
+    its producer can write to and every reader can read from (each still has a binding)."""
+    steps = net.steps
+    producer = next(i for i, s in enumerate(steps) if s.writes == value)
+    readers = net.readers()[value]
+    out = []
+    for name, st in acg.storages.items():
+        if st.offchip or st.instances != 1:
+            continue
+        homes = {i: _homes_of(steps[i], {value: name}) for i in (producer, *readers)}
+        if all(bind(replace(steps[i].layer, onchip=OnChip(h)), acg) for i, h in homes.items()):
+            out.append(name)
+    return out
+
+
+def group_layers(net: Network, start: int, stop: int, homes: dict[str, str],
+                 layers: list[Layer] | None = None) -> list[Layer]:
+    """The layers of steps [start, stop) (or `layers`, their slices for one band) with what the group
+    keeps on chip while each runs: its own homed tensors, and the bytes of the other homed values (or
+    their slices) alive across it."""
+    layers = layers or [s.layer for s in net.steps[start:stop]]
+    first = {v: next(i for i in range(start, stop) if net.steps[i].writes == v) for v in homes}
+    readers = net.readers()
+    last = {v: max(readers[v]) for v in homes}
+    out = []
+    for i, layer in zip(range(start, stop), layers, strict=True):
+        step = net.steps[i]
+        own = _homes_of(step, homes)
+        touched = {step.writes} | {name for _, name in step.reads}
+        reserved: dict[str, int] = {}
+        for v, storage in homes.items():
+            if v not in touched and first[v] < i < last[v]:
+                reserved[storage] = reserved.get(storage, 0) + layers[first[v] - start].output.bytes
+        onchip = OnChip(own, tuple(sorted(reserved.items())))
+        out.append(replace(layer, onchip=onchip) if onchip else layer)
+    return out
+
+
+def band_dims(net: Network, start: int, stop: int, homes: dict[str, str], axis: int) -> tuple[str, ...] | None:
+    """Per step of the group, a dim it can split (`cores.split_dims`) that cuts every homed value it
+    touches along tensor axis `axis`; None when some step has none (or touches no homed value)."""
+    out = []
+    for i in range(start, stop):
+        step = net.steps[i]
+        touched = _homes_of(step, homes)
+        dims = [d for d in split_dims(step.layer) if touched and
+                all(tensor_axis(step.layer, t, d) == axis for t, _ in touched)]
+        if not dims:
+            return None
+        out.append(dims[0])
+    return tuple(out)
+
+
+def band_layers(net: Network, start: int, stop: int, homes: dict[str, str], dims: tuple[str, ...],
+                bands: int) -> list[list[Slice]] | None:
+    """Per band, per step of the group, its slice (a layer keeping its band's homed slices on chip);
+    None when some step's dim is shorter than `bands`. Bands of one value line up in its producer
+    and readers: the same extent cut into the same number of slices."""
+    per_step = [slices(net.steps[i].layer, d, bands) for i, d in zip(range(start, stop), dims, strict=True)]
+    if any(len(p) != bands for p in per_step):
+        return None
+    out = []
+    for j in range(bands):
+        layers = group_layers(net, start, stop, homes, [p[j].layer for p in per_step])
+        out.append([replace(p[j], layer=layer) for p, layer in zip(per_step, layers, strict=True)])
+    return out
+
+
+def _homes_of(step, homes: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The step's layer tensors that are homed values: its output and the operands reading one."""
+    out = [(step.layer.expr.output.tensor, homes[step.writes])] if step.writes in homes else []
+    out += [(operand, homes[name]) for operand, name in step.reads if name in homes]
+    return tuple(out)
+
+
+def group_cost(net: Network, acg: ACG, start: int, stop: int, step_cost: StepCost,
+               options: dict[str, list[str]]) -> Group | None:
+    """The best way to run the group [start, stop) (None when it keeps nothing on chip that links all
+    its steps, or nothing maps): a home for each value that can stay on chip, and the number of bands
+    (1: whole values; more: band by band, each value's band on chip, the bands of the inputs that are
+    not homed re-read per band where a step reads them whole)."""
+    values = [v for v in fusable_values(net, start, stop) if options.get(v)]
+    if not _bridged(net, start, stop, values):
+        return None
+    best = None
+    for choice in itertools.islice(itertools.product(*(options[v] for v in values)), MAX_HOME_CHOICES):
+        homes = dict(zip(values, choice, strict=True))
+        for group in _banded(net, acg, start, stop, homes, step_cost):
+            if best is None or group.cost < best.cost:
+                best = group
+    return best
+
+
+def _banded(net: Network, acg: ACG, start: int, stop: int, homes: dict[str, str], step_cost: StepCost):
+    """The group with `homes`: whole where its values fit their homes, else in each band count where
+    every band of every homed value fits (per axis the bands may cut; more bands while they get cheaper)."""
+    capacity = {v: acg.storages[s].total_capacity for v, s in homes.items()}
+    if all(net.buffers[v].bytes <= capacity[v] for v in homes):
+        costs = [step_cost(layer) for layer in group_layers(net, start, stop, homes)]
+        if all(c is not None for c in costs):
+            yield Group(start, stop, tuple(homes.items()), math.fsum(costs))
+            return  # whole values fit: bands would only re-read what is not homed (and cost solves)
+    rank = min(len(net.values[v].shape) for v in homes)
+    for axis in range(rank):
+        dims = band_dims(net, start, stop, homes, axis)
+        if dims is None:
+            continue
+        previous = math.inf
+        for bands in BAND_COUNTS:
+            if any(-(-net.buffers[v].bytes // bands) > capacity[v] for v in homes):
+                continue
+            parts = band_layers(net, start, stop, homes, dims, bands)
+            if parts is None:
+                break
+            costs = [step_cost(s.layer) for band in parts for s in band]
+            if any(c is None for c in costs):
+                continue
+            total = math.fsum(costs)
+            if total >= previous:
+                break
+            previous = total
+            yield Group(start, stop, tuple(homes.items()), total, bands, dims)
+
+
+def _bridged(net: Network, start: int, stop: int, values: list[str]) -> bool:
+    """Whether every boundary inside the run is crossed by a value kept on chip (otherwise the run is
+    two independent groups, which the partition already considers)."""
+    readers = net.readers()
+    spans = [(next(i for i in range(start, stop) if net.steps[i].writes == v), max(readers[v])) for v in values]
+    return all(any(p < k <= r for p, r in spans) for k in range(start + 1, stop))
+
+
+def plan_fusion(net: Network, acg: ACG, step_cost: StepCost, max_group: int = MAX_GROUP) -> FusionPlan:
+    """The partition of `net`'s steps into fused groups with the least total cost under `step_cost`."""
+    n = len(net.steps)
+    single = [step_cost(s.layer) for s in net.steps]
+    unfused = math.fsum(c for c in single if c is not None)
+    if any(c is None for c in single):  # a step with no mapping: nothing to compare, keep layer by layer
+        return FusionPlan(tuple(Group(i, i + 1, (), c or 0.0) for i, c in enumerate(single)), unfused, unfused)
+    options: dict[str, list[str]] = {}
+    groups: dict[tuple[int, int], Group | None] = {}
+
+    def cost_of(i: int, j: int) -> float | None:
+        if j - i == 1:
+            return single[i]
+        if (i, j) not in groups:
+            for v in fusable_values(net, i, j):
+                if v not in options:
+                    options[v] = home_options(net, acg, v)
+            groups[(i, j)] = group_cost(net, acg, i, j, step_cost, options)
+        g = groups[(i, j)]
+        return None if g is None else g.cost
+
+    total, runs = best_partition(n, cost_of, max_group)
+    chosen = tuple(groups[(i, j)] if j - i > 1 else Group(i, j, (), single[i]) for i, j in runs)
+    return FusionPlan(chosen, total, unfused)
+
+
+def fused_network(net: Network, plan: FusionPlan) -> Network:
+    """`net` with each step's layer carrying what its group keeps on chip."""
+    steps = list(net.steps)
+    for g in plan.groups:
+        if g.homes:
+            for i, layer in zip(range(g.start, g.stop), group_layers(net, g.start, g.stop, dict(g.homes)),
+                                strict=True):
+                steps[i] = replace(steps[i], layer=layer)
+    return replace(net, steps=tuple(steps))

@@ -1,0 +1,103 @@
+"""A genetic algorithm over points of the space, as GAMMA does for mappings.
+
+A population of legal points evolves for `generations`: parents are picked by tournament, a child of
+two parents of the same binding takes each dim's tile chain, each tensor's placement and each level's
+stationary tensor from one parent or the other (uniform crossover of the per-dim chains), and is
+mutated with probability `mutation` by a move of `solver.neighbourhood`; an illegal child is
+replaced by a mutated copy of a parent, a duplicate within the generation is mutated. The `elite`
+best points and the best point of every binding survive unchanged (bindings never cross, so each
+keeps a niche); the second parent comes from the first one's binding. Seeded.
+
+    >>> from mapper.acg import load_acg
+    >>> from mapper.workload import make_layer
+    >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
+    ...                    {"A": "int8", "B": "int8", "C": "int32"})
+    >>> solve(layer, load_acg("tiny"), "latency", None, GeneticOptions(population=8, generations=5)).status
+    'feasible'
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from mapper.acg import ACG
+from mapper.workload import Layer
+from solver.neighbourhood import random_neighbour
+from solver.options import option
+from solver.search import MAX_INSTRUCTIONS, Budget, Candidate, Scorer, starts
+from solver.space import NoMapping, Point, Solution, Space, double_choices, explain_infeasible, layer_spaces
+
+
+@dataclass(frozen=True)
+class GeneticOptions:
+    population: int = option(24, 2, 10_000, "points per generation")
+    generations: int = option(60, 1, 10**6, "generations bred after the first")
+    mutation: float = option(0.4, 0.0, 1.0, "probability that a child is mutated (one neighbourhood move)")
+    elite: int = option(2, 0, 1000, "best points kept unchanged each generation")
+    tournament: int = option(3, 1, 100, "points drawn per parent selection (the best is the parent)")
+    seed: int = option(0, 0, 2**31, "random seed (default: the run's --seed)")
+    measure: bool = option(False, help="score by simulator measurements instead of the cost model")
+    measurements: int = option(0, 0, 10**6, "stop after this many measurements (0: no limit)")
+    max_instructions: int = option(MAX_INSTRUCTIONS, 1, 10**8, "larger programs are not measured")
+    greedy_start: bool = option(True, help="start from the greedy mapping of each binding too (else random only)")
+
+
+def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, options: GeneticOptions) -> Solution:
+    spaces = layer_spaces(layer, acg)
+    if not spaces:
+        raise NoMapping(explain_infeasible(layer, acg))
+    rng = random.Random(options.seed)
+    budget = Budget(time_limit, measurements=options.measurements, measure=options.measure,
+                    max_instructions=options.max_instructions, seed=options.seed)
+    scorer = Scorer(spaces, acg, objective, budget)
+    population = starts(scorer, rng, options.population, options.greedy_start)
+    for _ in range(options.generations):
+        if scorer.spent() or not population:
+            break
+        ranked = sorted(population, key=scorer.score)
+        children = ranked[:min(options.elite, len(ranked))]
+        for k in sorted({c[0] for c in ranked}):  # every binding keeps its best: a niche for crossover
+            best = next(c for c in ranked if c[0] == k)
+            if best not in children:
+                children.append(best)
+        while len(children) < options.population and not scorer.spent():
+            a = select(ranked, scorer, rng, options.tournament)
+            b = select([c for c in ranked if c[0] == a[0]], scorer, rng, options.tournament)
+            child = breed(scorer, a, b, rng, options.mutation)
+            if child in children:  # a copy adds nothing: mutate it (keeps the population diverse)
+                near = random_neighbour(scorer.spaces[child[0]], child[1], scorer.acg, rng)
+                child = (child[0], near) if near is not None else None
+            if child is not None and scorer.score(child) is not None:
+                children.append(child)
+        population = children
+    return scorer.solution("genetic", scorer.spent())
+
+
+def select(population: list[Candidate], scorer: Scorer, rng: random.Random, size: int) -> Candidate:
+    """Tournament selection: the best of `size` points drawn at random."""
+    return min((rng.choice(population) for _ in range(size)), key=scorer.score)
+
+
+def breed(scorer: Scorer, a: Candidate, b: Candidate, rng: random.Random, mutation: float) -> Candidate | None:
+    """A legal child of `a` and `b` (crossover when they share a binding, then maybe a mutation), else
+    a mutated copy of `a`; None when neither is legal."""
+    k, space = a[0], scorer.spaces[a[0]]
+    child = crossover(space, a[1], b[1], rng) if b[0] == k else a[1]
+    if child == a[1] or rng.random() < mutation:
+        child = random_neighbour(space, child, scorer.acg, rng) or child
+    if scorer.mapping((k, child)) is None:
+        child = random_neighbour(space, a[1], scorer.acg, rng)
+    return (k, child) if child is not None else None
+
+
+def crossover(space: Space, a: Point, b: Point, rng: random.Random) -> Point:
+    """Uniform crossover: each dim's tile chain, tensor's path and level's stationary tensor from a
+    parent drawn at random; buffering bits from either parent, on the child's paths."""
+    def pick(x, y):
+        return tuple(u if rng.random() < 0.5 else v for u, v in zip(x, y, strict=True))
+    paths = pick(a.paths, b.paths)
+    on = set(double_choices(space, paths))
+    double = tuple(sorted(p for p in set(a.double) | set(b.double) if p in on and
+                          (p in a.double and p in b.double or rng.random() < 0.5)))
+    return Point(pick(a.chains, b.chains), paths, pick(a.stationary, b.stationary), double)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mapper import __version__
@@ -51,11 +52,16 @@ from mapper.cli_output import (
     print_workload,
     workload_summary,
 )
-from mapper.cost import OBJECTIVES
+from mapper.cost import OBJECTIVES, evaluate
 from mapper.draw import draw_acg, draw_workload
+from mapper.files import files_in
+from mapper.flow import Options, map_layers, size_problem, succeeded, totals
+from mapper.lower import lower
+from mapper.mapping_yaml import load_mapping, write_mapping
 from mapper.network import load_model
 from mapper.show_mapping import show_mapping
 from mapper.spec import SpecError
+from sim.machine import SimError, simulate
 
 # --------------------------------------------------------------------------------------------------
 # Entry point
@@ -204,13 +210,6 @@ def program_listing(program) -> list[str]:
 
 
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
-    from mapper.acg import load_acg
-    from mapper.cost import evaluate
-    from mapper.flow import size_problem
-    from mapper.lower import lower
-    from mapper.mapping import load_mapping
-    from sim.machine import SimError, simulate
-
     acg = load_acg(args.acg) if args.acg else None
     mapping = load_mapping(args.mapping, acg)
     acg = acg or load_acg(mapping.acg)
@@ -256,12 +255,6 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_map(args: argparse.Namespace, console: Console) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from mapper.files import files_in
-    from mapper.flow import Options, map_layers, succeeded, totals
-    from mapper.mapping import write_mapping
-
     if not args.time_limit > 0:
         raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
     acg = load_acg(args.acg)

@@ -29,7 +29,7 @@ from mapper.acg import load_acg
 from mapper.cli_output import format_bytes, print_map
 from mapper.cost import OBJECTIVES
 from mapper.files import files_in, write_text
-from mapper.mapping import write_mapping
+from mapper.mapping_yaml import write_mapping
 from mapper.network import load_model
 from mapper.network.compile import CompileOptions, NetworkResult, compile_network
 from mapper.network.memory import MEMORY_MODEL, live_bytes

@@ -34,6 +34,7 @@ from mapper.acg import ACG, ACG_FOLDER, parse_acg
 from mapper.cost import OBJECTIVES
 from mapper.flow import layer_key
 from mapper.mapping import acg_digest
+from mapper.mapping_yaml import parse_mapping_text
 from mapper.network import load_model
 from mapper.spec import Field, SpecError, find_spec, load_yaml
 from mapper.workload import Layer
@@ -362,8 +363,6 @@ def cases(exp: Experiment, time_of: dict[tuple, float] | None = None) -> list[Ca
 
 def parse_expert(case: Case):
     """The expert mapping of a case (a `SpecError` when it is missing or does not fit the case)."""
-    from mapper.mapping import parse_mapping_text
-
     if case.expert_text is None:
         raise SpecError(case.expert_file or "?", None, "", "no expert mapping for this layer and ACG")
     mapping = parse_mapping_text(case.expert_text, case.expert_file or "?", case.variant.acg)

@@ -17,7 +17,8 @@ from mapper import limits
 from mapper.acg import ACG, peak_ops_per_cycle
 from mapper.cost import Cost, evaluate, roofline_cycles
 from mapper.lower import lower
-from mapper.mapping import Mapping, mapping_to_dict, with_predicted
+from mapper.mapping import Mapping, with_predicted
+from mapper.mapping_yaml import mapping_to_dict
 from mapper.workload import Layer
 from sim.machine import SimError, simulate
 from solver import NoMapping, SpaceTooLarge, solve

@@ -31,7 +31,8 @@ from rich.markup import escape
 from mapper.acg import ACG, load_acg, peak_ops_per_cycle
 from mapper.cli_output import format_bytes, format_si
 from mapper.cost import evaluate, relevant_dims, streams
-from mapper.mapping import Mapping, footprint, load_mapping, tile_bytes
+from mapper.mapping import Mapping, footprint, tile_bytes
+from mapper.mapping_yaml import load_mapping
 
 
 def tile_shape(m: Mapping, tensor: str, level: int) -> list[int]:

@@ -84,7 +84,8 @@ def test_format_bytes() -> None:
 def _write_mapping(tmp_path: Path, acg_name: str = "tiny") -> Path:
     from mapper.acg import load_acg
     from mapper.binding import bind
-    from mapper.mapping import greedy_mapping, write_mapping
+    from mapper.mapping import greedy_mapping
+    from mapper.mapping_yaml import write_mapping
     from mapper.workload import make_layer
 
     acg = load_acg(acg_name)

@@ -17,7 +17,8 @@ from mapper.acg import load_acg
 from mapper.cli import main
 from mapper.experiment import cases, load_experiment
 from mapper.flow import layer_key
-from mapper.mapping import check_legal, load_mapping
+from mapper.mapping import check_legal
+from mapper.mapping_yaml import load_mapping
 from mapper.runner import experiment_rows, run_experiment
 from mapper.spec import PROJECT_ROOT, SpecError
 from mapper.workload import load_workload

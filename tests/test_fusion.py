@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from mapper.acg import load_acg
 from mapper.flow import Options, map_layer, map_layers
 from mapper.lower import lower
-from mapper.mapping import check_legal, mapping_to_yaml, parse_mapping_text
+from mapper.mapping import check_legal
+from mapper.mapping_yaml import mapping_to_yaml, parse_mapping_text
 from mapper.network.compile import CompileOptions, compile_network
 from mapper.network.fusion import (
     best_partition,

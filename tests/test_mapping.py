@@ -15,14 +15,11 @@ from mapper.mapping import (
     check_legal,
     footprint,
     greedy_mapping,
-    load_mapping,
-    mapping_to_yaml,
-    parse_mapping_text,
     simple_mappings,
     storage_demand,
     with_predicted,
-    write_mapping,
 )
+from mapper.mapping_yaml import load_mapping, mapping_to_yaml, parse_mapping_text, write_mapping
 from mapper.notation import parse_tensor_expr
 from mapper.ops import TemplateError
 from mapper.spec import SpecError

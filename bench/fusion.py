@@ -40,7 +40,7 @@ def run(workload: str, acg_name: str, fuse: str, cores: int, validate: bool, tim
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workload", nargs="+", default=["resnet18", "tiny_cnn.onnx"])
+    ap.add_argument("--workload", nargs="+", default=["resnet18", "tiny_cnn"])
     ap.add_argument("--acg", nargs="+", default=["genesys", "tpu_like"])
     ap.add_argument("--validate", action="store_true", help="simulate both programs end to end (minutes per network)")
     ap.add_argument("--time-limit", type=float, default=10.0)

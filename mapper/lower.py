@@ -25,65 +25,99 @@ from mapper.program import Alloc, Compute, Free, Init, Instruction, Move, Progra
 def lower(m: Mapping) -> Program:
     """The instruction stream of mapping `m`, in issue order."""
     layer, levels = m.layer, m.levels
-    out_t = layer.expr.output.tensor
-    nest = [(lv, d, f) for lv, loops in enumerate(m.loops) for d, f in loops]
-    tiles = [m.tile(lv) for lv in range(levels + 1)]  # tile extents per level; levels = the instruction
-    strides = [_stride(m, nest, i) for i in range(len(nest))]
-    paths = dict(m.placement)
-    double = set(m.double_buffer)
-    code: list[Instruction] = []
-    resident: dict[tuple[str, int], Region] = {}  # (tensor, level) -> region held in paths[t][level]
-    slots: dict[tuple[str, int], int] = {}
-    written_back: set[tuple[int, Region]] = set()  # output regions that already hold partial results
+    nest = _Nest(m)
+    buffers = _Buffers(m)
+    paths, out_t = buffers.paths, buffers.out_t
+    held_levels = [(t, j) for t, path in paths.items() for j in range(1, len(path))]
+    if len(paths[out_t]) == 1:  # a fused group's output computed in place, in the storage that keeps it
+        buffers.code.append(Init(out_t, paths[out_t][0], tuple((0, n) for n in layer.output.shape)))
+    places = tuple((t, paths[t][-1]) for t in layer.tensors)
+    for index in itertools.product(*(range(f) for _, _, f in nest.loops)):
+        wanted = {}
+        for t, j in held_levels:
+            region = nest.region_at(t, j, index)
+            if buffers.resident.get((t, j)) != region:
+                wanted[(t, j)] = region
+        if wanted:
+            buffers.stage(wanted)
+        ranges = nest.ranges_at(index, levels)
+        if all(hi > lo for lo, hi in ranges.values()):  # edge tiles may leave nothing to compute
+            buffers.code.append(Compute(m.binding.capability, tuple((d, lo, hi) for d, (lo, hi) in ranges.items()),
+                                        places))
+    for t, j in sorted(buffers.resident, key=lambda key: -key[1]):
+        buffers.release(t, j)
+    return Program(m.acg, layer, m.binding.capability, m.binding.tensors, m.binding.dims, tuple(buffers.code),
+                   m.binding.immediates)
 
-    # The nest runs outermost level first, so the loops of levels above `level` are its first
-    # depth[level] entries: a level's tile depends only on that prefix of the index.
-    depth = [sum(lv < level for lv, _, _ in nest) for level in range(levels + 1)]
 
-    def ranges_at(index: tuple[int, ...], level: int) -> dict[str, tuple[int, int]]:
-        base = dict.fromkeys(layer.dims, 0)
-        for k in range(depth[level]):
-            base[nest[k][1]] += index[k] * strides[k]
-        tile = tiles[level]
-        return {d: (b, min(n, b + tile[d])) for (d, n), b in zip(layer.dims.items(), base.values(), strict=True)}
+class _Nest:
+    """The loop nest of a mapping flattened outermost first: the dim ranges and tensor regions of
+    each level at a loop index (regions memoised on the index prefix that decides them)."""
 
-    # Memoise regions on the prefix (the inner loops revisit it many times).
-    region_of = {t: region_function(layer, t) for t in layer.tensors}
-    memo: dict[tuple[str, int, tuple[int, ...]], Region] = {}
+    def __init__(self, m: Mapping) -> None:
+        self.layer = m.layer
+        self.loops = [(lv, d, f) for lv, loops in enumerate(m.loops) for d, f in loops]
+        self.tiles = [m.tile(lv) for lv in range(m.levels + 1)]  # tile extents per level; levels = the instruction
+        self.strides = [_stride(m, self.loops, i) for i in range(len(self.loops))]
+        # The nest runs outermost level first, so the loops of levels above `level` are its first
+        # depth[level] entries: a level's tile depends only on that prefix of the index.
+        self.depth = [sum(lv < level for lv, _, _ in self.loops) for level in range(m.levels + 1)]
+        self.region_of = {t: region_function(m.layer, t) for t in m.layer.tensors}
+        self.memo: dict[tuple[str, int, tuple[int, ...]], Region] = {}
 
-    def region_at(t: str, j: int, index: tuple[int, ...]) -> Region:
-        key = (t, j, index[:depth[j]])
-        region = memo.get(key)
+    def ranges_at(self, index: tuple[int, ...], level: int) -> dict[str, tuple[int, int]]:
+        base = dict.fromkeys(self.layer.dims, 0)
+        for k in range(self.depth[level]):
+            base[self.loops[k][1]] += index[k] * self.strides[k]
+        tile = self.tiles[level]
+        return {d: (b, min(n, b + tile[d])) for (d, n), b in zip(self.layer.dims.items(), base.values(), strict=True)}
+
+    def region_at(self, t: str, j: int, index: tuple[int, ...]) -> Region:
+        key = (t, j, index[:self.depth[j]])
+        region = self.memo.get(key)
         if region is None:
-            region = region_of[t](ranges_at(index, j))
-            if depth[j] < len(nest):  # the innermost level never repeats
-                memo[key] = region
+            region = self.region_of[t](self.ranges_at(index, j))
+            if self.depth[j] < len(self.loops):  # the innermost level never repeats
+                self.memo[key] = region
         return region
 
-    def acquire(t: str, j: int, region: Region) -> None:
-        path = paths[t]
-        slot = (slots.get((t, j), -1) + 1) % (2 if (t, path[j]) in double else 1)
-        slots[(t, j)] = slot
-        code.append(Alloc(t, path[j], region, slot))
-        if t != out_t or (j - 1, region) in written_back:  # inputs, and partial sums coming back
-            code.append(Move(t, path[j - 1], path[j], region))
+
+class _Buffers:
+    """The tiles each storage level holds while the nest runs, and the instructions that change them."""
+
+    def __init__(self, m: Mapping) -> None:
+        self.out_t = m.layer.expr.output.tensor
+        self.paths = dict(m.placement)
+        self.double = set(m.double_buffer)
+        self.code: list[Instruction] = []
+        self.resident: dict[tuple[str, int], Region] = {}  # (tensor, level) -> region held in paths[t][level]
+        self.slots: dict[tuple[str, int], int] = {}
+        self.written_back: set[tuple[int, Region]] = set()  # output regions that already hold partial results
+
+    def acquire(self, t: str, j: int, region: Region) -> None:
+        path = self.paths[t]
+        slot = (self.slots.get((t, j), -1) + 1) % (2 if (t, path[j]) in self.double else 1)
+        self.slots[(t, j)] = slot
+        self.code.append(Alloc(t, path[j], region, slot))
+        if t != self.out_t or (j - 1, region) in self.written_back:  # inputs, and partial sums coming back
+            self.code.append(Move(t, path[j - 1], path[j], region))
         else:
-            code.append(Init(t, path[j], region))
-        resident[(t, j)] = region
+            self.code.append(Init(t, path[j], region))
+        self.resident[(t, j)] = region
 
-    def release(t: str, j: int) -> None:
-        region = resident.pop((t, j))
-        if t == out_t:
-            write_back(t, j, region)
+    def release(self, t: str, j: int) -> None:
+        region = self.resident.pop((t, j))
+        if t == self.out_t:
+            self.write_back(t, j, region)
         else:
-            code.append(Free(t, paths[t][j], region))
+            self.code.append(Free(t, self.paths[t][j], region))
 
-    def write_back(t: str, j: int, region: Region) -> None:
-        code.append(Move(t, paths[t][j], paths[t][j - 1], region))
-        written_back.add((j - 1, region))
-        code.append(Free(t, paths[t][j], region))
+    def write_back(self, t: str, j: int, region: Region) -> None:
+        self.code.append(Move(t, self.paths[t][j], self.paths[t][j - 1], region))
+        self.written_back.add((j - 1, region))
+        self.code.append(Free(t, self.paths[t][j], region))
 
-    def stage(wanted: dict[tuple[str, int], Region]) -> None:
+    def stage(self, wanted: dict[tuple[str, int], Region]) -> None:
         """Bring in the `wanted` tiles (tensor, level) -> region, releasing the ones they replace.
 
         Order within an iteration, so that transfers overlap computes as double buffering allows:
@@ -94,6 +128,7 @@ def lower(m: Mapping) -> Program:
         4. double-buffered outputs are written back last. A level moves early (1) or late (4) only
            if every changing level above it of the same tensor does, so data still flows level by level.
         """
+        resident, paths, double, out_t = self.resident, self.paths, self.double, self.out_t
         swaps = {key for key in wanted if key in resident and key[0] != out_t and (key[0], paths[key[0]][key[1]])
                  in double}
         early: list[tuple[str, int]] = []
@@ -108,41 +143,20 @@ def lower(m: Mapping) -> Program:
         held = {key: resident.pop(key) for key in deferred}
         for t, j in early:
             old = resident.pop((t, j))
-            acquire(t, j, wanted[(t, j)])
-            code.append(Free(t, paths[t][j], old))
+            self.acquire(t, j, wanted[(t, j)])
+            self.code.append(Free(t, paths[t][j], old))
         for t, j in sorted(wanted, key=lambda key: -key[1]):
             if (t, j) in resident and (t, j) not in swaps:
-                release(t, j)
+                self.release(t, j)
         for t, j in sorted(wanted, key=lambda key: key[1]):
             if (t, j) in early:
                 continue
             old = resident.pop((t, j), None) if (t, j) in swaps else None
-            acquire(t, j, wanted[(t, j)])
+            self.acquire(t, j, wanted[(t, j)])
             if old is not None:
-                code.append(Free(t, paths[t][j], old))
+                self.code.append(Free(t, paths[t][j], old))
         for t, j in sorted(deferred, key=lambda key: -key[1]):
-            write_back(t, j, held[(t, j)])
-
-    held_levels = [(t, j) for t, path in paths.items() for j in range(1, len(path))]
-    if len(paths[out_t]) == 1:  # a fused group's output computed in place, in the storage that keeps it
-        code.append(Init(out_t, paths[out_t][0], tuple((0, n) for n in layer.output.shape)))
-    places = tuple((t, paths[t][-1]) for t in layer.tensors)
-    for index in itertools.product(*(range(f) for _, _, f in nest)):
-        wanted = {}
-        for t, j in held_levels:
-            region = region_at(t, j, index)
-            if resident.get((t, j)) != region:
-                wanted[(t, j)] = region
-        if wanted:
-            stage(wanted)
-        ranges = ranges_at(index, levels)
-        if all(hi > lo for lo, hi in ranges.values()):  # edge tiles may leave nothing to compute
-            code.append(Compute(m.binding.capability, tuple((d, lo, hi) for d, (lo, hi) in ranges.items()),
-                                places))
-    for t, j in sorted(resident, key=lambda key: -key[1]):
-        release(t, j)
-    return Program(m.acg, layer, m.binding.capability, m.binding.tensors, m.binding.dims, tuple(code),
-                   m.binding.immediates)
+            self.write_back(t, j, held[(t, j)])
 
 
 def _stride(m: Mapping, nest: list[tuple[int, str, int]], i: int) -> int:

@@ -25,32 +25,23 @@ from mapper.acg import ACG
 from mapper.workload import Layer
 from solver.neighbourhood import random_neighbour
 from solver.options import option
-from solver.search import MAX_INSTRUCTIONS, Budget, Candidate, Scorer, starts
-from solver.space import NoMapping, Solution, explain_infeasible, layer_spaces, sample
+from solver.search import Candidate, LocalSearchOptions, Scorer, starts
+from solver.space import Solution, sample, spaces_of
 
 
 @dataclass(frozen=True)
-class AnnealOptions:
+class AnnealOptions(LocalSearchOptions):
     steps: int = option(2000, 1, 10**7, "proposals (each scored once: an evaluation, or a measurement)")
-    seed: int = option(0, 0, 2**31, "random seed (default: the run's --seed)")
     t_start: float = option(0.2, 1e-6, 100.0, "initial temperature, as a relative loss accepted with p = 1/e")
     t_end: float = option(0.002, 1e-9, 100.0, "final temperature")
     jump: float = option(0.05, 0.0, 1.0, "probability that a proposal is a random point (same binding)")
     starts: int = option(8, 1, 1000, "starting points drawn (the best one starts)")
-    measure: bool = option(False, help="score by simulator measurements instead of the cost model")
-    measurements: int = option(0, 0, 10**6, "stop after this many measurements (0: no limit)")
-    max_instructions: int = option(MAX_INSTRUCTIONS, 1, 10**8, "larger programs are not measured")
-    greedy_start: bool = option(True, help="start from the greedy mapping of each binding too (else random only)")
 
 
 def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, options: AnnealOptions) -> Solution:
-    spaces = layer_spaces(layer, acg)
-    if not spaces:
-        raise NoMapping(explain_infeasible(layer, acg))
+    spaces = spaces_of(layer, acg)
     rng = random.Random(options.seed)
-    budget = Budget(time_limit, measurements=options.measurements, measure=options.measure,
-                    max_instructions=options.max_instructions, seed=options.seed)
-    scorer = Scorer(spaces, acg, objective, budget)
+    scorer = Scorer(spaces, acg, objective, options.budget(time_limit))
     begin = starts(scorer, rng, options.starts, options.greedy_start)
     if not begin:
         return scorer.solution("anneal", scorer.spent())

@@ -27,7 +27,6 @@ against runaway solves. One worker and a fixed seed: deterministic.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -37,11 +36,19 @@ from ortools.sat.python import cp_model
 
 from mapper.acg import ACG
 from mapper.cost import evaluate, exact, static_pj_per_cycle, transfer
-from mapper.mapping import Mapping, greedy_mapping
+from mapper.mapping import Mapping
 from mapper.workload import Layer
 from solver.cpbuild import Scales, build
 from solver.cpmodel import Model, lits
-from solver.space import NoMapping, Point, Solution, Space, decode, explain_infeasible, layer_spaces, legal
+from solver.space import (
+    Point,
+    Solution,
+    Space,
+    decode,
+    explain_infeasible,
+    greedy_point,
+    spaces_of,
+)
 
 DET_PER_SECOND = 1.0  # CP-SAT deterministic units per nominal second of the time limit
 BUDGET = 2**58  # the largest objective term a model may reach (sums stay below cpmodel.LIMIT)
@@ -200,7 +207,7 @@ def _greedy_hint(pb: _Problem, layer: Layer, acg: ACG) -> tuple[int, Point] | No
     take a while)."""
     best = None
     for k, space in enumerate(pb.spaces):
-        point = _greedy_point(space, layer, acg)
+        point = greedy_point(space, acg)
         if point is not None:
             value = evaluate(decode(space, point, acg), acg).latency
             if best is None or value < best[0]:
@@ -211,32 +218,11 @@ def _greedy_hint(pb: _Problem, layer: Layer, acg: ACG) -> tuple[int, Point] | No
     return best[1], best[2]
 
 
-def _greedy_point(space: Space, layer: Layer, acg: ACG) -> Point | None:
-    m = greedy_mapping(layer, space.binding, acg, grow=True)
-    if m is None or m.levels != space.levels:
-        return None
-    chains = tuple(tuple(m.nominal(d, j) for j in range(1, space.levels)) + (m.spatial_of(d),) for d in space.dims)
-    try:
-        paths = tuple(alts.index(m.path(t)) for t, alts in zip(space.tensors, space.paths, strict=True))
-    except ValueError:
-        return None
-    if any(c not in opts for c, opts in zip(chains, space.options, strict=True)):
-        return None
-    double = tuple(sorted(p for p in m.double_buffer if p in space.double))
-    for stationary in itertools.product(space.stationary, repeat=space.levels - 1):
-        point = Point(chains, paths, stationary, double)
-        if legal(space, point, acg) is not None:
-            return point
-    return None
-
-
 def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float = 10.0, workers: int = 1,
           seed: int = 0) -> Solution:
     """The best mapping of `layer` on `acg` under the cost model (see the module doc)."""
     start = time.perf_counter()
-    spaces = layer_spaces(layer, acg)
-    if not spaces:
-        raise NoMapping(explain_infeasible(layer, acg))
+    spaces = spaces_of(layer, acg)
     pb = _problem(spaces, acg)
     wall = max(WALL_MIN, WALL_FACTOR * time_limit)
     det = time_limit * DET_PER_SECOND

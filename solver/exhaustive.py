@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from mapper.acg import ACG
 from mapper.workload import Layer
 from solver.options import option
-from solver.space import NoMapping, Solution, SpaceTooLarge, best_of, explain_infeasible, layer_spaces, legal, points
+from solver.space import (
+    Solution,
+    SpaceTooLarge,
+    best_of,
+    explain_infeasible,
+    legal,
+    points,
+    spaces_of,
+)
 
 MAX_POINTS = 5_000_000
 
@@ -31,9 +39,7 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
           max_points: int = MAX_POINTS) -> Solution:
     """The optimum over every point; with `time_limit`, the best found so far ('feasible')."""
     start = time.perf_counter()
-    spaces = layer_spaces(layer, acg)
-    if not spaces:
-        raise NoMapping(explain_infeasible(layer, acg))
+    spaces = spaces_of(layer, acg)
     total = sum(s.size() for s in spaces)
     if total > max_points:
         raise SpaceTooLarge(f"the space of layer {layer.name} has {total} points, more than the {max_points} "

@@ -25,32 +25,23 @@ from mapper.acg import ACG
 from mapper.workload import Layer
 from solver.neighbourhood import random_neighbour
 from solver.options import option
-from solver.search import MAX_INSTRUCTIONS, Budget, Candidate, Scorer, starts
-from solver.space import NoMapping, Point, Solution, Space, double_choices, explain_infeasible, layer_spaces
+from solver.search import Candidate, LocalSearchOptions, Scorer, starts
+from solver.space import Point, Solution, Space, double_choices, spaces_of
 
 
 @dataclass(frozen=True)
-class GeneticOptions:
+class GeneticOptions(LocalSearchOptions):
     population: int = option(24, 2, 10_000, "points per generation")
     generations: int = option(60, 1, 10**6, "generations bred after the first")
     mutation: float = option(0.4, 0.0, 1.0, "probability that a child is mutated (one neighbourhood move)")
     elite: int = option(2, 0, 1000, "best points kept unchanged each generation")
     tournament: int = option(3, 1, 100, "points drawn per parent selection (the best is the parent)")
-    seed: int = option(0, 0, 2**31, "random seed (default: the run's --seed)")
-    measure: bool = option(False, help="score by simulator measurements instead of the cost model")
-    measurements: int = option(0, 0, 10**6, "stop after this many measurements (0: no limit)")
-    max_instructions: int = option(MAX_INSTRUCTIONS, 1, 10**8, "larger programs are not measured")
-    greedy_start: bool = option(True, help="start from the greedy mapping of each binding too (else random only)")
 
 
 def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, options: GeneticOptions) -> Solution:
-    spaces = layer_spaces(layer, acg)
-    if not spaces:
-        raise NoMapping(explain_infeasible(layer, acg))
+    spaces = spaces_of(layer, acg)
     rng = random.Random(options.seed)
-    budget = Budget(time_limit, measurements=options.measurements, measure=options.measure,
-                    max_instructions=options.max_instructions, seed=options.seed)
-    scorer = Scorer(spaces, acg, objective, budget)
+    scorer = Scorer(spaces, acg, objective, options.budget(time_limit))
     population = starts(scorer, rng, options.population, options.greedy_start)
     for _ in range(options.generations):
         if scorer.spent() or not population:

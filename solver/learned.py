@@ -37,7 +37,7 @@ from mapper.workload import Layer
 from solver.neighbourhood import neighbours
 from solver.options import option
 from solver.search import MAX_INSTRUCTIONS, Budget, Candidate, Scorer, random_candidate, starts
-from solver.space import NoMapping, Solution, explain_infeasible, factors, layer_spaces
+from solver.space import Solution, factors, spaces_of
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,7 @@ class LearnedOptions:
 
 
 def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, options: LearnedOptions) -> Solution:
-    spaces = layer_spaces(layer, acg)
-    if not spaces:
-        raise NoMapping(explain_infeasible(layer, acg))
+    spaces = spaces_of(layer, acg)
     rng = random.Random(options.seed)
     budget = Budget(time_limit, measurements=options.measurements, measure=True,
                     max_instructions=options.max_instructions, seed=options.seed)

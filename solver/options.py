@@ -50,7 +50,10 @@ def describe(f: dataclasses.Field) -> str:
 
 
 def allowed(options_type: type) -> str:
-    return ", ".join(describe(f) for f in dataclasses.fields(options_type)) or "none"
+    """The options, the strategy's own first (then those it shares with others, from a base class)."""
+    own = vars(options_type).get("__annotations__", {})
+    fields = sorted(dataclasses.fields(options_type), key=lambda f: f.name not in own)
+    return ", ".join(describe(f) for f in fields) or "none"
 
 
 def parse_options(strategy: str, options_type: type, given: Mapping[str, Any]) -> Any:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from mapper.acg import ACG
 from mapper.workload import Layer
 from solver.options import option
-from solver.space import NoMapping, Solution, best_of, explain_infeasible, layer_spaces, legal, sample
+from solver.space import Solution, best_of, legal, sample, spaces_of
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,7 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
     if time_limit is None and samples is None:
         raise ValueError("random search needs a sample budget or a time limit")
     start = time.perf_counter()
-    spaces = layer_spaces(layer, acg)
-    if not spaces:
-        raise NoMapping(explain_infeasible(layer, acg))
+    spaces = spaces_of(layer, acg)
     rng = random.Random(seed)
     drawn = 0
 

@@ -32,6 +32,7 @@ from mapper.cost import Cost, evaluate
 from mapper.lower import lower
 from mapper.mapping import Mapping
 from sim.machine import SimError, simulate
+from solver.options import option
 from solver.space import Point, Progress, Solution, Space, greedy_point, layer_spaces, legal, sample
 
 Candidate = tuple[int, Point]  # (index of its space among the layer's spaces, point)
@@ -50,6 +51,21 @@ class Budget:
     measure: bool = False  # score by measurement (simulator) rather than by the cost model
     max_instructions: int = MAX_INSTRUCTIONS
     seed: int = 0  # of the simulator's random tensors
+
+
+@dataclass(frozen=True)
+class LocalSearchOptions:
+    """The options `anneal` and `genetic` share (each strategy's own come after these)."""
+
+    seed: int = option(0, 0, 2**31, "random seed (default: the run's --seed)")
+    measure: bool = option(False, help="score by simulator measurements instead of the cost model")
+    measurements: int = option(0, 0, 10**6, "stop after this many measurements (0: no limit)")
+    max_instructions: int = option(MAX_INSTRUCTIONS, 1, 10**8, "larger programs are not measured")
+    greedy_start: bool = option(True, help="start from the greedy mapping of each binding too (else random only)")
+
+    def budget(self, time_limit: float | None) -> Budget:
+        return Budget(time_limit, measurements=self.measurements, measure=self.measure,
+                      max_instructions=self.max_instructions, seed=self.seed)
 
 
 def program_instructions(cost: Cost) -> int:

@@ -394,6 +394,14 @@ def best_of(candidates, acg: ACG, objective: str) -> tuple[Mapping | None, Fract
 # --------------------------------------------------------------------------------------------------
 # Infeasibility explained
 
+def spaces_of(layer: Layer, acg: ACG) -> list[Space]:
+    """`layer_spaces`, for a strategy: raises NoMapping, saying why, when the layer cannot run at all."""
+    spaces = layer_spaces(layer, acg)
+    if not spaces:
+        raise NoMapping(explain_infeasible(layer, acg))
+    return spaces
+
+
 def explain_infeasible(layer: Layer, acg: ACG) -> str:
     """Why no mapping exists: no binding at all, or the resource that cannot hold even the smallest
     tiles (bytes needed vs held), for the binding that comes closest."""

@@ -89,6 +89,7 @@ def crossover(space: Space, a: Point, b: Point, rng: random.Random) -> Point:
         return tuple(u if rng.random() < 0.5 else v for u, v in zip(x, y, strict=True))
     paths = pick(a.paths, b.paths)
     on = set(double_choices(space, paths))
-    double = tuple(sorted(p for p in set(a.double) | set(b.double) if p in on and
-                          (p in a.double and p in b.double or rng.random() < 0.5)))
+    # In sorted order: the random draws must not follow a set's (hash-seeded) iteration order.
+    double = tuple(p for p in sorted(set(a.double) | set(b.double)) if p in on and
+                   (p in a.double and p in b.double or rng.random() < 0.5))
     return Point(pick(a.chains, b.chains), paths, pick(a.stationary, b.stationary), double)

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from mapper.acg import ACG
-from mapper.network.cores import Slice, slice_data
 from mapper.network.memory import AddressPlan
 from mapper.network.program import Network, Step
+from mapper.network.windows import Slice, slice_data
 from mapper.program import Move, Program
-from sim.machine import outputs_equal, simulate, simulate_cores
+from sim.machine import SimError, outputs_equal, simulate, simulate_cores
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ def simulate_network(net: Network, units: list[Unit] | dict[str, Program], plan:
     for name in net.inputs:
         arena.view(name)[...] = tensors[name]
     onchip: dict[str, np.ndarray] = {}  # the values fused groups keep on chip, as their producers left them
+    written: dict[str, np.ndarray] = {}  # per value kept on chip, which of its elements were computed
     kept = net.onchip_values()
     last = {u.step: k for k, u in enumerate(units)}
     totals: dict[int, list] = {}  # step -> [cycles, energy, off-chip bytes, instructions]
@@ -125,8 +126,14 @@ def simulate_network(net: Network, units: list[Unit] | dict[str, Program], plan:
         step = net.steps[unit.step]
         if step.writes in kept and step.writes not in onchip:
             onchip[step.writes] = np.zeros(net.values[step.writes].shape, step.layer.output.dtype)
+        if step.writes in kept and step.writes not in written:
+            written[step.writes] = np.zeros(net.values[step.writes].shape, bool)
+        _check_computed(unit, step, written)
         out = onchip[step.writes] if step.writes in kept else arena.view(step.writes)
         result = _run_unit(unit, step, acg, _step_inputs(arena, onchip, step, tensors), out)
+        if step.writes in written:
+            for _, s in unit.parts:
+                _part(step, s, step.layer.expr.output.tensor, written[step.writes])[...] = True
         total = totals.setdefault(unit.step, [0.0, 0.0, 0, 0])
         for i, x in enumerate((result.cycles, result.energy_pj, sum(offchip_bytes(p, acg) for p, _ in unit.parts),
                                result.instructions)):
@@ -138,6 +145,21 @@ def simulate_network(net: Network, units: list[Unit] | dict[str, Program], plan:
                 progress(step.layer.name)
     return NetworkRun(tuple(runs[i] for i in sorted(runs)),
                       {name: np.array(arena.view(name)) for name in net.outputs})  # outputs: off chip
+
+
+def _check_computed(unit: Unit, step: Step, written: dict[str, np.ndarray]) -> None:
+    """A unit may read only parts of an on-chip value that a unit before it computed (a band whose
+    producer left out rows its reader needs would otherwise read zeros)."""
+    for operand, name in step.reads:
+        if name in written and not all(_part(step, s, operand, written[name]).all() for _, s in unit.parts):
+            raise SimError(f"{step.layer.name}: reads parts of the on-chip value '{name}' that no step has "
+                           "computed yet")
+
+
+def _part(step: Step, s: Slice | None, tensor: str, data: np.ndarray) -> np.ndarray:
+    """The part of `data` (a value, shaped as the step's tensor `tensor`) that slice `s` touches."""
+    data = data.reshape(step.layer.tensors[tensor].shape)
+    return data if s is None else slice_data(s, tensor, data)
 
 
 @dataclass(frozen=True)
@@ -155,7 +177,7 @@ def _run_unit(unit: Unit, step: Step, acg: ACG, inputs: dict[str, np.ndarray], o
     out = out.reshape(layer.output.shape)
 
     def part(data: dict, s: Slice | None) -> dict:
-        return data if s is None else {t: slice_data(layer, s, t, x) for t, x in data.items()}
+        return data if s is None else {t: slice_data(s, t, x) for t, x in data.items()}
     if unit.parallel:
         results = simulate_cores([p for p, _ in unit.parts], acg, [part(inputs, s) for _, s in unit.parts])
         cycles = max(r.cycles for r in results)
@@ -163,7 +185,7 @@ def _run_unit(unit: Unit, step: Step, acg: ACG, inputs: dict[str, np.ndarray], o
         results = [simulate(p, acg, inputs=part(inputs, s), compare=False) for p, s in unit.parts]
         cycles = math.fsum(r.cycles for r in results)
     for (_, s), r in zip(unit.parts, results, strict=True):
-        target = out if s is None else slice_data(layer, s, out_t, out)
+        target = out if s is None else slice_data(s, out_t, out)
         target[...] = r.output.reshape(target.shape)
     return _UnitRun(cycles, math.fsum(r.energy_pj for r in results), sum(r.instructions for r in results))
 

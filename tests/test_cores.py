@@ -10,7 +10,8 @@ from mapper.acg import load_acg
 from mapper.flow import Options, map_layer
 from mapper.lower import lower
 from mapper.network.compile import CompileOptions, compile_network
-from mapper.network.cores import shared_view, slice_data, slices, split_dims
+from mapper.network.cores import shared_view, slices, split_dims
+from mapper.network.windows import slice_data
 from mapper.spec import SpecError
 from mapper.workload import load_workload, make_layer
 from sim.machine import random_inputs, simulate, simulate_cores
@@ -47,8 +48,8 @@ def test_slices_compute_the_layer(dim):
     out = np.zeros(GEMM.output.shape, np.int32)
     for s in slices(GEMM, dim, 3):
         _, m = map_layer(s.layer, acg, Options(time_limit=5, validate=False))
-        data = {t: slice_data(GEMM, s, t, inputs[t]) for t in inputs}
-        slice_data(GEMM, s, "C", out)[...] = simulate(lower(m), acg, inputs=data, compare=False).output
+        data = {t: slice_data(s, t, inputs[t]) for t in inputs}
+        slice_data(s, "C", out)[...] = simulate(lower(m), acg, inputs=data, compare=False).output
     assert np.array_equal(out, evaluate(GEMM.expr, GEMM.dims, inputs, np.dtype(np.int32)))
 
 

@@ -176,9 +176,9 @@ def _banded_steps(net: Network, fusion: FusionPlan | None, acg: ACG, options: Co
     for g in fusion.groups if fusion is not None else ():
         if g.bands == 1:
             continue
-        bands = band_layers(net, g.start, g.stop, dict(g.homes), g.dims, g.bands)
+        bands = band_layers(net, g)
         for k, i in enumerate(range(g.start, g.stop)):
-            column = tuple(band[k] for band in bands)
+            column = tuple(band[k] for band in bands if band[k] is not None)
             results = map_layers([s.layer for s in column], acg, options.layer_options(), done=solved)
             out[i] = Split(g.dims[k], column, tuple(results), parallel=False)
     return out
@@ -249,10 +249,12 @@ def _units(result: NetworkResult) -> list[Unit]:
     while i < n:
         if i in banded:
             g = banded[i]
-            for j in range(g.bands):
-                for k in range(g.start, g.stop):
-                    _, m = splits[k].results[j]
-                    units.append(Unit(k, ((lower(m), splits[k].slices[j]),)))
+            parts = {k: iter(zip(splits[k].results, splits[k].slices, strict=True)) for k in range(g.start, g.stop)}
+            for band in band_layers(result.network, g):  # a step with nothing to compute in a band has no slice
+                for k, s in zip(range(g.start, g.stop), band, strict=True):
+                    if s is not None:
+                        (_, m), s = next(parts[k])
+                        units.append(Unit(k, ((lower(m), s),)))
             i = g.stop
             continue
         split = splits[i]

@@ -27,22 +27,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from mapper.acg import ACG
 from mapper.flow import LayerResult, Options, map_layers
 from mapper.mapping import Mapping
-from mapper.workload import Layer, Tensor
-
-
-@dataclass(frozen=True)
-class Slice:
-    """The part [lo, hi) of `dim` of a layer, as a layer of its own (named `NAME[j]`)."""
-
-    layer: Layer
-    dim: str
-    lo: int
-    hi: int
+from mapper.network.windows import Slice, partition, window_slice
+from mapper.workload import Layer
 
 
 def split_dims(layer: Layer) -> tuple[str, ...]:
@@ -68,32 +57,9 @@ def tensor_axis(layer: Layer, tensor: str, dim: str) -> int | None:
 
 
 def slices(layer: Layer, dim: str, count: int) -> tuple[Slice, ...]:
-    """`layer` split along `dim` into `count` contiguous slices of ceil(extent / count) (the last may
-    be smaller; fewer slices when the extent is short)."""
-    extent = layer.dims[dim]
-    size = -(-extent // count)
-    out = []
-    for j, lo in enumerate(range(0, extent, size)):
-        hi = min(extent, lo + size)
-        tensors = {}
-        for name, t in layer.tensors.items():
-            axis = tensor_axis(layer, name, dim)
-            shape = t.shape if axis is None else t.shape[:axis] + (hi - lo,) + t.shape[axis + 1:]
-            tensors[name] = Tensor(name, shape, t.dtype, t.role)
-        part = replace(layer, name=f"{layer.name}[{j}]", dims={**layer.dims, dim: hi - lo}, tensors=tensors,
-                       count=1)
-        out.append(Slice(part, dim, lo, hi))
-    return tuple(out)
-
-
-def slice_data(layer: Layer, s: Slice, tensor: str, data: np.ndarray) -> np.ndarray:
-    """The part of a tensor of `layer` that slice `s` reads or writes (a view)."""
-    axis = tensor_axis(layer, tensor, s.dim)
-    if axis is None:
-        return data
-    index = [slice(None)] * data.ndim
-    index[axis] = slice(s.lo, s.hi)
-    return data[tuple(index)]
+    """`layer` split along `dim` (a split dim) into `count` contiguous slices (`windows.partition`)."""
+    return tuple(window_slice(layer, dim, lo, hi, f"{layer.name}[{j}]")
+                 for j, (lo, hi) in enumerate(partition(layer.dims[dim], count)))
 
 
 def shared_view(acg: ACG, count: int) -> ACG:

@@ -27,13 +27,14 @@ from dataclasses import dataclass, replace
 
 from mapper.acg import ACG
 from mapper.binding import bind
-from mapper.network.cores import Slice, slices, split_dims, tensor_axis
+from mapper.network.bands import Bands, plan_bands
 from mapper.network.program import Network
+from mapper.network.windows import Slice
 from mapper.workload import Layer, OnChip
 
 MAX_GROUP = 4  # steps per group: longer runs rarely keep a value on chip longer, and cost solves
 MAX_HOME_CHOICES = 8  # home assignments tried per group (the first ones, in storage order)
-BAND_COUNTS = (2, 4, 8, 16)  # bands tried for a group whose values are too large, or cheaper, in bands
+BAND_COUNTS = (2, 4, 8, 16, 32)  # bands tried (at most one row each) for a group whose values do not fit whole
 
 StepCost = Callable[[Layer], float | None]  # a step's objective at its optimum; None: no mapping
 
@@ -44,8 +45,11 @@ class Group:
     stop: int
     homes: tuple[tuple[str, str], ...] = ()  # value -> the on-chip storage keeping it
     cost: float = 0.0
-    bands: int = 1  # the group runs band by band, each step over its slice of `dims`
+    bands: int = 1  # the group runs band by band (`mapper.network.bands`), each step over its slice of `dims`
     dims: tuple[str, ...] = ()  # per step of a banded group, the dim its bands cut
+    axis: int = 0  # the axis of the group's values the bands cut
+    cache: bool = False  # rows two bands share stay on chip (else the later band recomputes them)
+    shared: int = 0  # rows two bands share (a convolution's halo), over the steps
 
 
 @dataclass(frozen=True)
@@ -115,56 +119,49 @@ def home_options(net: Network, acg: ACG, value: str) -> list[str]:
     return out
 
 
-def group_layers(net: Network, start: int, stop: int, homes: dict[str, str],
-                 layers: list[Layer] | None = None) -> list[Layer]:
+def group_layers(net: Network, start: int, stop: int, homes: dict[str, str], layers: list[Layer] | None = None,
+                 held: dict[str, int] | None = None, carried: bool = False) -> list[Layer]:
     """The layers of steps [start, stop) (or `layers`, their slices for one band) with what the group
-    keeps on chip while each runs: its own homed tensors, and the bytes of the other homed values (or
-    their slices) alive across it."""
+    keeps on chip while each runs: its own homed tensors, and the bytes of the homed values (or of the
+    band's parts of them, `held`) that it does not touch itself, between their producer and last reader
+    (`carried`: at every step, as rows cached for the next band stay across the band's end)."""
     layers = layers or [s.layer for s in net.steps[start:stop]]
     first = {v: next(i for i in range(start, stop) if net.steps[i].writes == v) for v in homes}
+    held = held or {v: layers[first[v] - start].output.bytes for v in homes}
     readers = net.readers()
     last = {v: max(readers[v]) for v in homes}
     out = []
     for i, layer in zip(range(start, stop), layers, strict=True):
         step = net.steps[i]
         own = _homes_of(step, homes)
-        touched = {step.writes} | {name for _, name in step.reads}
         reserved: dict[str, int] = {}
         for v, storage in homes.items():
-            if v not in touched and first[v] < i < last[v]:
-                reserved[storage] = reserved.get(storage, 0) + layers[first[v] - start].output.bytes
+            tensors = [layer.output] if step.writes == v else []
+            tensors += [layer.tensors[operand] for operand, name in step.reads if name == v]
+            extra = held.get(v, 0) - max((t.bytes for t in tensors), default=0)
+            if (carried or first[v] <= i <= last[v]) and extra > 0:
+                reserved[storage] = reserved.get(storage, 0) + extra
         onchip = OnChip(own, tuple(sorted(reserved.items())))
         out.append(replace(layer, onchip=onchip) if onchip else layer)
     return out
 
 
-def band_dims(net: Network, start: int, stop: int, homes: dict[str, str], axis: int) -> tuple[str, ...] | None:
-    """Per step of the group, a dim it can split (`cores.split_dims`) that cuts every homed value it
-    touches along tensor axis `axis`; None when some step has none (or touches no homed value)."""
-    out = []
-    for i in range(start, stop):
-        step = net.steps[i]
-        touched = _homes_of(step, homes)
-        dims = [d for d in split_dims(step.layer) if touched and
-                all(tensor_axis(step.layer, t, d) == axis for t, _ in touched)]
-        if not dims:
-            return None
-        out.append(dims[0])
-    return tuple(out)
+def band_layers(net: Network, group: Group) -> list[list[Slice | None]]:
+    """Per band, per step of a banded group, its slice, a layer keeping its band's homed rows on chip
+    (None: the step has no rows to compute in that band)."""
+    plan = plan_bands(net, group.start, group.stop, group.axis, group.bands, group.cache)
+    return _onchip_bands(net, group.start, group.stop, dict(group.homes), plan)
 
 
-def band_layers(net: Network, start: int, stop: int, homes: dict[str, str], dims: tuple[str, ...],
-                bands: int) -> list[list[Slice]] | None:
-    """Per band, per step of the group, its slice (a layer keeping its band's homed slices on chip);
-    None when some step's dim is shorter than `bands`. Bands of one value line up in its producer
-    and readers: the same extent cut into the same number of slices."""
-    per_step = [slices(net.steps[i].layer, d, bands) for i, d in zip(range(start, stop), dims, strict=True)]
-    if any(len(p) != bands for p in per_step):
-        return None
+def _onchip_bands(net: Network, start: int, stop: int, homes: dict[str, str],
+                  plan: Bands) -> list[list[Slice | None]]:
     out = []
-    for j in range(bands):
-        layers = group_layers(net, start, stop, homes, [p[j].layer for p in per_step])
-        out.append([replace(p[j], layer=layer) for p, layer in zip(per_step, layers, strict=True)])
+    for band, held in zip(plan.parts, plan.held, strict=True):
+        kept = {v: b for v, b in held if v in homes}
+        whole = [s.layer for s in net.steps[start:stop]]
+        layers = [w if s is None else s.layer for s, w in zip(band, whole, strict=True)]
+        layers = group_layers(net, start, stop, homes, layers, kept, carried=plan.cache)
+        out.append([None if s is None else replace(s, layer=layer) for s, layer in zip(band, layers, strict=True)])
     return out
 
 
@@ -187,13 +184,13 @@ def group_cost(net: Network, acg: ACG, start: int, stop: int, step_cost: StepCos
     best = None
     for choice in itertools.islice(itertools.product(*(options[v] for v in values)), MAX_HOME_CHOICES):
         homes = dict(zip(values, choice, strict=True))
-        for group in _banded(net, acg, start, stop, homes, step_cost):
+        for group in group_variants(net, acg, start, stop, homes, step_cost):
             if best is None or group.cost < best.cost:
                 best = group
     return best
 
 
-def _banded(net: Network, acg: ACG, start: int, stop: int, homes: dict[str, str], step_cost: StepCost):
+def group_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[str, str], step_cost: StepCost):
     """The group with `homes`: whole where its values fit their homes, else in each band count where
     every band of every homed value fits (per axis the bands may cut; more bands while they get cheaper)."""
     capacity = {v: acg.storages[s].total_capacity for v, s in homes.items()}
@@ -203,25 +200,26 @@ def _banded(net: Network, acg: ACG, start: int, stop: int, homes: dict[str, str]
             yield Group(start, stop, tuple(homes.items()), math.fsum(costs))
             return  # whole values fit: bands would only re-read what is not homed (and cost solves)
     rank = min(len(net.values[v].shape) for v in homes)
-    for axis in range(rank):
-        dims = band_dims(net, start, stop, homes, axis)
-        if dims is None:
-            continue
-        previous = math.inf
-        for bands in BAND_COUNTS:
-            if any(-(-net.buffers[v].bytes // bands) > capacity[v] for v in homes):
+    for axis, cache in itertools.product(range(rank), (False, True)):
+        previous, tried = math.inf, set()
+        for count in BAND_COUNTS:
+            plan = plan_bands(net, start, stop, axis, count, cache)
+            if plan is None or (cache and not plan.shared):
+                break  # (caching is recomputing when bands share no rows)
+            if plan.count in tried:
                 continue
-            parts = band_layers(net, start, stop, homes, dims, bands)
-            if parts is None:
-                break
-            costs = [step_cost(s.layer) for band in parts for s in band]
+            tried.add(plan.count)
+            if any(b > capacity[v] for held in plan.held for v, b in held if v in homes):
+                continue
+            costs = [step_cost(s.layer) for band in _onchip_bands(net, start, stop, homes, plan) for s in band if s]
             if any(c is None for c in costs):
                 continue
             total = math.fsum(costs)
             if total >= previous:
                 break
             previous = total
-            yield Group(start, stop, tuple(homes.items()), total, bands, dims)
+            dims = tuple(s.dim for s in plan.parts[0])
+            yield Group(start, stop, tuple(homes.items()), total, plan.count, dims, axis, cache, plan.shared)
 
 
 def _bridged(net: Network, start: int, stop: int, values: list[str]) -> bool:

@@ -33,8 +33,10 @@ def run(workload: str, acg_name: str, fuse: str, cores: int, validate: bool, tim
                              CompileOptions(time_limit=time_limit, validate=validate, fuse=fuse, cores=cores))
     tot = result.totals()
     cycles = tot["simulated_cycles"] if validate and tot["simulated_cycles"] else tot["predicted_cycles"]
+    groups = [g for g in result.fusion.groups if g.homes] if result.fusion else []
     return {"cycles": cycles, "energy": tot["energy_pj"], "dram": tot["dram_bytes"], "valid": result.valid,
             "groups": tot.get("groups"), "onchip": tot.get("onchip_values", 0), "split": tot["split_steps"],
+            "depth": sum(g.shared > 0 for g in groups), "parallel": sum(g.cores > 1 for g in groups),
             "seconds": time.perf_counter() - start}
 
 
@@ -47,9 +49,11 @@ def main() -> None:
     args = ap.parse_args()
     kind = "simulated" if args.validate else "predicted"
     print("baseline: layer by layer on one core (--fuse none --cores 1); 'cores' rows: layer by layer on as many\n"
-          "cores as pay (--fuse none); 'fused' rows: the solver's choice (--fuse auto, as many cores as pay)")
+          "cores as pay (--fuse none); 'fused' rows: the solver's choice (--fuse auto, as many cores as pay);\n"
+          "halo: groups run depth-first in bands that share rows; multi: groups whose bands run at once on cores")
     print(f"{'network':<16} {'acg':<14} {'against':<7} {kind + ' cycles':>24} {'speed-up':>8} {'DRAM MB':>17} "
-          f"{'traffic':>8} {'energy uJ':>19} {'groups':>6} {'split':>5} {'valid':>11} {'compile s':>9}")
+          f"{'traffic':>8} {'energy uJ':>19} {'groups':>6} {'halo':>4} {'multi':>5} {'split':>5} {'valid':>11} "
+          f"{'compile s':>9}")
     for workload in args.workload:
         for acg in args.acg:
             a = run(workload, acg, "none", 1, args.validate, args.time_limit)
@@ -60,7 +64,8 @@ def main() -> None:
                 speedup, saved = a["cycles"] / b["cycles"], 1 - b["dram"] / a["dram"]
                 print(f"{workload:<16} {acg:<14} {label:<7} {a['cycles']:>11,.0f} {b['cycles']:>12,.0f} "
                       f"{speedup:>7.2f}x {a['dram'] / 1e6:>8.2f} {b['dram'] / 1e6:>8.2f} {saved:>7.1%} "
-                      f"{a['energy'] / 1e6:>9.1f} {b['energy'] / 1e6:>9.1f} {b['groups'] or 0:>6} {b['split']:>5} "
+                      f"{a['energy'] / 1e6:>9.1f} {b['energy'] / 1e6:>9.1f} {b['groups'] or 0:>6} {b['depth']:>4} "
+                      f"{b['parallel']:>5} {b['split']:>5} "
                       f"{str(a['valid']):>5} {str(b['valid']):>5} {b['seconds']:>9.1f}", flush=True)
 
 

@@ -198,7 +198,8 @@ def fusion_document(result: NetworkResult) -> dict | None:
     steps = result.network.steps
     groups = [{"steps": [s.layer.name for s in steps[g.start:g.stop]], "onchip": dict(g.homes), "objective": g.cost,
                "bands": g.bands, "band_dims": list(g.dims), "band_axis": g.axis if g.bands > 1 else None,
-               "halo_rows": g.shared, "halo": ("cached" if g.cache else "recomputed") if g.shared else None}
+               "halo_rows": g.shared, "halo": ("cached" if g.cache else "recomputed") if g.shared else None,
+               "cores": g.cores}
               for g in plan.groups if g.homes]
     return {"groups": groups, "objective_unfused": plan.unfused_cost, "objective_fused": plan.cost}
 
@@ -262,7 +263,8 @@ def print_compile(console: Console, doc: dict, wide: bool = False) -> None:
         for g in fusion["groups"]:
             kept = ", ".join(f"{v} in {s}" for v, s in g["onchip"].items())
             halo = f", {g['halo_rows']} halo rows {g['halo']}" if g["halo"] else ""
-            bands = f" (in {g['bands']} bands along {', '.join(dict.fromkeys(g['band_dims']))}{halo})" \
+            cores = f", at once on {g['cores']} cores" if g["cores"] > 1 else ""
+            bands = f" (in {g['bands']} bands along {', '.join(dict.fromkeys(g['band_dims']))}{halo}{cores})" \
                 if g["bands"] > 1 else ""
             console.print(f"  {' + '.join(g['steps'])}: {kept}{bands}", highlight=False)  # wraps at the width
 

@@ -117,7 +117,7 @@ def simulate_network(net: Network, units: list[Unit] | dict[str, Program], plan:
     for name in net.inputs:
         arena.view(name)[...] = tensors[name]
     onchip: dict[str, np.ndarray] = {}  # the values fused groups keep on chip, as their producers left them
-    written: dict[str, np.ndarray] = {}  # per value kept on chip, which of its elements were computed
+    written: dict[tuple[str, int], np.ndarray] = {}  # per value kept on chip and core, the elements computed there
     kept = net.onchip_values()
     last = {u.step: k for k, u in enumerate(units)}
     totals: dict[int, list] = {}  # step -> [cycles, energy, off-chip bytes, instructions]
@@ -126,14 +126,14 @@ def simulate_network(net: Network, units: list[Unit] | dict[str, Program], plan:
         step = net.steps[unit.step]
         if step.writes in kept and step.writes not in onchip:
             onchip[step.writes] = np.zeros(net.values[step.writes].shape, step.layer.output.dtype)
-        if step.writes in kept and step.writes not in written:
-            written[step.writes] = np.zeros(net.values[step.writes].shape, bool)
-        _check_computed(unit, step, written)
+        _check_computed(unit, step, kept, written)
         out = onchip[step.writes] if step.writes in kept else arena.view(step.writes)
         result = _run_unit(unit, step, acg, _step_inputs(arena, onchip, step, tensors), out)
-        if step.writes in written:
-            for _, s in unit.parts:
-                _part(step, s, step.layer.expr.output.tensor, written[step.writes])[...] = True
+        if step.writes in kept:
+            for core, (_, s) in enumerate(unit.parts):
+                mask = written.setdefault((step.writes, core if unit.parallel else 0),
+                                          np.zeros(net.values[step.writes].shape, bool))
+                _part(step, s, step.layer.expr.output.tensor, mask)[...] = True
         total = totals.setdefault(unit.step, [0.0, 0.0, 0, 0])
         for i, x in enumerate((result.cycles, result.energy_pj, sum(offchip_bytes(p, acg) for p, _ in unit.parts),
                                result.instructions)):
@@ -147,13 +147,19 @@ def simulate_network(net: Network, units: list[Unit] | dict[str, Program], plan:
                       {name: np.array(arena.view(name)) for name in net.outputs})  # outputs: off chip
 
 
-def _check_computed(unit: Unit, step: Step, written: dict[str, np.ndarray]) -> None:
-    """A unit may read only parts of an on-chip value that a unit before it computed (a band whose
-    producer left out rows its reader needs would otherwise read zeros)."""
+def _check_computed(unit: Unit, step: Step, kept: set[str], written: dict[tuple[str, int], np.ndarray]) -> None:
+    """A unit may read only parts of an on-chip value that a unit before it computed on the same core
+    (a band whose producer left out rows its reader needs would otherwise read zeros, and a core cannot
+    read another core's storages)."""
     for operand, name in step.reads:
-        if name in written and not all(_part(step, s, operand, written[name]).all() for _, s in unit.parts):
-            raise SimError(f"{step.layer.name}: reads parts of the on-chip value '{name}' that no step has "
-                           "computed yet")
+        if name not in kept:
+            continue
+        for core, (_, s) in enumerate(unit.parts):
+            mask = written.get((name, core if unit.parallel else 0))
+            if mask is None or not _part(step, s, operand, mask).all():
+                where = f" on core {core}" if unit.parallel else ""
+                raise SimError(f"{step.layer.name}: reads parts of the on-chip value '{name}' that no step has "
+                               f"computed{where}")
 
 
 def _part(step: Step, s: Slice | None, tensor: str, data: np.ndarray) -> np.ndarray:

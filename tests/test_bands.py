@@ -14,7 +14,7 @@ from mapper.flow import Options, map_layers
 from mapper.network import compile as compile_module
 from mapper.network.bands import plan_bands
 from mapper.network.compile import CompileOptions, compile_network
-from mapper.network.fusion import FusionPlan, Group, group_variants
+from mapper.network.fusion import FusionPlan, Group, group_variants, parallel_variants
 from mapper.network.program import build_network
 from mapper.network.reference import calibrate, operands, seeded_tensors
 from mapper.network.windows import partition, slice_data, window_slice
@@ -127,7 +127,7 @@ def test_a_depth_first_group_is_simulated_bit_exact(cache, monkeypatch):
         record, _ = map_layers([layer], acg, Options(time_limit=5, validate=False), done=solved)[0]
         return record.predicted_cycles if record.mapped else None
 
-    def forced(net, acg, step_cost):
+    def forced(net, acg, step_cost, parallel_cost=None):
         variants = [g for g in group_variants(net, acg, 0, 3, {"c1": "OBUF", "c1.requant": "VMEM"}, cost)
                     if g.cache == cache and g.axis == 2]
         assert variants and variants[0].shared > 0 and variants[0].bands > 1
@@ -140,3 +140,29 @@ def test_a_depth_first_group_is_simulated_bit_exact(cache, monkeypatch):
     assert result.splits[2] is not None and len(result.splits[2].slices) == g.bands  # c2 runs in every band
     rows = sum(s.hi - s.lo for s in result.splits[0].slices)  # c1's rows over the bands
     assert rows == 16 if cache else rows > 16
+
+
+def test_a_group_split_over_cores_runs_its_bands_at_once_bit_exact(tmp_path, monkeypatch):
+    """The same chain on two cores: each core runs one band of rows through c1, the requantisation and
+    c2, keeping its band of c1 in its own OBUF (the halo recomputed); the simulator runs each step's
+    two bands at once and checks that each core reads only rows it computed itself."""
+    text = (DATA / "tiny_chain.yaml").read_text().replace("name: tiny_chain\n", "name: tiny_chain_duo\ncores: 2\n")
+    text = text.replace("offchip: true,", "offchip: true, bytes_per_cycle: 4,")
+    path = tmp_path / "tiny_chain_duo.yaml"
+    path.write_text(text)
+    acg = load_acg(path)
+    small = CONV_CHAIN.replace("H: 16, W: 16", "H: 8, W: 8").replace("K: 8", "K: 4").replace("C: 8", "C: 4")
+    wl = parse_workload(load_yaml_text(small, "conv_chain.yaml"))
+
+    def forced(net, acg, step_cost, parallel_cost=None):
+        assert parallel_cost is not None  # an ACG with cores: fusion considers groups over them
+        variants = [g for g in parallel_variants(net, acg, 0, 3, {"c1": "OBUF", "c1.requant": "VMEM"}, parallel_cost)
+                    if g.axis == 2]
+        assert variants and variants[0].cores == 2 and variants[0].shared > 0
+        rest = tuple(Group(i, i + 1, (), step_cost(net.steps[i].layer)) for i in range(3, len(net.steps)))
+        return FusionPlan((variants[0], *rest), 0.0, 0.0)
+    monkeypatch.setattr(compile_module, "plan_fusion", forced)
+    result = compile_network(wl, acg, CompileOptions(time_limit=5))
+    assert result.valid is True, result.error
+    assert [s.cores for s in result.splits[:3]] == [2, 2, 2]
+    assert result.records[2].cores == 2 and result.records[2].simulated_cycles > 0

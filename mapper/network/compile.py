@@ -30,7 +30,7 @@ from mapper.acg import ACG
 from mapper.flow import LayerResult, Options, layer_key, map_layers
 from mapper.lower import lower
 from mapper.mapping import Mapping
-from mapper.network.cores import Split, best_split, objective_value
+from mapper.network.cores import Split, best_split, objective_value, shared_view
 from mapper.network.fusion import FusionPlan, band_layers, fused_network, plan_fusion
 from mapper.network.memory import AddressPlan, peak_bytes, plan_memory
 from mapper.network.program import Network, build_network
@@ -123,10 +123,11 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     split_solved: dict = {}  # core count -> the same, for the slices of steps split over cores
     fusion = None
     if options.fuse == "auto":
-        fusion = plan_fusion(net, acg, _step_cost(acg, options, solved, split_solved, progress))
+        fusion = plan_fusion(net, acg, _step_cost(acg, options, solved, split_solved, progress),
+                             parallel_cost=_parallel_cost(acg, options, split_solved) if acg.cores > 1 else None)
         net = fused_network(net, fusion)
     steps = [s.layer for s in net.steps]
-    banded = _banded_steps(net, fusion, acg, options, solved)
+    banded = _banded_steps(net, fusion, acg, options, solved, split_solved)
     todo = [i for i in range(len(steps)) if i not in banded]
 
     done = itertools.count(1)
@@ -168,10 +169,28 @@ def _step_cost(acg: ACG, options: CompileOptions, solved: dict, split_solved: di
     return cost
 
 
+def _parallel_cost(acg: ACG, options: CompileOptions, split_solved: dict) -> Callable:
+    """The objective of a step's slices run at once, one per core (None: more cores than allowed, or a
+    slice with no mapping), each solved on the view one core has while they all run."""
+    def cost(parts: list) -> float | None:
+        split = _parallel_split(parts, acg, options, split_solved)
+        return None if split is None else objective_value(split.record(parts[0].layer.name), options.objective)
+    return cost
+
+
+def _parallel_split(parts: list, acg: ACG, options: CompileOptions, split_solved: dict) -> Split | None:
+    count = len(parts)
+    if options.cores and count > options.cores:
+        return None
+    results = map_layers([p.layer for p in parts], shared_view(acg, count), options.layer_options(),
+                         done=split_solved.setdefault(count, {}))
+    return Split(parts[0].dim, tuple(parts), tuple(results)) if all(r.mapped for r, _ in results) else None
+
+
 def _banded_steps(net: Network, fusion: FusionPlan | None, acg: ACG, options: CompileOptions,
-                  solved: dict) -> dict[int, Split]:
-    """Per step of a fused group that runs in bands, its bands (a sequential Split), each slice solved
-    with what its band keeps on chip."""
+                  solved: dict, split_solved: dict) -> dict[int, Split]:
+    """Per step of a fused group that runs in bands, its bands (a Split: one after the other, or at once
+    on several cores), each slice solved with what its band keeps on chip."""
     out: dict[int, Split] = {}
     for g in fusion.groups if fusion is not None else ():
         if g.bands == 1:
@@ -179,6 +198,9 @@ def _banded_steps(net: Network, fusion: FusionPlan | None, acg: ACG, options: Co
         bands = band_layers(net, g)
         for k, i in enumerate(range(g.start, g.stop)):
             column = tuple(band[k] for band in bands if band[k] is not None)
+            if g.cores > 1:
+                out[i] = _parallel_split(list(column), acg, options, split_solved)
+                continue
             results = map_layers([s.layer for s in column], acg, options.layer_options(), done=solved)
             out[i] = Split(g.dims[k], column, tuple(results), parallel=False)
     return out
@@ -249,6 +271,12 @@ def _units(result: NetworkResult) -> list[Unit]:
     while i < n:
         if i in banded:
             g = banded[i]
+            if g.cores > 1:  # each step's bands at once, one per core
+                units += [Unit(k, tuple((lower(m), s) for (_, m), s in zip(splits[k].results, splits[k].slices,
+                                                                           strict=True)), parallel=True)
+                          for k in range(g.start, g.stop)]
+                i = g.stop
+                continue
             parts = {k: iter(zip(splits[k].results, splits[k].slices, strict=True)) for k in range(g.start, g.stop)}
             for band in band_layers(result.network, g):  # a step with nothing to compute in a band has no slice
                 for k, s in zip(range(g.start, g.stop), band, strict=True):

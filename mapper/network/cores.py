@@ -3,10 +3,11 @@
 An ACG with `cores: N` has N copies of its on-chip part (storages, compute nodes, their edges) that
 share the off-chip storages and their ports. A step may run on c <= N cores by splitting one dim of
 its layer into c contiguous slices (DLFusion's and Stream's split of output channels, pixels or
-batch): a dim the output indexes plainly that every tensor indexes plainly too (a convolution's
-output channels or batch, any axis of an element-wise layer), so that each slice is the same
-computation over a smaller extent, reading and writing slices of the tensors that dim indexes and the
-whole of the others (each core loads them itself).
+batch): a dim the output indexes plainly (`windows.window_slice`), so that each slice is the same
+computation over a smaller extent, reading and writing the windows of the tensors that dim indexes
+(a convolution's input rows with their halo when it splits output rows) and the whole of the others
+(each core loads them itself). A fused group may run on several cores too: its bands at once, one
+per core (`mapper.network.fusion.parallel_variants`).
 
 Each slice is mapped by the layer solver on the view one core has while c cores run: the off-chip
 ports give each core 1/c of their bandwidth (`shared_view`). The step then takes its slowest slice's
@@ -17,7 +18,7 @@ the off-chip ports are shared, so the contention it finds is its own (`sim.machi
     >>> conv = make_layer("c", "O[k,p] += I[c,p+r] * W[k,c,r]", {"k": 64, "p": 14, "c": 8, "r": 3},
     ...                   {"I": "int8", "W": "int8", "O": "int32"}, {"I": (8, 16)})
     >>> split_dims(conv)
-    ('k',)
+    ('k', 'p')
     >>> [(s.lo, s.hi, s.layer.tensors["W"].shape) for s in slices(conv, "k", 3)]
     [(0, 22, (22, 8, 3)), (22, 44, (22, 8, 3)), (44, 64, (20, 8, 3))]
 """
@@ -35,25 +36,12 @@ from mapper.workload import Layer
 
 
 def split_dims(layer: Layer) -> tuple[str, ...]:
-    """The dims a step may split over cores: indexed plainly (the bare dim) by the output and by every
-    access that uses them, and not fused with other dims anywhere; largest extent first."""
-    out = []
-    accesses = [layer.expr.output, *layer.expr.accesses]
-    for d in layer.expr.output.dims:
-        plain = all(ix.terms == ((d, 1),) and ix.const == 0 for a in accesses for ix in a.indices if d in ix.dims)
-        if plain and layer.dims[d] > 1:
-            out.append(d)
+    """The dims a step may split over cores: those the output indexes plainly that `windows.window_slice`
+    can cut (a convolution's output channels or batch, its output rows or columns with their input
+    halo, any axis of an element-wise layer); largest extent first."""
+    out = [d for d in layer.expr.output.dims
+           if layer.dims[d] > 1 and window_slice(layer, d, 0, 1, layer.name) is not None]
     return tuple(sorted(out, key=lambda d: (-layer.dims[d], out.index(d))))
-
-
-def tensor_axis(layer: Layer, tensor: str, dim: str) -> int | None:
-    """The axis of `tensor` that `dim` indexes (None: it does not)."""
-    for a in [layer.expr.output, *layer.expr.accesses]:
-        if a.tensor == tensor:
-            for axis, ix in enumerate(a.indices):
-                if dim in ix.dims:
-                    return axis
-    return None
 
 
 def slices(layer: Layer, dim: str, count: int) -> tuple[Slice, ...]:

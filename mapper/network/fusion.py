@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from mapper.acg import ACG
 from mapper.binding import bind
 from mapper.network.bands import Bands, plan_bands
+from mapper.network.cores import core_counts
 from mapper.network.program import Network
 from mapper.network.windows import Slice
 from mapper.workload import Layer, OnChip
@@ -37,6 +38,9 @@ MAX_HOME_CHOICES = 8  # home assignments tried per group (the first ones, in sto
 BAND_COUNTS = (2, 4, 8, 16, 32)  # bands tried (at most one row each) for a group whose values do not fit whole
 
 StepCost = Callable[[Layer], float | None]  # a step's objective at its optimum; None: no mapping
+# A step's slices run at once, one per core: the objective of that split (None: some slice has no mapping).
+ParallelCost = Callable[[list[Slice]], float | None]
+MAX_PARALLEL_AXES = 2  # axes tried for a group's bands run at once on several cores
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Group:
     axis: int = 0  # the axis of the group's values the bands cut
     cache: bool = False  # rows two bands share stay on chip (else the later band recomputes them)
     shared: int = 0  # rows two bands share (a convolution's halo), over the steps
+    cores: int = 1  # >1: the bands run at once, one per core, each step's bands together
 
 
 @dataclass(frozen=True)
@@ -173,18 +178,22 @@ def _homes_of(step, homes: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 def group_cost(net: Network, acg: ACG, start: int, stop: int, step_cost: StepCost,
-               options: dict[str, list[str]]) -> Group | None:
+               options: dict[str, list[str]], parallel_cost: ParallelCost | None = None) -> Group | None:
     """The best way to run the group [start, stop) (None when it keeps nothing on chip that links all
     its steps, or nothing maps): a home for each value that can stay on chip, and the number of bands
     (1: whole values; more: band by band, each value's band on chip, the bands of the inputs that are
-    not homed re-read per band where a step reads them whole)."""
+    not homed re-read per band where a step reads them whole; with `parallel_cost`, bands at once on
+    several cores)."""
     values = [v for v in fusable_values(net, start, stop) if options.get(v)]
     if not _bridged(net, start, stop, values):
         return None
     best = None
     for choice in itertools.islice(itertools.product(*(options[v] for v in values)), MAX_HOME_CHOICES):
         homes = dict(zip(values, choice, strict=True))
-        for group in group_variants(net, acg, start, stop, homes, step_cost):
+        variants = group_variants(net, acg, start, stop, homes, step_cost)
+        if parallel_cost is not None:
+            variants = itertools.chain(variants, parallel_variants(net, acg, start, stop, homes, parallel_cost))
+        for group in variants:
             if best is None or group.cost < best.cost:
                 best = group
     return best
@@ -222,6 +231,31 @@ def group_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[st
             yield Group(start, stop, tuple(homes.items()), total, plan.count, dims, axis, cache, plan.shared)
 
 
+def parallel_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[str, str],
+                      parallel_cost: ParallelCost):
+    """The group with `homes` in as many bands as it runs on cores (each core 2..N that the ACG's core
+    counts allow), the bands at once, one per core, each keeping its band's part of the homed values in
+    its own core's storages; every step's bands run together (and end together) before the next step's.
+    Rows two bands share are recomputed: a core cannot read another's storages."""
+    capacity = {v: acg.storages[s].total_capacity for v, s in homes.items()}
+    rank, axes = min(len(net.values[v].shape) for v in homes), 0
+    for axis in range(rank):
+        plans = [plan_bands(net, start, stop, axis, c, cache=False) for c in core_counts(acg)[1:]]
+        plans = [p for c, p in zip(core_counts(acg)[1:], plans, strict=True) if p is not None and p.count == c]
+        axes += bool(plans)
+        if axes > MAX_PARALLEL_AXES:
+            return
+        for plan in plans:
+            if any(b > capacity[v] for held in plan.held for v, b in held if v in homes):
+                continue
+            bands = _onchip_bands(net, start, stop, homes, plan)
+            costs = [parallel_cost([band[k] for band in bands]) for k in range(stop - start)]
+            if all(c is not None for c in costs):
+                dims = tuple(s.dim for s in plan.parts[0])
+                yield Group(start, stop, tuple(homes.items()), math.fsum(costs), plan.count, dims, axis, False,
+                            plan.shared, cores=plan.count)
+
+
 def _bridged(net: Network, start: int, stop: int, values: list[str]) -> bool:
     """Whether every boundary inside the run is crossed by a value kept on chip (otherwise the run is
     two independent groups, which the partition already considers)."""
@@ -230,8 +264,10 @@ def _bridged(net: Network, start: int, stop: int, values: list[str]) -> bool:
     return all(any(p < k <= r for p, r in spans) for k in range(start + 1, stop))
 
 
-def plan_fusion(net: Network, acg: ACG, step_cost: StepCost, max_group: int = MAX_GROUP) -> FusionPlan:
-    """The partition of `net`'s steps into fused groups with the least total cost under `step_cost`."""
+def plan_fusion(net: Network, acg: ACG, step_cost: StepCost, max_group: int = MAX_GROUP,
+                parallel_cost: ParallelCost | None = None) -> FusionPlan:
+    """The partition of `net`'s steps into fused groups with the least total cost under `step_cost`
+    (and, on several cores, `parallel_cost` for a group's bands run at once)."""
     n = len(net.steps)
     single = [step_cost(s.layer) for s in net.steps]
     unfused = math.fsum(c for c in single if c is not None)
@@ -247,7 +283,7 @@ def plan_fusion(net: Network, acg: ACG, step_cost: StepCost, max_group: int = MA
             for v in fusable_values(net, i, j):
                 if v not in options:
                     options[v] = home_options(net, acg, v)
-            groups[(i, j)] = group_cost(net, acg, i, j, step_cost, options)
+            groups[(i, j)] = group_cost(net, acg, i, j, step_cost, options, parallel_cost)
         g = groups[(i, j)]
         return None if g is None else g.cost
 

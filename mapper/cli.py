@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     from mapper.experiment import load_experiment
     from mapper.files import file_in
-    from mapper.report import write_report
+    from mapper.report_networks import write_experiment_report
     from mapper.runner import experiment_rows, run_experiment
 
     if args.jobs < 1:
@@ -141,7 +141,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
         summary = run_experiment(exp, out, args.jobs, args.executor, args.scheduler, progress)
     rows = experiment_rows(exp, out)
-    written = write_report(exp, rows, out, summary.cases)
+    written = write_experiment_report(exp, rows, out, summary.cases)
     if args.json:
         print(json.dumps({"experiment": exp.name, "out": str(out), "cases": summary.cases,
                           "computed": summary.computed, "reused": summary.reused, "rows": rows}, indent=2))

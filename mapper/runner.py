@@ -142,7 +142,8 @@ def run_experiment(exp: Experiment, out: Path, jobs: int = 1, executor: str = "l
         total = len({c.key for c in all_cases(exp, placeholder)})
         computed = 0
         for phase in (1, 2):  # 2: strategies that copy another's solve time, once it is known
-            now = [c for c in all_cases(exp, _solve_times(db, exp)) if (c.strategy.same_time_as is None) == (phase == 1)]
+            now = [c for c in all_cases(exp, _solve_times(db, exp))
+                   if (c.strategy.same_time_as is None) == (phase == 1)]
             done = done_keys(db)
             todo = list({c.key: c for c in now if c.key not in done}.values())
             if progress:

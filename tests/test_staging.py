@@ -13,6 +13,7 @@ import pytest
 
 from mapper.acg import load_acg
 from mapper.cli import main
+from mapper.experiment import load_experiment
 from mapper.network.compile import CompileOptions, compile_network
 from mapper.network.staging import Transfer, predict_phase
 from mapper.spec import SpecError
@@ -154,3 +155,10 @@ def test_quick_experiment_reports_both_designs(tmp_path: Path) -> None:
         assert float(r["end_to_end_ms"]) == pytest.approx(parts)
         assert float(r["inferences_per_joule"]) == pytest.approx(1e12 / float(r["end_to_end_energy_pj"]))
     assert (tmp_path / "latency_breakdown.png").stat().st_size > 0 and (tmp_path / "energy.png").exists()
+
+
+def test_network_experiments_take_whole_workloads(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: n\nlevel: networks\nacgs: [dscs_drive]\nworkloads: [{spec: tiny_net, layers: [conv1]}]\n")
+    with pytest.raises(SpecError, match=r"exp.yaml:4: workloads\[0\]: expected a workload name or path \(a whole"):
+        load_experiment(path)

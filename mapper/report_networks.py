@@ -18,7 +18,7 @@ from pathlib import Path
 from mapper import __version__
 from mapper.experiment import Experiment
 from mapper.files import save_figure, write_text
-from mapper.report import _plt, md_table, write_report
+from mapper.report import md_table, pyplot, write_report
 
 CSV_COLUMNS = ("acg", "workload", "strategy", "objective", "repetition", "status", "valid", "macs",
                "staging_in_cycles", "simulated_cycles", "predicted_cycles", "staging_out_cycles", "end_to_end_cycles",
@@ -117,7 +117,7 @@ def plot_phases(rows: list[dict], path: Path, prices: dict[str, float], energy: 
     data = {(r["acg"], r["workload"]): figures(r, prices) for r in rows}
     if not any(data.values()):
         return False
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models) + 1, 4), squeeze=False)
     parts = (("staging_mj", "staging"), (None, "compute + return")) if energy else \
         (("staging_ms", "staging"), ("compute_ms", "compute"), ("return_ms", "return"))

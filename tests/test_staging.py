@@ -15,7 +15,8 @@ from mapper.acg import load_acg
 from mapper.cli import main
 from mapper.experiment import load_experiment
 from mapper.network.compile import CompileOptions, compile_network
-from mapper.network.staging import Transfer, predict_phase
+from mapper.network.staging import Transfer
+from mapper.network.staging_cost import predict_phase
 from mapper.spec import SpecError
 from mapper.workload import load_workload
 from sim.machine import SimError

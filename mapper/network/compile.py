@@ -36,7 +36,7 @@ from mapper.network.memory import AddressPlan, peak_bytes, plan_memory
 from mapper.network.program import Network, build_network
 from mapper.network.reference import calibrate, seeded_tensors
 from mapper.network.schedule import memory_graph, onchip_capacity, optimal_schedule, order_peak
-from mapper.network.staging import PhaseCost, StagingResult, predict_staging
+from mapper.network.staging_cost import PhaseCost, StagingResult, predict_staging
 from mapper.spec import SpecError
 from mapper.workload import Workload
 from sim.machine import SimError, outputs_equal

@@ -18,7 +18,8 @@ an experiment skips what is done, and identical layers (ResNet's repeated blocks
     objectives: [latency]
 
 Override paths walk mappings by key and lists by the `name` of their items
-(`capabilities.mvmul` is the capability named mvmul). The README documents every field.
+(`capabilities.mvmul` is the capability named mvmul), edges by `FROM->TO` (`edges.DRAM->IBUF`).
+The README documents every field.
 """
 
 from __future__ import annotations
@@ -256,7 +257,7 @@ def _apply_overrides(doc: Field, overrides: list[tuple[str, Field]], name: str) 
                                   f"(it has {', '.join(map(str, node)) or 'nothing'})")
                 key = part
             elif isinstance(node, list):
-                key = next((i for i, x in enumerate(node) if isinstance(x, dict) and x.get("name") == part), None)
+                key = next((i for i, x in enumerate(node) if isinstance(x, dict) and part in _item_names(x)), None)
                 if key is None:
                     raise f.error(f"override path '{path}': no item named '{part}' in '{where}'")
             else:
@@ -271,6 +272,11 @@ def _apply_overrides(doc: Field, overrides: list[tuple[str, Field]], name: str) 
         if not overrides:
             raise
         raise overrides[-1][1].error(f"the overrides make an invalid ACG ({name}): {exc}") from None
+
+
+def _item_names(item: dict) -> tuple[str, ...]:
+    """What an override path may call a list item: its `name`, or an edge's `FROM->TO`."""
+    return (str(item.get("name")), f"{item.get('from')}->{item.get('to')}")
 
 
 def _parse_workload(item: Field) -> list[tuple[str, Layer]]:

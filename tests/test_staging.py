@@ -163,3 +163,15 @@ def test_network_experiments_take_whole_workloads(tmp_path: Path) -> None:
     path.write_text("name: n\nlevel: networks\nacgs: [dscs_drive]\nworkloads: [{spec: tiny_net, layers: [conv1]}]\n")
     with pytest.raises(SpecError, match=r"exp.yaml:4: workloads\[0\]: expected a workload name or path \(a whole"):
         load_experiment(path)
+
+
+def test_overrides_reach_edges_by_their_ends(tmp_path: Path) -> None:
+    """The shipped experiment's 10 GbE variant: an override path names an edge FROM->TO."""
+    exp = load_experiment("dscs_serverless")
+    rates = {v.label: v.acg.staging.inbound[0].bytes_per_cycle for v in exp.variants}
+    assert rates == {"dscs_drive": 3.2, "disaggregated_gpu": 2.023, "disaggregated_gpu_10gbe": 0.809}
+    path = tmp_path / "exp.yaml"
+    path.write_text("name: n\nlevel: networks\nacgs:\n  - spec: dscs_drive\n    overrides:\n"
+                    "      edges.FLASH->NOPE.latency: 1\nworkloads: [tiny_net]\n")
+    with pytest.raises(SpecError, match=r"exp.yaml:6: .*no item named 'FLASH->NOPE' in 'edges'"):
+        load_experiment(path)

@@ -6,7 +6,8 @@ A case's row has the database's usual columns, read as a whole network's: `predi
 `simulated_cycles` and `energy_pj` are the network program's (compute), `valid` is the end-to-end
 verdict (every step and the returned outputs equal the reference), `macs` the sum over steps; and
 the staging columns (`staging_in_cycles`, `staging_out_cycles`, `staging_energy_pj`,
-`staging_bytes`, `end_to_end_cycles`, `end_to_end_energy_pj`, `clock_ghz`, `power_w`).
+`staging_bytes`, `end_to_end_cycles`, `end_to_end_energy_pj`, `end_to_end_prefetch_cycles`,
+`clock_ghz`, `power_w`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mapper.spec import SpecError
 from mapper.workload import Workload
 
 NETWORK_LAYER = "(network)"  # the `layer` column of a network row
+NETWORK_FORMAT = 2  # bump when a network row's meaning changes (2: end_to_end_prefetch_cycles)
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,9 @@ class NetworkCase:
         """A content hash of what the result depends on: the ACG's meaning, every layer's computation and
         the graph's edges, the compile options."""
         wl = self.workload
-        what = (RESULT_FORMAT, "network", acg_digest(self.variant.acg), tuple(layer_key(x) for x in wl.layers),
-                tuple(sorted(wl.graph.edges)), self.strategy.name, self.strategy.options, self.objective,
-                round(self.time_limit, 3), self.seed, self.validate, self.fuse)
+        what = (RESULT_FORMAT, "network", NETWORK_FORMAT, acg_digest(self.variant.acg),
+                tuple(layer_key(x) for x in wl.layers), tuple(sorted(wl.graph.edges)), self.strategy.name,
+                self.strategy.options, self.objective, round(self.time_limit, 3), self.seed, self.validate, self.fuse)
         return hashlib.sha256(repr(what).encode()).hexdigest()[:24]
 
     @property
@@ -107,10 +109,12 @@ def network_row(result: NetworkResult) -> dict:
     if staging is None:  # the network's tensors start in the memory the layers read: compute is all
         compute = t["simulated_cycles"] if t["simulated_cycles"] is not None else t["predicted_cycles"]
         row.update(staging_in_cycles=0.0, staging_out_cycles=0.0, staging_energy_pj=0.0, staging_bytes=0,
-                   end_to_end_cycles=compute, end_to_end_energy_pj=t["energy_pj"])
+                   end_to_end_cycles=compute, end_to_end_energy_pj=t["energy_pj"],
+                   end_to_end_prefetch_cycles=compute)
     else:
         row.update(staging_in_cycles=staging["in_cycles"], staging_out_cycles=staging["out_cycles"],
                    staging_energy_pj=staging["in_energy_pj"] + staging["out_energy_pj"],
                    staging_bytes=staging["in_bytes"] + staging["out_bytes"],
-                   end_to_end_cycles=t["end_to_end_cycles"], end_to_end_energy_pj=t["end_to_end_energy_pj"])
+                   end_to_end_cycles=t["end_to_end_cycles"], end_to_end_energy_pj=t["end_to_end_energy_pj"],
+                   end_to_end_prefetch_cycles=t["end_to_end_prefetch_cycles"])
     return row

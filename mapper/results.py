@@ -31,6 +31,7 @@ COLUMNS = {
     # whole networks (`level: networks`): staging and end-to-end figures
     "staging_in_cycles": "REAL", "staging_out_cycles": "REAL", "staging_energy_pj": "REAL",
     "staging_bytes": "INTEGER", "end_to_end_cycles": "REAL", "end_to_end_energy_pj": "REAL",
+    "end_to_end_prefetch_cycles": "REAL",
     "clock_ghz": "REAL", "power_w": "REAL",
 }
 

@@ -29,6 +29,7 @@ class PhaseRun:
     cycles: float
     energy_pj: float
     arrived: dict[str, np.ndarray]  # what the route's last node holds at the end, by tensor
+    landed: dict[str, float]  # when each tensor was wholly in the route's last node
 
 
 def run_phase(transfers: tuple[Transfer, ...], acg: ACG, data: dict[str, np.ndarray]) -> PhaseRun:
@@ -41,6 +42,7 @@ def run_phase(transfers: tuple[Transfer, ...], acg: ACG, data: dict[str, np.ndar
     held: dict[str, dict[str, np.ndarray]] = {}  # node -> tensor -> array
     energy = 0.0
     last = None
+    landed: dict[str, float] = {}
     for t in transfers:
         if not t.route:
             continue
@@ -68,5 +70,21 @@ def run_phase(transfers: tuple[Transfer, ...], acg: ACG, data: dict[str, np.ndar
             there[t.tensor] = array.copy()
             if e.src != first:
                 del here[t.tensor]  # an intermediate node forwards and frees
+        landed[t.tensor] = ready
     cycles = clock.finish
-    return PhaseRun(cycles, energy + static_pj(acg, cycles), dict(held.get(last, {})) if last else {})
+    return PhaseRun(cycles, energy + static_pj(acg, cycles), dict(held.get(last, {})) if last else {}, landed)
+
+
+def prefetch_end(steps: list[tuple[float, tuple[str, ...]]], landed: dict[str, float]) -> float:
+    """When the last step ends if each starts as soon as the previous one has ended and the tensors it
+    needs have landed (`steps`: simulated cycles and needed tensors, in order): staging overlapped with
+    compute. The two phases' runs are composed, not co-simulated: their sharing of the target's port is
+    not modelled (a lower bound on a prefetching request's time).
+
+    >>> prefetch_end([(5.0, ("w1",)), (5.0, ("w2",))], {"w1": 10.0, "w2": 12.0})
+    20.0
+    """
+    end = 0.0
+    for cycles, needs in steps:
+        end = max([end, *(landed[t] for t in needs)]) + cycles
+    return end

@@ -41,7 +41,7 @@ from mapper.spec import SpecError
 from mapper.workload import Workload
 from sim.machine import SimError, outputs_equal
 from sim.network import NetworkRun, Unit, simulate_network
-from sim.staging import run_phase
+from sim.staging import prefetch_end, run_phase
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,8 @@ def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> 
                            for n in net.outputs)
             staging = replace(staging, simulated_in=PhaseCost(phase_in.cycles, phase_in.energy_pj),
                               simulated_out=PhaseCost(phase_out.cycles, phase_out.energy_pj),
-                              returned_valid=returned)
+                              returned_valid=returned,
+                              prefetch_cycles=prefetch_end(_needs(result, run), phase_in.landed) + phase_out.cycles)
     except SimError as exc:
         return replace(result, valid=False, error=f"simulation failed: {exc}",
                        simulation_seconds=time.perf_counter() - start)
@@ -266,6 +267,18 @@ def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> 
                    first_mismatch=mismatch, simulation_seconds=time.perf_counter() - start, staging=staging,
                    error=None if mismatch is None else
                    f"the simulated output of '{mismatch}' differs from the reference")
+
+
+def _needs(result: NetworkResult, run: NetworkRun) -> list[tuple[float, tuple[str, ...]]]:
+    """Per step, its simulated cycles and the staged tensors it needs before it starts: its weights and
+    the network inputs it reads (a group run in bands needs every step's from its first band on)."""
+    net = result.network
+    needs = [tuple(f"{s.layer.name}.{w}" for w in s.layer.weights) + tuple(n for _, n in s.reads if n in net.inputs)
+             for s in net.steps]
+    for g in (result.fusion.groups if result.fusion else ()):
+        if g.bands > 1:
+            needs[g.start] = tuple(t for k in range(g.start, g.stop) for t in needs[k])
+    return [(step.cycles, need) for step, need in zip(run.steps, needs, strict=True)]
 
 
 def _units(result: NetworkResult) -> list[Unit]:

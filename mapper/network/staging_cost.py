@@ -53,6 +53,7 @@ class StagingResult:
     simulated_in: PhaseCost | None = None
     simulated_out: PhaseCost | None = None
     returned_valid: bool | None = None  # the outputs that came back equal the reference
+    prefetch_cycles: float | None = None  # simulated end to end with staging overlapped (sim.staging.prefetch_end)
 
     @property
     def phase_in(self) -> PhaseCost:
@@ -76,7 +77,8 @@ class StagingResult:
                             "predicted_out_cycles": self.predicted_out.cycles,
                             "simulated": self.simulated_in is not None, "returned_valid": self.returned_valid},
                 "end_to_end_cycles": cycles, "end_to_end_energy_pj": energy,
-                "end_to_end_ms": None if cycles is None else cycles / clock_ghz / 1e6}
+                "end_to_end_ms": None if cycles is None else cycles / clock_ghz / 1e6,
+                "end_to_end_prefetch_cycles": self.prefetch_cycles}
 
 
 def predict_staging(net: Network, acg: ACG) -> StagingResult | None:

@@ -54,6 +54,7 @@ from mapper.cli_output import (
 )
 from mapper.cost import OBJECTIVES, evaluate
 from mapper.draw import draw_acg, draw_workload
+from mapper.experiment_networks import NETWORK_LAYER
 from mapper.files import files_in
 from mapper.flow import Options, map_layers, size_problem, succeeded, totals
 from mapper.lower import lower
@@ -150,7 +151,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"experiment {exp.name}: {summary.cases} cases, {summary.computed} results computed now, "
                       f"{summary.reused} found in {out / 'results.db'}", highlight=False)
         for r in failed[:10]:
-            console.print(f"  {escape(r['layer'])} on {escape(r['acg'])} ({escape(r['strategy'])}): "
+            what = r["workload"] if r["layer"] == NETWORK_LAYER else r["layer"]  # a whole network's row
+            console.print(f"  {escape(what)} on {escape(r['acg'])} ({escape(r['strategy'])}): "
                           f"{escape(r['error'] or r['status'])}", highlight=False)
         console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
     return 1 if failed else 0

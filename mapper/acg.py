@@ -13,6 +13,7 @@ DiGraph; the queries later stages need are plain functions over it:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -98,6 +99,25 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class Staging:
+    """Where a network's input and weights start and its outputs return to (ACG field `staging`).
+
+    `source` (e.g. the drive's flash, or remote storage) lies outside the memory the layers use: the
+    network compiler copies the input and every weight from it to `target` (the off-chip storage the
+    layers' mappings read) along `inbound`, and the outputs back along `outbound`. `storages` holds
+    the nodes of both routes except `target`; they are not part of the layers' ACG (`ACG.storages`)."""
+
+    source: str
+    target: str
+    storages: dict[str, Storage]
+    inbound: tuple[Edge, ...]  # the route source -> target, edge by edge
+    outbound: tuple[Edge, ...]  # the route target -> source
+
+    def storage(self, name: str, acg: ACG) -> Storage:
+        return self.storages[name] if name in self.storages else acg.storages[name]
+
+
+@dataclass(frozen=True)
 class ACG:
     name: str
     clock_ghz: float
@@ -110,6 +130,7 @@ class ACG:
     # storages and their ports are shared by all (`mapper.network.cores`).
     cores: int = 1
     power: float = 0.0  # static power in watts: static energy = power x run time
+    staging: Staging | None = None  # where a network's tensors start (None: in the off-chip storage)
 
     @property
     def capabilities(self) -> tuple[Capability, ...]:
@@ -205,7 +226,7 @@ def load_acg(name_or_path: str | Path) -> ACG:
 
 
 def parse_acg(root: Field) -> ACG:
-    top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz", "cores", "power"))
+    top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz", "cores", "power", "staging"))
     name = top["name"].ident()
     clock = top["clock_ghz"].number(strict=True) if "clock_ghz" in top else 1.0
     cores = top["cores"].int(minimum=1, maximum=MAX_CORES) if "cores" in top else 1
@@ -232,6 +253,9 @@ def parse_acg(root: Field) -> ACG:
     for s in storages.values():
         graph.add_node(s.name, kind="storage", storage=s)
     edges = tuple(_parse_edge(item, storages, compute_fields, graph) for item in top["edges"].items())
+    staging = None
+    if "staging" in top:  # its nodes leave the layers' memory before capabilities are checked against it
+        staging, edges = _parse_staging(top["staging"], storages, graph, edges, top["edges"].items())
 
     computes, seen_caps = {}, {}
     for node_name, node in compute_fields.items():
@@ -249,7 +273,7 @@ def parse_acg(root: Field) -> ACG:
         computes[node_name] = Compute(node_name, tuple(caps))
         graph.add_node(node_name, kind="compute", compute=computes[node_name])
 
-    acg = ACG(name, clock, storages, computes, edges, root.source, graph, cores, power)
+    acg = ACG(name, clock, storages, computes, edges, root.source, graph, cores, power, staging)
     for node_name, node in compute_fields.items():
         for item, cap in zip(node.child("capabilities").items(), computes[node_name].capabilities,
                              strict=True):
@@ -308,6 +332,48 @@ def _parse_edge(item: Field, storages, computes, graph: nx.DiGraph) -> Edge:
     return edge
 
 
+def _parse_staging(f: Field, storages: dict[str, Storage], graph: nx.DiGraph, edges: tuple[Edge, ...],
+                   edge_fields: list[Field]) -> tuple[Staging, tuple[Edge, ...]]:
+    """The `staging` field: its routes (fewest edges, ties by node names), with their nodes removed
+    from `storages` and `graph`; returns it and the edges that stay (the layers' ones)."""
+    f = f.keys(required=("from",), optional=("to",))
+    offchip = [s.name for s in storages.values() if s.offchip]
+    source = f["from"].str()
+    if source not in storages:
+        raise f["from"].error(f"unknown storage node '{source}'; storage nodes: {', '.join(storages)}")
+    if "to" in f:
+        target = f["to"].str()
+        if target not in offchip:
+            raise f["to"].error(f"'{target}' is not an off-chip storage; expected one of {', '.join(offchip)}")
+    elif len(offchip) == 1:
+        target = offchip[0]
+    else:
+        raise f.error(f"several off-chip storages ({', '.join(offchip)}): say which one the layers use with 'to'")
+    if source == target:
+        raise f["from"].error(f"'{source}' is where the layers read: staging must start farther out")
+    g = graph.subgraph(storages)
+    routes = []
+    for a, b, way in ((source, target, "to"), (target, source, "back from")):
+        paths = sorted(nx.all_shortest_paths(g, a, b)) if nx.has_path(g, a, b) else []
+        if not paths:
+            raise f["from"].error(f"no path along edges from '{source}' {way} '{target}'")
+        routes.append(tuple(graph.edges[u, v]["edge"] for u, v in itertools.pairwise(paths[0])))
+    nodes = {e.src for e in routes[0]} | {e.dst for e in routes[1]}
+    for node in sorted(nodes):
+        if storages[node].offchip:
+            raise f["from"].error(f"'{node}' is on the staging route, outside the layers' memory: it must not "
+                                  "be 'offchip: true' (only the storage the layers read is)")
+    on_route = {(e.src, e.dst) for route in routes for e in route}
+    for edge, item in zip(edges, edge_fields, strict=True):
+        if (edge.src in nodes or edge.dst in nodes) and (edge.src, edge.dst) not in on_route:
+            raise item.error(f"an edge from '{edge.src}' to '{edge.dst}' touches the staging route but is not on it "
+                             f"(route: {' -> '.join([source, *(e.dst for e in routes[0])])})")
+    staged = {n: storages.pop(n) for n in sorted(nodes)}
+    graph.remove_nodes_from(staged)
+    kept = tuple(e for e in edges if (e.src, e.dst) not in on_route)
+    return Staging(source, target, staged, routes[0], routes[1]), kept
+
+
 def _parse_capability(node_name: str, item: Field, storages: dict[str, Storage],
                       compute_names: set[str]) -> Capability:
     f = item.keys(required=("name", "expr", "operands", "dtypes", "cycles"), optional=_CAPABILITY_FIELDS)
@@ -329,7 +395,7 @@ def _parse_capability(node_name: str, item: Field, storages: dict[str, Storage],
             raise value.error("expected a storage node or a non-empty list of them")
         for place in places:
             if place not in storages:
-                what = "a compute node" if place in compute_names else "not a node"
+                what = "a compute node" if place in compute_names else "not a node of the layers' memory"
                 raise value.error(f"'{place}' is {what}: an operand must name a storage node "
                                   f"({', '.join(storages)})")
         operands[tensor] = tuple(places)
@@ -413,5 +479,5 @@ def dtype_field(f: Field) -> str:
     return f.value
 
 
-__all__ = ["ACG", "Capability", "Compute", "Edge", "Storage", "SpecError", "load_acg", "parse_acg",
+__all__ = ["ACG", "Capability", "Compute", "Edge", "Staging", "Storage", "SpecError", "load_acg", "parse_acg",
            "read_paths", "write_paths", "home_paths", "peak_ops_per_cycle", "peak_macs_per_cycle", "storage_graph"]

@@ -54,6 +54,7 @@ from mapper.cli_output import (
 )
 from mapper.cost import OBJECTIVES, evaluate
 from mapper.draw import draw_acg, draw_workload
+from mapper.experiment_networks import NETWORK_LAYER
 from mapper.files import files_in
 from mapper.flow import Options, map_layers, size_problem, succeeded, totals
 from mapper.lower import lower
@@ -122,7 +123,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     from mapper.experiment import load_experiment
     from mapper.files import file_in
-    from mapper.report import write_report
+    from mapper.report_networks import write_experiment_report
     from mapper.runner import experiment_rows, run_experiment
 
     if args.jobs < 1:
@@ -141,7 +142,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
         summary = run_experiment(exp, out, args.jobs, args.executor, args.scheduler, progress)
     rows = experiment_rows(exp, out)
-    written = write_report(exp, rows, out, summary.cases)
+    written = write_experiment_report(exp, rows, out, summary.cases)
     if args.json:
         print(json.dumps({"experiment": exp.name, "out": str(out), "cases": summary.cases,
                           "computed": summary.computed, "reused": summary.reused, "rows": rows}, indent=2))
@@ -150,7 +151,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"experiment {exp.name}: {summary.cases} cases, {summary.computed} results computed now, "
                       f"{summary.reused} found in {out / 'results.db'}", highlight=False)
         for r in failed[:10]:
-            console.print(f"  {escape(r['layer'])} on {escape(r['acg'])} ({escape(r['strategy'])}): "
+            what = r["workload"] if r["layer"] == NETWORK_LAYER else r["layer"]  # a whole network's row
+            console.print(f"  {escape(what)} on {escape(r['acg'])} ({escape(r['strategy'])}): "
                           f"{escape(r['error'] or r['status'])}", highlight=False)
         console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
     return 1 if failed else 0

@@ -244,6 +244,14 @@ def print_compile(console: Console, doc: dict, wide: bool = False) -> None:
                   f"weights {format_bytes(tot['weight_bytes'])}); compiled in {tot['compile_seconds']:.1f} s",
                   highlight=False)
     console.print(verdict, highlight=False)
+    staging = tot.get("staging")
+    if staging is not None:  # a cold request: staging in, compute, return, one after the other
+        console.print(f"staging: {format_bytes(staging['in_bytes'])} in {staging['in_transfers']} transfers "
+                      f"{staging['from']} -> {staging['to']} in {num(staging['in_cycles'])} cycles, outputs back in "
+                      f"{num(staging['out_cycles'])} cycles ({'simulated' if staging['simulated'] else 'predicted'}); "
+                      f"end to end {num(tot['end_to_end_cycles'])} cycles = {num(tot['end_to_end_ms'], '{:,.3f}')} ms, "
+                      f"{num(tot['end_to_end_energy_pj'] and tot['end_to_end_energy_pj'] / 1e9, '{:,.3f}')} mJ",
+                      highlight=False)
     fits = "fit" if tot["activations_fit_on_chip"] else "do not fit"
     console.print(f"order: {doc['schedule']} (activation peak {format_bytes(tot['peak_activation_bytes'])}, the file's "
                   f"{format_bytes(tot['file_order_peak_bytes'])}); activations {fits} the largest on-chip storage "

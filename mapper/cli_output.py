@@ -78,8 +78,17 @@ def acg_summary(acg: ACG) -> dict:
         })
     edges = [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle, "pj_per_byte": e.pj_per_byte,
               "latency": e.latency} for e in acg.edges]
+    staging = None
+    if acg.staging is not None:  # its nodes and edges are not among the layers' storages and edges
+        st = acg.staging
+        staging = {"from": st.source, "to": st.target,
+                   "storages": [{"name": n.name, "capacity": n.capacity, "read_pj_per_byte": n.read_pj_per_byte,
+                                 "write_pj_per_byte": n.write_pj_per_byte} for n in st.storages.values()],
+                   **{way: [{"from": e.src, "to": e.dst, "bytes_per_cycle": e.bytes_per_cycle,
+                             "pj_per_byte": e.pj_per_byte, "latency": e.latency} for e in route]
+                      for way, route in (("inbound", st.inbound), ("outbound", st.outbound))}}
     return {"name": acg.name, "source": acg.source, "clock_ghz": acg.clock_ghz, "cores": acg.cores, "power": acg.power,
-            "storages": storages, "capabilities": capabilities, "edges": edges}
+            "storages": storages, "capabilities": capabilities, "edges": edges, "staging": staging}
 
 
 def _sources(layer) -> dict:
@@ -161,6 +170,12 @@ def print_acg(console: Console, s: dict, wide: bool = False) -> None:
     for e in s["edges"]:
         add_row(t, e["from"], e["to"], f"{e['bytes_per_cycle']:g}", f"{e['pj_per_byte']:g}", str(e["latency"]))
     _print_table(console, t, wide)
+    st = s["staging"]
+    if st is not None:
+        for way in ("inbound", "outbound"):
+            hops = ", ".join(f"{e['from']} -> {e['to']} {e['bytes_per_cycle']:g} B/cycle + {e['latency']} cycles"
+                             for e in st[way])
+            console.print(f"staging {way}: {hops}", highlight=False)
 
 
 def _shape(shape: list[int]) -> str:

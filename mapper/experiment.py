@@ -18,7 +18,8 @@ an experiment skips what is done, and identical layers (ResNet's repeated blocks
     objectives: [latency]
 
 Override paths walk mappings by key and lists by the `name` of their items
-(`capabilities.mvmul` is the capability named mvmul). The README documents every field.
+(`capabilities.mvmul` is the capability named mvmul), edges by `FROM->TO` (`edges.DRAM->IBUF`).
+The README documents every field.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from mapper.mapping import acg_digest
 from mapper.mapping_yaml import parse_mapping_text
 from mapper.network import load_model
 from mapper.spec import Field, SpecError, find_spec, load_yaml
-from mapper.workload import Layer
+from mapper.workload import Layer, Workload
 from solver import OptionError
 from solver.options import non_default
 from solver.registry import get, names, resolve
@@ -45,6 +46,9 @@ from solver.registry import get, names, resolve
 EXPERIMENT_FOLDER = "experiments"
 EXPERT = "expert"  # not a search: the mapping files of `expert_mappings` (solver.registry names the searches)
 PLOTS = ("utilization", "roofline", "predicted_vs_simulated", "pareto")
+NETWORK_PLOTS = ("latency_breakdown", "energy")  # the plots of `level: networks` (mapper.report_networks)
+LEVELS = ("layers", "networks")
+FUSE = ("auto", "none")
 RESULT_FORMAT = 1  # bump when a result's meaning changes: old rows are then recomputed
 
 
@@ -71,6 +75,7 @@ class Report:
     baseline: str | None = None  # strategy label the others are compared with, in % of its performance
     metric: str = "cycles"  # cycles | energy
     plots: tuple[str, ...] = PLOTS
+    prices_usd: tuple[tuple[str, float], ...] = ()  # (ACG variant label, price): cost efficiency per dollar
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,9 @@ class Experiment:
     expert_dir: Path | None = None
     report: Report = Report()
     experts: tuple[tuple[str, str, str | None], ...] = ()  # (ACG name, layer name, file text or None)
+    level: str = "layers"  # 'networks': whole networks end to end (mapper.experiment_networks)
+    networks: tuple[Workload, ...] = ()  # the workloads of a `level: networks` experiment
+    fuse: str = "auto"  # layer fusion of network compiles (covenant compile --fuse)
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,12 @@ class Case:
     def title(self) -> str:
         return f"{self.layer.name} on {self.variant.label} ({self.strategy.label}, {self.objective})"
 
+    def coordinates(self) -> dict[str, Any]:
+        """The row fields that come from the experiment, not from the result."""
+        return {"acg": self.variant.label, "settings": dict(self.variant.settings), "workload": self.workload,
+                "layer": self.layer.name, "count": self.layer.count, "strategy": self.strategy.label,
+                "objective": self.objective, "repetition": self.repetition}
+
 
 # --------------------------------------------------------------------------------------------------
 # Loading
@@ -140,7 +154,10 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
 def parse_experiment(root: Field) -> Experiment:
     top = root.keys(required=("name", "acgs", "workloads"),
                     optional=("description", "strategies", "objectives", "time_limit", "repetitions", "seed",
-                              "validate", "expert_mappings", "report"))
+                              "validate", "expert_mappings", "report", "level", "fuse"))
+    level = top["level"].choice(LEVELS) if "level" in top else "layers"
+    if "fuse" in top and level != "networks":
+        raise top["fuse"].error("'fuse' applies to whole networks: give 'level: networks'")
     name = top["name"].ident()  # it names the output folder: no '/', no leading '.'
     time_limit = top["time_limit"].number(strict=True) if "time_limit" in top else 10.0
     variants = tuple(v for item in _nonempty(top["acgs"]) for v in _parse_variants(item))
@@ -148,8 +165,16 @@ def parse_experiment(root: Field) -> Experiment:
     if len(set(labels)) < len(labels):
         dup = next(x for x in labels if labels.count(x) > 1)
         raise top["acgs"].error(f"ACG variant '{dup}' appears twice (give one a 'label')")
-    layers = tuple(pair for item in _nonempty(top["workloads"]) for pair in _parse_workload(item))
+    networks: tuple[Workload, ...] = ()
+    if level == "networks":
+        networks, layers = tuple(_parse_network(item) for item in _nonempty(top["workloads"])), ()
+    else:
+        layers = tuple(pair for item in _nonempty(top["workloads"]) for pair in _parse_workload(item))
     strategies = _parse_strategies(top.get("strategies"), time_limit)
+    if level == "networks":
+        for s, item in zip(strategies, top["strategies"].items() if "strategies" in top else (), strict=False):
+            if s.name == EXPERT or s.same_time_as:
+                raise item.error("whole networks are compiled by a search strategy: no 'expert', no 'same_time_as'")
     objectives = tuple(f.choice(OBJECTIVES) for f in _nonempty(top["objectives"])) if "objectives" in top \
         else ("latency",)
     base = Path(root.source).parent
@@ -160,7 +185,7 @@ def parse_experiment(root: Field) -> Experiment:
             raise top["expert_mappings"].error(f"no such folder: {expert_dir}")
     elif any(s.name == EXPERT for s in strategies):
         raise root.error("strategy 'expert' needs 'expert_mappings: FOLDER' (holding ACG/LAYER.yaml files)")
-    report = _parse_report(top.get("report"), strategies)
+    report = _parse_report(top.get("report"), strategies, level, labels)
     experts = ()
     if expert_dir is not None and any(s.name == EXPERT for s in strategies):
         # read once: every phase of a run then sees the same texts (they are part of the case keys)
@@ -173,7 +198,8 @@ def parse_experiment(root: Field) -> Experiment:
         repetitions=top["repetitions"].int(minimum=1) if "repetitions" in top else 1,
         seed=top["seed"].int(minimum=0) if "seed" in top else 0,
         validate=top["validate"].bool() if "validate" in top else True,
-        expert_dir=expert_dir, report=report, experts=experts)
+        expert_dir=expert_dir, report=report, experts=experts, level=level, networks=networks,
+        fuse=top["fuse"].choice(FUSE) if "fuse" in top else "auto")
 
 
 def _nonempty(f: Field) -> list[Field]:
@@ -231,7 +257,7 @@ def _apply_overrides(doc: Field, overrides: list[tuple[str, Field]], name: str) 
                                   f"(it has {', '.join(map(str, node)) or 'nothing'})")
                 key = part
             elif isinstance(node, list):
-                key = next((i for i, x in enumerate(node) if isinstance(x, dict) and x.get("name") == part), None)
+                key = next((i for i, x in enumerate(node) if isinstance(x, dict) and part in _item_names(x)), None)
                 if key is None:
                     raise f.error(f"override path '{path}': no item named '{part}' in '{where}'")
             else:
@@ -246,6 +272,11 @@ def _apply_overrides(doc: Field, overrides: list[tuple[str, Field]], name: str) 
         if not overrides:
             raise
         raise overrides[-1][1].error(f"the overrides make an invalid ACG ({name}): {exc}") from None
+
+
+def _item_names(item: dict) -> tuple[str, ...]:
+    """What an override path may call a list item: its `name`, or an edge's `FROM->TO`."""
+    return (str(item.get("name")), f"{item.get('from')}->{item.get('to')}")
 
 
 def _parse_workload(item: Field) -> list[tuple[str, Layer]]:
@@ -264,6 +295,13 @@ def _parse_workload(item: Field) -> list[tuple[str, Layer]]:
         except KeyError as exc:
             raise f.error(exc.args[0]) from None
     return out
+
+
+def _parse_network(item: Field) -> Workload:
+    """A workload of a `level: networks` experiment: a whole network (name, path or ONNX model)."""
+    if not isinstance(item.value, str):
+        raise item.expected("a workload name or path (a whole network: no layer subsets at 'level: networks')")
+    return _load_spec(item, load_model)
 
 
 def _parse_strategies(f: Field | None, time_limit: float) -> tuple[Strategy, ...]:
@@ -312,16 +350,25 @@ def _parse_options(f: Field, name: str) -> tuple[tuple[str, Any], ...]:
     return tuple(out)
 
 
-def _parse_report(f: Field | None, strategies: tuple[Strategy, ...]) -> Report:
+def _parse_report(f: Field | None, strategies: tuple[Strategy, ...], level: str, variants: list[str]) -> Report:
+    choices = NETWORK_PLOTS if level == "networks" else PLOTS
     if f is None:
-        return Report()
-    fields = f.keys(optional=("baseline", "metric", "plots"))
+        return Report(plots=choices)
+    fields = f.keys(optional=("baseline", "metric", "plots", "prices_usd"))
+    prices = ()
+    if "prices_usd" in fields:
+        if level != "networks":
+            raise fields["prices_usd"].error("prices apply to whole networks' cost efficiency: give 'level: networks'")
+        for label, value in fields["prices_usd"].mapping().items():
+            if label not in variants:
+                raise value.error(f"'{label}' is not an ACG of the experiment ({', '.join(variants)})")
+        prices = tuple((label, value.number(strict=True)) for label, value in fields["prices_usd"].mapping().items())
     baseline = None
     if "baseline" in fields:
         baseline = fields["baseline"].choice([s.label for s in strategies])
     metric = fields["metric"].choice(("cycles", "energy")) if "metric" in fields else "cycles"
-    plots = tuple(p.choice(PLOTS) for p in fields["plots"].items()) if "plots" in fields else PLOTS
-    return Report(baseline, metric, plots)
+    plots = tuple(p.choice(choices) for p in fields["plots"].items()) if "plots" in fields else choices
+    return Report(baseline, metric, plots, prices)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -200,7 +200,8 @@ def acg_digest(acg: ACG) -> str:
                                 sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)
                                + ((str(cap.interval),) if cap.interval is not None else ())
                                for cap in c.capabilities]) for c in acg.computes.values()],
-                    acg.edges) + (() if acg.cores == 1 else (acg.cores,)) + ((acg.power,) if acg.power else ()))
+                    acg.edges) + (() if acg.cores == 1 else (acg.cores,)) + ((acg.power,) if acg.power else ())
+                   + ((acg.staging,) if acg.staging else ()))
     return "sha256:" + hashlib.sha256(content.encode()).hexdigest()[:16]
 
 

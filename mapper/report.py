@@ -205,7 +205,7 @@ def csv_text(rows: list[dict]) -> str:
 # --------------------------------------------------------------------------------------------------
 # Plots
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,7 +214,7 @@ def _plt():
 
 
 def plot_utilization(rows: list[dict], path: Path) -> bool:
-    plt = _plt()
+    plt = pyplot()
     acgs = list(dict.fromkeys(r["acg"] for r in rows))[:6]
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
@@ -245,7 +245,7 @@ def _scatter(rows: list[dict], path: Path, x: str, y, xlabel: str, ylabel: str, 
     pts = [(r[x], y(r), r["strategy"]) for r in rows if r[x] and y(r)]
     if not pts:
         return False
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.5))
     for s in dict.fromkeys(p[2] for p in pts):
         ax.scatter([p[0] for p in pts if p[2] == s], [p[1] for p in pts if p[2] == s], s=18, label=s, alpha=0.8)
@@ -265,7 +265,7 @@ def plot_pareto(rows: list[dict], path: Path) -> bool:
     points = sweep_points(rows)
     if not points:
         return False
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5.5))
     for (objective, strategy), pts in points.items():
         ax.scatter([p[1] for p in pts], [p[2] / 1e6 for p in pts], s=20, label=f"{strategy} ({objective})")

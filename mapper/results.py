@@ -28,6 +28,11 @@ COLUMNS = {
     "simulated_cycles": "REAL", "roofline_cycles": "REAL", "predicted_energy_pj": "REAL", "energy_pj": "REAL",
     "utilization": "REAL", "solve_seconds": "REAL", "optimality_gap": "REAL", "valid": "INTEGER",
     "error": "TEXT", "mapping": "TEXT", "version": "TEXT", "wall_seconds": "REAL", "finished": "TEXT",
+    # whole networks (`level: networks`): staging and end-to-end figures
+    "staging_in_cycles": "REAL", "staging_out_cycles": "REAL", "staging_energy_pj": "REAL",
+    "staging_bytes": "INTEGER", "end_to_end_cycles": "REAL", "end_to_end_energy_pj": "REAL",
+    "end_to_end_prefetch_cycles": "REAL",
+    "clock_ghz": "REAL", "power_w": "REAL",
 }
 
 
@@ -52,6 +57,10 @@ def open_db(path: str | Path) -> sqlite3.Connection:
                 db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
                 db.execute(f"CREATE TABLE results ({', '.join(f'{c} {t}' for c, t in COLUMNS.items())})")
+        present = {r[1] for r in db.execute("PRAGMA table_info(results)")}
+        with db:  # a database from before a column was added gets it (empty for its rows)
+            for column in (c for c in COLUMNS if c not in present):
+                db.execute(f"ALTER TABLE results ADD COLUMN {column} {COLUMNS[column]}")
         db.execute("PRAGMA journal_mode = WAL")  # readers (reports) never block the writer
         return db
     except sqlite3.DatabaseError as exc:

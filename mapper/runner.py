@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mapper import __version__
 from mapper.experiment import EXPERT, Case, Experiment, cases
+from mapper.experiment_networks import NetworkCase, network_cases, run_network_case
 from mapper.flow import Options, layer_key, map_layer, new_record, score_mapping
 from mapper.mapping import acg_digest
 from mapper.results import done_keys, fetch, open_db, store
@@ -32,8 +33,10 @@ class RunSummary:
     out: Path
 
 
-def run_case(case: Case) -> dict:
+def run_case(case: Case | NetworkCase) -> dict:
     """Compute one case's result row (never raises: a failure is a row with status 'error')."""
+    if isinstance(case, NetworkCase):
+        return run_network_case(case)
     start = time.perf_counter()
     try:
         if case.strategy.name == EXPERT:
@@ -136,10 +139,11 @@ def run_experiment(exp: Experiment, out: Path, jobs: int = 1, executor: str = "l
         # Placeholder times give the second phase's cases (and so the number of distinct results).
         placeholder = {(v.label, layer.name, o, r, s.label): 1.0 for v in exp.variants for _, layer in exp.layers
                        for s in exp.strategies for o in exp.objectives for r in range(exp.repetitions)}
-        total = len({c.key for c in cases(exp, placeholder)})
+        total = len({c.key for c in all_cases(exp, placeholder)})
         computed = 0
         for phase in (1, 2):  # 2: strategies that copy another's solve time, once it is known
-            now = [c for c in cases(exp, _solve_times(db, exp)) if (c.strategy.same_time_as is None) == (phase == 1)]
+            now = [c for c in all_cases(exp, _solve_times(db, exp))
+                   if (c.strategy.same_time_as is None) == (phase == 1)]
             done = done_keys(db)
             todo = list({c.key: c for c in now if c.key not in done}.values())
             if progress:
@@ -150,7 +154,7 @@ def run_experiment(exp: Experiment, out: Path, jobs: int = 1, executor: str = "l
                 computed += 1
                 if progress:
                     progress(1, total, case.title)
-        every = cases(exp, _solve_times(db, exp))
+        every = all_cases(exp, _solve_times(db, exp))
         return RunSummary(len(every), computed, len({c.key for c in every}) - computed, out)
     finally:
         db.close()
@@ -169,16 +173,13 @@ def experiment_rows(exp: Experiment, out: Path) -> list[dict]:
     """One row per case of `exp` (layer names and counts from the experiment, figures from the database)."""
     db = open_db(out / "results.db")
     try:
-        all_cases = cases(exp, _solve_times(db, exp))
-        stored = fetch(db, [c.key for c in all_cases])
+        every = all_cases(exp, _solve_times(db, exp))
+        stored = fetch(db, [c.key for c in every])
     finally:
         db.close()
-    rows = []
-    for c in all_cases:
-        row = stored.get(c.key)
-        if row is None:
-            continue
-        rows.append({**row, "acg": c.variant.label, "settings": dict(c.variant.settings), "workload": c.workload,
-                     "layer": c.layer.name, "count": c.layer.count, "strategy": c.strategy.label,
-                     "objective": c.objective, "repetition": c.repetition})
-    return rows
+    return [{**stored[c.key], **c.coordinates()} for c in every if c.key in stored]
+
+
+def all_cases(exp: Experiment, time_of: dict[tuple, float] | None = None) -> list[Case] | list[NetworkCase]:
+    """The experiment's cases: layers (`mapper.experiment.cases`) or whole networks."""
+    return network_cases(exp) if exp.level == "networks" else cases(exp, time_of)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from mapper.workload import Layer
 from sim.checks import InstanceShare, instruction_lanes
 from sim.execute import BindingError, accumulate, bound_expression, operand_dtypes, partitions, shifted
 from sim.reference import evaluate, identity
-from sim.timing import Clock, Link, link_of
+from sim.timing import Clock, Link, link_of, static_pj
 
 
 class SimError(ValueError):
@@ -156,7 +156,8 @@ def simulate(program: Program, acg: ACG, seed: int = 0, inputs: dict[str, np.nda
     machine = _Machine(program, acg, cap, inputs)
     for ins in program.instructions:
         machine.execute(ins)
-    return machine.finish(program, inputs, compare)
+    result = machine.finish(program, inputs, compare)
+    return replace(result, energy_pj=result.energy_pj + static_pj(acg, result.cycles))
 
 
 def simulate_cores(programs: list[Program], acg: ACG, inputs: list[dict[str, np.ndarray]]) -> list[SimResult]:
@@ -176,7 +177,10 @@ def simulate_cores(programs: list[Program], acg: ACG, inputs: list[dict[str, np.
         for m, ins in zip(machines, step, strict=True):
             if ins is not None:
                 m.execute(ins)
-    return [m.finish(p, data, compare=False) for m, p, data in zip(machines, programs, inputs, strict=True)]
+    results = [m.finish(p, data, compare=False) for m, p, data in zip(machines, programs, inputs, strict=True)]
+    # static power is the whole chip's: charged once, over the run's cycles (every result's)
+    results[0] = replace(results[0], energy_pj=results[0].energy_pj + static_pj(acg, results[0].cycles))
+    return results
 
 
 class _Machine:

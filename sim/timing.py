@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from mapper.acg import ACG
+from mapper.acg import ACG, Edge, Storage
 
 OUTSTANDING = 2  # transfers of one channel in flight: the next set-up overlaps the current data phase
 
@@ -49,21 +49,30 @@ def link_of(acg: ACG, src: str, dst: str, core: str = "") -> Link | None:
     names of one core of a multi-core run; its off-chip ports are then shared (a port carries several
     cores' transfers at once up to its bandwidth: each holds it for its bytes / the port's bandwidth)."""
     edge = acg.edge(src, dst)
-    if edge is None:
-        return None
+    return None if edge is None else link_for(edge, acg.storages[src], acg.storages[dst], core)
+
+
+def link_for(edge: Edge, src: Storage, dst: Storage, core: str = "") -> Link:
+    """The link of `edge` between storages `src` and `dst` (see `link_of`; the staging routes of
+    `sim.staging` use it directly: their nodes are not among the layers' storages)."""
     bandwidths = [edge.bytes_per_cycle]
-    names = [f"{core}edge:{src}->{dst}"]
+    names = [f"{core}edge:{src.name}->{dst.name}"]
     shared = []
     for node in (src, dst):
-        port = acg.storages[node].bytes_per_cycle
+        port = node.bytes_per_cycle
         if port:
             bandwidths.append(port)
-            if core and acg.storages[node].offchip:
-                shared.append((f"port:{node}", port))
+            if core and node.offchip:
+                shared.append((f"port:{node.name}", port))
             else:
-                names.append(f"{core}port:{node}")
-    pj = acg.storages[src].read_pj_per_byte + acg.storages[dst].write_pj_per_byte + edge.pj_per_byte
-    return Link(tuple(names), min(bandwidths), pj, edge.latency, f"{core}setup:{src}->{dst}", tuple(shared))
+                names.append(f"{core}port:{node.name}")
+    pj = src.read_pj_per_byte + dst.write_pj_per_byte + edge.pj_per_byte
+    return Link(tuple(names), min(bandwidths), pj, edge.latency, f"{core}setup:{src.name}->{dst.name}", tuple(shared))
+
+
+def static_pj(acg: ACG, cycles: float) -> float:
+    """The static energy of `cycles` cycles: `power` W x cycles / `clock_ghz` ns (1 W x 1 ns = 1000 pJ)."""
+    return 1000.0 * acg.power * cycles / acg.clock_ghz
 
 
 class Clock:

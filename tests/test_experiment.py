@@ -198,6 +198,16 @@ BAD = [
     ("acgs: [tiny]\nstrategies: [expert]", "exp.yaml:1: strategy 'expert' needs 'expert_mappings"),
     ("acgs: [tiny]\nobjectives: [speed]", "exp.yaml:3: objectives[0]: expected one of latency"),
     ("acgs: [tiny, tiny]", "exp.yaml:2: acgs: ACG variant 'tiny' appears twice"),
+    # whole networks (level: networks)
+    ("level: everything\nacgs: [tiny]", "exp.yaml:2: level: expected one of layers, networks"),
+    ("acgs: [tiny]\nfuse: none", "exp.yaml:3: fuse: 'fuse' applies to whole networks: give 'level: networks'"),
+    ("acgs: [tiny]\nreport: {prices_usd: {tiny: 5}}", "exp.yaml:3: report.prices_usd: prices apply to whole networks"),
+    ("level: networks\nacgs: [tiny]\nreport: {prices_usd: {nosuch: 5}}",
+     "exp.yaml:4: report.prices_usd.nosuch: 'nosuch' is not an ACG of the experiment (tiny)"),
+    ("level: networks\nacgs: [tiny]\nstrategies: [cpsat, {name: random, same_time_as: cpsat}]",
+     "exp.yaml:4: strategies[1]: whole networks are compiled by a search strategy"),
+    ("level: networks\nacgs: [tiny]\nreport: {plots: [utilization]}",
+     "exp.yaml:4: report.plots[0]: expected one of latency_breakdown, energy"),
 ]
 
 

@@ -36,10 +36,12 @@ from mapper.network.memory import AddressPlan, peak_bytes, plan_memory
 from mapper.network.program import Network, build_network
 from mapper.network.reference import calibrate, seeded_tensors
 from mapper.network.schedule import memory_graph, onchip_capacity, optimal_schedule, order_peak
+from mapper.network.staging_cost import PhaseCost, StagingResult, predict_staging
 from mapper.spec import SpecError
 from mapper.workload import Workload
-from sim.machine import SimError
+from sim.machine import SimError, outputs_equal
 from sim.network import NetworkRun, Unit, simulate_network
+from sim.staging import prefetch_end, run_phase
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,11 @@ class NetworkResult:
     first_mismatch: str | None = None
     error: str | None = None  # why the network was not simulated, or what the simulator rejected
     file_peak_bytes: int | None = None  # the activation peak of the file's order
+    clock_ghz: float = 1.0  # the ACG's (end-to-end times in ms)
     onchip_bytes: int = 0  # the largest on-chip storage (where activations could stay on chip)
     fusion: FusionPlan | None = None  # the groups (None: --fuse none)
     splits: tuple[Split | None, ...] = ()  # per step, its split over cores (None: one core)
+    staging: StagingResult | None = None  # a cold request's input, weights and outputs (ACG `staging`)
 
     @property
     def mapped(self) -> bool:
@@ -97,7 +101,18 @@ class NetworkResult:
                 "valid": sum(r.valid is True for r in self.records), "network_valid": self.valid,
                 "first_mismatch": self.first_mismatch,
                 "split_steps": sum(s is not None and s.parallel for s in self.splits),
-                **self.fusion_totals()}
+                **self.fusion_totals(), **self.staging_totals()}
+
+    def staging_totals(self) -> dict:
+        """Staging and end-to-end figures (ACGs with `staging`); compute = the steps' totals."""
+        if self.staging is None:
+            return {"staging": None}
+        records = [r for r in self.records if r.mapped]
+        cycles = [r.simulated_cycles if r.simulated_cycles is not None else r.predicted_cycles for r in records]
+        energy = [r.energy_pj for r in records]
+        complete = len(records) == len(self.records) and None not in cycles and None not in energy
+        return self.staging.totals(math.fsum(cycles) if complete else None,
+                                   math.fsum(energy) if complete else None, self.clock_ghz)
 
     def fusion_totals(self) -> dict:
         if self.fusion is None:
@@ -144,7 +159,8 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     interleaved = tuple((g.start, g.stop) for g in fusion.groups if g.bands > 1) if fusion else ()
     result = NetworkResult(net, tuple(records), mappings, plan_memory(net, interleaved), peak_bytes(net),
                            time.perf_counter() - start, file_peak_bytes=file_peak,
-                           onchip_bytes=onchip_capacity(acg)[1], fusion=fusion, splits=splits)
+                           onchip_bytes=onchip_capacity(acg)[1], fusion=fusion, splits=splits,
+                           clock_ghz=acg.clock_ghz, staging=predict_staging(net, acg))
     if not options.validate:
         return result
     if not result.mapped:
@@ -250,15 +266,41 @@ def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> 
         count = next(done)
         if progress:
             progress(f"simulating {name}", count, len(net.steps))
+    staging = result.staging
     try:
+        if staging is not None:  # the layers read what staging brought into their off-chip memory
+            phase_in = run_phase(staging.plan.inbound, acg, tensors)
+            tensors = phase_in.arrived
         run = simulate_network(net, units, result.plan, acg, tensors, reference, progress=simulated)
+        if staging is not None:
+            phase_out = run_phase(staging.plan.outbound, acg, run.outputs)
+            returned = all(outputs_equal(phase_out.arrived[n], reference[n].reshape(phase_out.arrived[n].shape))
+                           for n in net.outputs)
+            staging = replace(staging, simulated_in=PhaseCost(phase_in.cycles, phase_in.energy_pj),
+                              simulated_out=PhaseCost(phase_out.cycles, phase_out.energy_pj),
+                              returned_valid=returned,
+                              prefetch_cycles=prefetch_end(_needs(result, run), phase_in.landed) + phase_out.cycles)
     except SimError as exc:
         return replace(result, valid=False, error=f"simulation failed: {exc}",
                        simulation_seconds=time.perf_counter() - start)
-    return replace(result, records=_with_simulation(result.records, run), valid=run.first_mismatch is None,
-                   first_mismatch=run.first_mismatch, simulation_seconds=time.perf_counter() - start,
-                   error=None if run.first_mismatch is None else
-                   f"the simulated output of '{run.first_mismatch}' differs from the reference")
+    mismatch = run.first_mismatch or (None if staging is None or staging.returned_valid
+                                      else f"{', '.join(net.outputs)} (returned to {staging.plan.source})")
+    return replace(result, records=_with_simulation(result.records, run), valid=mismatch is None,
+                   first_mismatch=mismatch, simulation_seconds=time.perf_counter() - start, staging=staging,
+                   error=None if mismatch is None else
+                   f"the simulated output of '{mismatch}' differs from the reference")
+
+
+def _needs(result: NetworkResult, run: NetworkRun) -> list[tuple[float, tuple[str, ...]]]:
+    """Per step, its simulated cycles and the staged tensors it needs before it starts: its weights and
+    the network inputs it reads (a group run in bands needs every step's from its first band on)."""
+    net = result.network
+    needs = [tuple(f"{s.layer.name}.{w}" for w in s.layer.weights) + tuple(n for _, n in s.reads if n in net.inputs)
+             for s in net.steps]
+    for g in (result.fusion.groups if result.fusion else ()):
+        if g.bands > 1:
+            needs[g.start] = tuple(t for k in range(g.start, g.stop) for t in needs[k])
+    return [(step.cycles, need) for step, need in zip(run.steps, needs, strict=True)]
 
 
 def _units(result: NetworkResult) -> list[Unit]:

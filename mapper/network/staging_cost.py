@@ -1,0 +1,89 @@
+"""The compiler's prediction of a cold request's staging (`mapper.network.staging`), charged the way the
+cost model charges a transfer: set-up `latency` and data (bytes / the slowest of the edge and the
+ports of its two nodes) back to back on every edge, a flow shop over the route (a tensor's next hop
+once it has landed), bytes x (read + write + edge pJ/B), plus the ACG's static `power` x time.
+The simulator never reads this module: `sim.staging` times the same transfers on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from mapper.acg import ACG
+from mapper.network.program import Network
+from mapper.network.staging import StagingPlan, Transfer, staging_plan
+
+
+@dataclass(frozen=True)
+class PhaseCost:
+    cycles: float
+    energy_pj: float  # dynamic (bytes x pJ/B per hop) + static (power x cycles)
+
+
+def predict_phase(transfers: tuple[Transfer, ...], acg: ACG) -> PhaseCost:
+    """Predicted cycles and energy of moving `transfers` in order: on each edge set-up and data back to
+    back, a transfer's next hop once this one has landed (flow-shop recurrence, exact rationals)."""
+    st = acg.staging
+    assert st is not None
+    free: dict[tuple[str, str], Fraction] = {}
+    end = Fraction(0)
+    energy = Fraction(0)
+    for t in transfers:
+        ready = Fraction(0)
+        for e in t.route:
+            src, dst = st.storage(e.src, acg), st.storage(e.dst, acg)
+            bandwidth = min(Fraction(x) for x in (e.bytes_per_cycle, src.bytes_per_cycle, dst.bytes_per_cycle) if x)
+            start = max(ready, free.get((e.src, e.dst), Fraction(0)))
+            ready = free[(e.src, e.dst)] = start + e.latency + t.nbytes / bandwidth
+            energy += t.nbytes * (Fraction(src.read_pj_per_byte) + Fraction(dst.write_pj_per_byte)
+                                  + Fraction(e.pj_per_byte))
+        end = max(end, ready)
+    static = 1000 * Fraction(acg.power) * end / Fraction(acg.clock_ghz)
+    return PhaseCost(float(end), float(energy + static))
+
+
+@dataclass(frozen=True)
+class StagingResult:
+    """A cold request's staging: the plan, its predicted phases and (once validated) simulated ones."""
+
+    plan: StagingPlan
+    predicted_in: PhaseCost
+    predicted_out: PhaseCost
+    simulated_in: PhaseCost | None = None
+    simulated_out: PhaseCost | None = None
+    returned_valid: bool | None = None  # the outputs that came back equal the reference
+    prefetch_cycles: float | None = None  # simulated end to end with staging overlapped (sim.staging.prefetch_end)
+
+    @property
+    def phase_in(self) -> PhaseCost:
+        return self.simulated_in or self.predicted_in
+
+    @property
+    def phase_out(self) -> PhaseCost:
+        return self.simulated_out or self.predicted_out
+
+    def totals(self, compute_cycles: float | None, compute_energy_pj: float | None, clock_ghz: float) -> dict:
+        """The `total` entries of `covenant compile --json` (simulated figures where there are some)."""
+        cycles = None if compute_cycles is None else self.phase_in.cycles + compute_cycles + self.phase_out.cycles
+        energy = None if compute_energy_pj is None else \
+            self.phase_in.energy_pj + compute_energy_pj + self.phase_out.energy_pj
+        return {"staging": {"from": self.plan.source, "to": self.plan.target,
+                            "in_bytes": self.plan.inbound_bytes, "out_bytes": self.plan.outbound_bytes,
+                            "in_transfers": len(self.plan.inbound),
+                            "in_cycles": self.phase_in.cycles, "out_cycles": self.phase_out.cycles,
+                            "in_energy_pj": self.phase_in.energy_pj, "out_energy_pj": self.phase_out.energy_pj,
+                            "predicted_in_cycles": self.predicted_in.cycles,
+                            "predicted_out_cycles": self.predicted_out.cycles,
+                            "simulated": self.simulated_in is not None, "returned_valid": self.returned_valid},
+                "end_to_end_cycles": cycles, "end_to_end_energy_pj": energy,
+                "end_to_end_ms": None if cycles is None else cycles / clock_ghz / 1e6,
+                "end_to_end_prefetch_cycles": self.prefetch_cycles}
+
+
+def predict_staging(net: Network, acg: ACG) -> StagingResult | None:
+    """The plan of a cold request on `acg` and its predicted phases (None without `staging`)."""
+    plan = staging_plan(net, acg)
+    if plan is None:
+        return None
+    return StagingResult(plan, predict_phase(plan.inbound, acg), predict_phase(plan.outbound, acg))

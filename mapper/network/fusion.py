@@ -208,16 +208,16 @@ def group_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[st
         if all(c is not None for c in costs):
             yield Group(start, stop, tuple(homes.items()), math.fsum(costs))
             return  # whole values fit: bands would only re-read what is not homed (and cost solves)
-    rank = min(len(net.values[v].shape) for v in homes)
+    rank, seen = min(len(net.values[v].shape) for v in homes), set()
     for axis, cache in itertools.product(range(rank), (False, True)):
-        previous, tried = math.inf, set()
+        previous = math.inf
         for count in BAND_COUNTS:
             plan = plan_bands(net, start, stop, axis, count, cache)
             if plan is None or (cache and not plan.shared):
                 break  # (caching is recomputing when bands share no rows)
-            if plan.count in tried:
-                continue
-            tried.add(plan.count)
+            if _shape(plan) in seen:
+                continue  # fewer bands than asked (the extent is short), or the mirror of rows: columns
+            seen.add(_shape(plan))
             if any(b > capacity[v] for held in plan.held for v, b in held if v in homes):
                 continue
             costs = [step_cost(s.layer) for band in _onchip_bands(net, start, stop, homes, plan) for s in band if s]
@@ -238,7 +238,7 @@ def parallel_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict
     its own core's storages; every step's bands run together (and end together) before the next step's.
     Rows two bands share are recomputed: a core cannot read another's storages."""
     capacity = {v: acg.storages[s].total_capacity for v, s in homes.items()}
-    rank, axes = min(len(net.values[v].shape) for v in homes), 0
+    rank, axes, seen = min(len(net.values[v].shape) for v in homes), 0, set()
     for axis in range(rank):
         plans = [plan_bands(net, start, stop, axis, c, cache=False) for c in core_counts(acg)[1:]]
         plans = [p for c, p in zip(core_counts(acg)[1:], plans, strict=True) if p is not None and p.count == c]
@@ -246,14 +246,22 @@ def parallel_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict
         if axes > MAX_PARALLEL_AXES:
             return
         for plan in plans:
-            if any(b > capacity[v] for held in plan.held for v, b in held if v in homes):
+            if _shape(plan) in seen or any(b > capacity[v] for held in plan.held for v, b in held if v in homes):
                 continue
+            seen.add(_shape(plan))
             bands = _onchip_bands(net, start, stop, homes, plan)
             costs = [parallel_cost([band[k] for band in bands]) for k in range(stop - start)]
             if all(c is not None for c in costs):
                 dims = tuple(s.dim for s in plan.parts[0])
                 yield Group(start, stop, tuple(homes.items()), math.fsum(costs), plan.count, dims, axis, False,
                             plan.shared, cores=plan.count)
+
+
+def _shape(plan: Bands) -> tuple:
+    """What a band plan's solves depend on, up to the names of dims: its slices' extents (sorted), so
+    that bands along columns, the mirror image of bands along rows of a square image, count as seen."""
+    return plan.cache, tuple(tuple(None if s is None else tuple(sorted(s.layer.dims.values())) for s in band)
+                             for band in plan.parts)
 
 
 def _bridged(net: Network, start: int, stop: int, values: list[str]) -> bool:

@@ -10,7 +10,8 @@ while the loops of levels < k run: with those loops flattened outermost first,
     distinct_k(T) = product of the factors of the loops that index T
 
 The output is written back once per visit and reloaded on every visit but the first of each tile
-(partial sums). A tile moves its nominal footprint (halos included, clipped to the tensor's shape).
+(partial sums). A tile moves its nominal footprint (halos included, clipped to the tensor's shape;
+along a strided axis only the positions it reads, `mapping.footprint`).
 
 Time. Engines are the simulator's: one per edge, one per storage port, one per compute node; a
 transfer of b bytes keeps each of its engines busy b / min(bandwidths) cycles plus its edge's set-up

@@ -10,7 +10,7 @@ simulator. Printed per layer: ZigZag's latency and covenant's simulated one (pre
 the wall times (ZigZag's API call; covenant's solving, and its simulation separately).
 
     python bench/zigzag_compare.py [--acg edge_tpu_like ...] [--model resnet18 ...] [--layers N]
-        [--time-limit S] [--no-validate] [--zigzag-python PYTHON] [--json FILE]
+        [--time-limit S] [--no-validate] [--zigzag-python PYTHON] [--zigzag-cache DIR] [--json FILE]
 
 Only MAC layers are compared: ZigZag's ONNX front end evaluates Conv and Gemm layers alone.
 Setting up ZigZag: `pip install covenant[compare]` into this environment, or a separate one
@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--zigzag-python", default=sys.executable,
                         help="a Python whose environment holds zigzag-dse (default: this one, as with the "
                              "[compare] extra installed; e.g. /work/zz-venv/bin/python)")
+    parser.add_argument("--zigzag-cache", metavar="DIR",
+                        help="keep ZigZag's figures per pair in DIR/MODEL@ACC.json and reuse them (ZigZag's side "
+                             "does not change with covenant's code; with --layers, not used)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure into FILE")
     args = parser.parse_args()
     inputs = zigzag_inputs(args.zigzag_python)
@@ -92,7 +95,15 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
     onnx = inputs / "workload" / MODELS[model]
     label = f"{model}@{acc}"
     print(f"== {label}: ZigZag ...", flush=True)
-    zz = run_zigzag(args.zigzag_python, hw, mapping, onnx, args.layers)
+    cached = Path(args.zigzag_cache) / f"{model}@{acc}.json" if args.zigzag_cache and not args.layers else None
+    if cached is not None and cached.is_file():
+        zz = json.loads(cached.read_text())
+        print(f"== {label}: ZigZag's figures from {cached}", flush=True)
+    else:
+        zz = run_zigzag(args.zigzag_python, hw, mapping, onnx, args.layers)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(zz))
     _, acg = import_zigzag(hw, mapping)
     layers = [lyr for lyr in load_model(onnx).layers if lyr.macs > 0][:args.layers or None]
     print(f"== {label}: covenant ({len(layers)} MAC layers) ...", flush=True)

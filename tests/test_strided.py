@@ -16,7 +16,7 @@ from test_solver import tiny_variant
 
 from mapper.acg import load_acg
 from mapper.binding import bind
-from mapper.cost import evaluate
+from mapper.cost import evaluate, roofline_cycles
 from mapper.lower import lower
 from mapper.mapping import footprint, greedy_mapping
 from mapper.notation import parse_tensor_expr
@@ -120,3 +120,6 @@ def test_resnet_downsample_gathers_and_simulates_bit_exactly(acg_name) -> None:
     result = simulate(lower(found.mapping), acg, seed=0)
     assert result.matches_reference
     assert result.moved == moved_per_edge(cost)
+    # The roofline counts the pixels read (int8 input, int8 weights, int32 output; an 8 B/cycle DRAM port).
+    roofline = roofline_cycles(layer, acg, acg.capability(found.mapping.binding.capability))
+    assert roofline == (64 * 28 * 28 + 128 * 64 + 128 * 28 * 28 * 4) / 8 <= result.cycles

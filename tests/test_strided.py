@@ -73,7 +73,7 @@ strided_convs = st.builds(lambda c, k, h, r, s: dict(C=c, K=k, H=h, W=h, R=r, st
                           st.integers(2, 3))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(params=strided_convs, grow=st.booleans(), which=st.integers(0, 7))
 def test_charged_bytes_equal_the_simulated_ones(params, grow, which) -> None:
     """Property: for strided convolutions without padding, every edge carries in the simulation
@@ -89,7 +89,7 @@ def test_charged_bytes_equal_the_simulated_ones(params, grow, which) -> None:
     assert result.moved == moved_per_edge(evaluate(m, TINY))
 
 
-@pytest.mark.parametrize("params", [dict(C=1, K=2, H=8, W=8, R=1, stride=2),
+@pytest.mark.parametrize("params", [dict(C=1, K=2, H=8, W=4, R=1, stride=2),
                                     dict(C=1, K=2, H=5, W=5, R=3, stride=2, pad=1),
                                     dict(C=1, K=2, H=9, W=3, R=2, S=1, stride=[3, 1])])  # kernel < stride: gaps
 @pytest.mark.parametrize("objective", ["latency", "energy"])
@@ -113,7 +113,7 @@ def test_resnet_downsample_gathers_and_simulates_bit_exactly(acg_name) -> None:
     pass, not 64 x 55 x 55; the mapping simulates bit-exactly and its bytes are the charged ones."""
     acg = load_acg(acg_name)
     layer = template_layer("conv2d", dict(C=64, K=128, H=56, W=56, R=1, stride=2), "layer2.0.downsample")
-    found = cpsat.solve(layer, acg, time_limit=20)
+    found = cpsat.solve(layer, acg, time_limit=5)  # any mapping it finds must gather and simulate
     cost = evaluate(found.mapping, acg)
     loads = [s for s in cost.streams if s.tensor == "I" and s.offchip]
     assert loads and all(s.tile_bytes <= 64 * 28 * 28 <= s.bytes for s in loads)

@@ -10,7 +10,8 @@ simulator. Printed per layer: ZigZag's latency and covenant's simulated one (pre
 the wall times (ZigZag's API call; covenant's solving, and its simulation separately).
 
     python bench/zigzag_compare.py [--acg edge_tpu_like ...] [--model resnet18 ...] [--layers N]
-        [--time-limit S] [--no-validate] [--zigzag-python PYTHON] [--json FILE]
+        [--time-limit S] [--no-validate] [--zigzag-python PYTHON] [--zigzag-cache DIR]
+        [--zigzag-output-bits N] [--json FILE]
 
 Only MAC layers are compared: ZigZag's ONNX front end evaluates Conv and Gemm layers alone.
 Setting up ZigZag: `pip install covenant[compare]` into this environment, or a separate one
@@ -55,8 +56,27 @@ def main() -> None:
     parser.add_argument("--zigzag-python", default=sys.executable,
                         help="a Python whose environment holds zigzag-dse (default: this one, as with the "
                              "[compare] extra installed; e.g. /work/zz-venv/bin/python)")
+    parser.add_argument("--zigzag-cache", metavar="DIR",
+                        help="keep ZigZag's figures per pair in DIR/MODEL@ACC.json and reuse them (ZigZag's side "
+                             "does not change with covenant's code; with --layers, not used)")
+    parser.add_argument("--zigzag-output-bits", type=int, metavar="N",
+                        help="also run ZigZag with N-bit final outputs (32: covenant's int32 accumulators, the "
+                             "like-for-like comparison) and print the ratios against it too")
     parser.add_argument("--json", metavar="FILE", help="also write every figure into FILE")
+    parser.add_argument("--report", metavar="JSON", nargs="+",
+                        help="print the figures of earlier runs (their --json files) instead of running; with "
+                             "--zigzag-output-bits, joined with ZigZag's N-bit figures from --zigzag-cache")
     args = parser.parse_args()
+    if args.report:
+        results = [r for name in args.report for r in json.loads(Path(name).read_text())]
+        for result in results:
+            cached = Path(args.zigzag_cache or ".") / f"{result['pair']}.o{args.zigzag_output_bits}.json"
+            if args.zigzag_output_bits and cached.is_file():
+                widen(result, json.loads(cached.read_text()))
+            print(f"== {result['pair']}")
+            print_pair(result)
+        print_summary(results)
+        return
     inputs = zigzag_inputs(args.zigzag_python)
     results = []
     for acc in args.acg or ["tpu_like", "edge_tpu_like", "eyeriss_like"]:
@@ -76,11 +96,13 @@ def zigzag_inputs(python: str) -> Path:
     return Path(proc.stdout.strip())
 
 
-def run_zigzag(python: str, hw: Path, mapping: Path, model: Path, layers: int | None) -> dict:
+def run_zigzag(python: str, hw: Path, mapping: Path, model: Path, layers: int | None, bits: int | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [python, str(WORKER), str(hw), str(mapping), str(model)]
         if layers:
             cmd += ["--layers", str(layers), "--scratch", tmp]
+        if bits:
+            cmd += ["--output-bits", str(bits)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise RuntimeError(f"ZigZag failed on {hw.name} / {model.name}: {proc.stderr.strip()[-2000:]}")
@@ -91,8 +113,9 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
     hw, mapping = inputs / "hardware" / f"{acc}.yaml", inputs / "mapping" / f"{ACCELERATORS[acc]}.yaml"
     onnx = inputs / "workload" / MODELS[model]
     label = f"{model}@{acc}"
-    print(f"== {label}: ZigZag ...", flush=True)
-    zz = run_zigzag(args.zigzag_python, hw, mapping, onnx, args.layers)
+    zz = zigzag_figures(args, (hw, mapping, onnx), label, None)
+    wide = zigzag_figures(args, (hw, mapping, onnx), label, args.zigzag_output_bits) \
+        if args.zigzag_output_bits else None
     _, acg = import_zigzag(hw, mapping)
     layers = [lyr for lyr in load_model(onnx).layers if lyr.macs > 0][:args.layers or None]
     print(f"== {label}: covenant ({len(layers)} MAC layers) ...", flush=True)
@@ -112,9 +135,38 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
     result = {"pair": label, "zigzag_version": zz["zigzag"], "rows": rows, "zigzag_seconds": zz["seconds"],
               "covenant_solve_seconds": solve, "covenant_wall_seconds": wall,
               "zigzag_cpu_seconds": zz["cpu_seconds"], "covenant_cpu_seconds": cpu,
-              "zigzag_layers": len(zz["layers"]), "covenant_layers": len(layers)}
+              "zigzag_layers": len(zz["layers"]), "covenant_layers": len(layers), "zigzag_output_bits": None}
+    if wide is not None:
+        widen(result, wide)
     print_pair(result)
     return result
+
+
+def widen(result: dict, wide: dict) -> None:
+    """Add to every row of `result` ZigZag's figures for the same layer (by its ONNX node name) from
+    `wide`, a run of ZigZag with other output precision."""
+    layers = {z["name"]: z for z in wide["layers"]}
+    for row in result["rows"]:
+        z = layers[row["zigzag_layer"]]
+        row |= {"zigzag_wide_cycles": z["latency"], "zigzag_wide_energy_pj": z["energy_pj"]}
+    result["zigzag_output_bits"] = wide["output_bits"]
+
+
+def zigzag_figures(args, files: tuple[Path, Path, Path], label: str, bits: int | None) -> dict:
+    """ZigZag's figures for one pair (hardware, mapping and model files), its layers' final outputs at
+    `bits` bits (None: ZigZag's default, 8), from the cache when it holds them."""
+    what = f"ZigZag ({bits}-bit outputs)" if bits else "ZigZag"
+    name = f"{label}.o{bits}.json" if bits else f"{label}.json"
+    cached = Path(args.zigzag_cache) / name if args.zigzag_cache and not args.layers else None
+    if cached is not None and cached.is_file():
+        print(f"== {label}: {what}: the figures in {cached}", flush=True)
+        return json.loads(cached.read_text())
+    print(f"== {label}: {what} ...", flush=True)
+    zz = run_zigzag(args.zigzag_python, *files, args.layers, bits)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(zz))
+    return zz
 
 
 def paired(records: list, zz_layers: list[dict]) -> list[tuple]:
@@ -142,15 +194,23 @@ def totals(result: dict) -> dict:
     out["covenant_energy_pj"] = sum(r["covenant_energy_pj"] or 0 for r in rows)
     out["compared"], out["valid"] = len(rows), sum(r["valid"] is True for r in rows)
     out["worse"] = [r["layer"] for r in rows if r["covenant_cycles"] > r["zigzag_cycles"]]
+    if result.get("zigzag_output_bits"):
+        out["wide_cycles"] = sum(r["zigzag_wide_cycles"] for r in rows)
+        out["wide_energy_pj"] = sum(r["zigzag_wide_energy_pj"] for r in rows)
+        out["wide_worse"] = [r["layer"] for r in rows if r["covenant_cycles"] > r["zigzag_wide_cycles"]]
     return out
 
 
 def print_pair(result: dict) -> None:
     head = f"{'layer':34} {'MACs':>12} {'ZigZag cyc':>12} {'covenant':>12} {'ratio':>6} {'roofline':>11} " \
            f"{'ZZ ideal':>11} {'ZZ uJ':>9} {'cov uJ':>9} {'E ratio':>7} valid"
-    print(head)
+    bits = result.get("zigzag_output_bits")
+    print(head + (f" {'ZZ ' + str(bits) + '-bit':>12} {'ratio':>6}" if bits else ""))
     for r in result["rows"]:
         mismatch = " (MACs differ: ZigZag " + f"{r['zigzag_macs']:,})" if r["macs"] != r["zigzag_macs"] else ""
+        if bits:
+            wide = r["zigzag_wide_cycles"]
+            mismatch = f" {wide:>12,.0f} {_ratio(r['covenant_cycles'], wide):>6}" + mismatch
         print(f"{r['layer'][:34]:34} {r['macs']:>12,} {r['zigzag_cycles']:>12,.0f} "
               f"{(r['covenant_cycles'] or 0):>12,.0f} {_ratio(r['covenant_cycles'], r['zigzag_cycles']):>6} "
               f"{(r['roofline'] or 0):>11,.0f} {r['zigzag_ideal']:>11,.0f} {r['zigzag_energy_pj'] / 1e6:>9.2f} "
@@ -169,6 +229,12 @@ def print_pair(result: dict) -> None:
           f"simulation {result['covenant_wall_seconds']:.1f}; CPU: ZigZag {result['zigzag_cpu_seconds']:.1f}, "
           f"covenant with simulation {result['covenant_cpu_seconds']:.1f} (all threads)")
     print(f"{p}.layers_slower_than_zigzag: {', '.join(t['worse']) or 'none'}", flush=True)
+    if "wide_cycles" in t:
+        bits = result["zigzag_output_bits"]
+        print(f"{p}.latency_cycles_vs_zigzag_{bits}bit_outputs: ZigZag {t['wide_cycles']:,.0f}, ratio "
+              f"{_ratio(t['covenant_cycles'], t['wide_cycles'])}; energy ratio "
+              f"{_ratio(t['covenant_energy_pj'], t['wide_energy_pj'])}; layers slower: "
+              f"{', '.join(t['wide_worse']) or 'none'}", flush=True)
 
 
 def print_summary(results: list[dict]) -> None:
@@ -178,7 +244,11 @@ def print_summary(results: list[dict]) -> None:
         print(f"{result['pair']:28} latency {_ratio(t['covenant_cycles'], t['zigzag_cycles']):>6}  energy "
               f"{_ratio(t['covenant_energy_pj'], t['zigzag_energy_pj']):>6}  solve speed-up "
               f"{_ratio(result['zigzag_seconds'], result['covenant_solve_seconds']):>6}x  valid "
-              f"{t['valid']}/{t['compared']}  slower layers: {len(t['worse'])}")
+              f"{t['valid']}/{t['compared']}  slower layers: {len(t['worse'])}"
+              + (f"  | vs {result['zigzag_output_bits']}-bit outputs: latency "
+                 f"{_ratio(t['covenant_cycles'], t['wide_cycles'])}  energy "
+                 f"{_ratio(t['covenant_energy_pj'], t['wide_energy_pj'])}  slower layers: {len(t['wide_worse'])}"
+                 if "wide_cycles" in t else ""))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,13 @@ bench/zigzag_compare.py, which runs this file with the Python of an environment 
 `pip install covenant[compare]` or a separate venv). Imports only ZigZag and the standard library.
 
     python bench/zigzag_worker.py HARDWARE.yaml MAPPING.yaml MODEL.onnx [--opt latency] [--lpf-limit 6]
+        [--output-bits N]
+
+`--output-bits N` sets the final output precision of every Conv/Gemm layer (`O_final`) to N bits;
+ZigZag's ONNX front end otherwise gives final outputs the activation precision (8 bits, the same
+attribute as the inputs'). Partial sums (`O`) keep ZigZag's 16 bits: its example arrays' per-PE
+output registers hold 16 bits (32-bit partial sums leave the layers no mapping). With 32, ZigZag
+writes what a covenant MAC layer writes (its int32 accumulators): the like-for-like comparison.
 
 The document: {"zigzag": version, "seconds": wall time of the API call, "cpu_seconds": its CPU
 time, "latency": total cycles,
@@ -27,6 +34,8 @@ import time
 import onnx
 import onnx.utils
 from zigzag.api import get_hardware_performance_zigzag
+from zigzag.parser.onnx.conv_parser import ConvParser
+from zigzag.parser.onnx.gemm_parser import GemmParser
 
 
 def cut_model(path: str, layers: int, folder: str) -> str:
@@ -42,6 +51,18 @@ def cut_model(path: str, layers: int, folder: str) -> str:
     return out
 
 
+def set_output_bits(parser: type, bits: int) -> None:
+    """Make `parser` (a ZigZag ONNX operator parser) give its layers `bits`-bit outputs."""
+    original = parser.get_layer_node_user_format
+
+    def user_format(self, *args, **kwargs):
+        data = original(self, *args, **kwargs)
+        data["operand_precision"]["O_final"] = bits
+        return data
+
+    parser.get_layer_node_user_format = user_format
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hardware")
@@ -51,7 +72,12 @@ def main() -> None:
     parser.add_argument("--lpf-limit", type=int, default=6, help="ZigZag's LOMA loop-prime-factor limit (default 6)")
     parser.add_argument("--layers", type=int, help="only the model up to its N-th Conv/Gemm/MatMul node")
     parser.add_argument("--scratch", default=".", help="with --layers: the folder for the cut model")
+    parser.add_argument("--output-bits", type=int, help="every Conv/Gemm layer's output precision (default: "
+                        "ZigZag's, the activation precision: 8)")
     args = parser.parse_args()
+    if args.output_bits:
+        for op_parser in (ConvParser, GemmParser):
+            set_output_bits(op_parser, args.output_bits)
     model = cut_model(args.model, args.layers, args.scratch) if args.layers else args.model
     logging.disable(logging.CRITICAL)  # ZigZag logs every layer at INFO; the JSON goes to stdout alone
     with tempfile.TemporaryDirectory() as dump, contextlib.redirect_stdout(io.StringIO()):
@@ -66,7 +92,8 @@ def main() -> None:
         layers.append({"name": cme.layer.name, "type": str(cme.layer.type), "macs": math.prod(sizes.values()),
                        "dims": sizes, "latency": float(cme.latency_total2), "energy_pj": float(cme.energy_total),
                        "ideal_cycles": float(cme.ideal_cycle), "spatial_mapping": str(cme.layer.spatial_mapping)})
-    json.dump({"zigzag": importlib.metadata.version("zigzag-dse"), "seconds": seconds, "cpu_seconds": cpu,
+    json.dump({"zigzag": importlib.metadata.version("zigzag-dse"), "output_bits": args.output_bits or 8,
+               "seconds": seconds, "cpu_seconds": cpu,
                "latency": float(latency), "energy_pj": float(energy), "layers": layers}, sys.stdout)
     print()
 

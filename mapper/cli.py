@@ -190,7 +190,7 @@ def program_listing(program) -> list[str]:
     from mapper.program import Alloc, Compute, Free, Init, Move
 
     def region(r):
-        return "[" + ", ".join(f"{lo}:{hi}" for lo, hi in r) + "]"
+        return "[" + ", ".join(":".join(map(str, axis)) for axis in r) + "]"  # lo:hi, or lo:hi:step
 
     lines = []
     for k, ins in enumerate(program.instructions):

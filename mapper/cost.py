@@ -10,7 +10,8 @@ while the loops of levels < k run: with those loops flattened outermost first,
     distinct_k(T) = product of the factors of the loops that index T
 
 The output is written back once per visit and reloaded on every visit but the first of each tile
-(partial sums). A tile moves its nominal footprint (halos included, clipped to the tensor's shape).
+(partial sums). A tile moves its nominal footprint (halos included, clipped to the tensor's shape;
+along a strided axis only the positions it reads, `mapping.footprint`).
 
 Time. Engines are the simulator's: one per edge, one per storage port, one per compute node; a
 transfer of b bytes keeps each of its engines busy b / min(bandwidths) cycles plus its edge's set-up
@@ -346,7 +347,9 @@ def static_pj_per_cycle(acg: ACG) -> Fraction:
 
 def roofline_cycles(layer: Layer, acg: ACG, cap: Capability) -> Fraction:
     """The physical limit: max(points / peak points per cycle, compulsory off-chip bytes / the
-    off-chip bandwidth), the bandwidth being the fastest way in or out of off-chip memory."""
+    off-chip bandwidth), the bandwidth being the fastest way in or out of off-chip memory. The
+    compulsory bytes are the whole layer's footprint of each off-chip tensor (a strided 1 x 1
+    convolution's input counts the pixels it reads, not the ones its stride skips)."""
     compute = Fraction(math.prod(layer.dims.values())) / peak_ops_per_cycle(cap)
     offchip = set(acg.offchip)
     bws = []
@@ -356,4 +359,5 @@ def roofline_cycles(layer: Layer, acg: ACG, cap: Capability) -> Fraction:
             bws.append(min([exact(e.bytes_per_cycle), *port]))
     ports = [exact(acg.storages[n].bytes_per_cycle) for n in offchip if acg.storages[n].bytes_per_cycle]
     bandwidth = min([sum(bws), *ports]) if bws else Fraction(1)
-    return max(compute, Fraction(layer.offchip_bytes) / bandwidth)
+    compulsory = sum(tile_bytes(layer, t, layer.dims) for t in layer.tensors if layer.onchip.home(t) is None)
+    return max(compute, Fraction(compulsory) / bandwidth)

@@ -98,18 +98,37 @@ class Mapping:
 
 
 def footprint(access: Access, tile: dict[str, int], shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Extent per tensor axis of the data an access touches over `tile` (halos included), clipped to
-    the tensor's shape: `2*p+r` over p=4, r=3 touches 2*3 + 2 + 1 = 9 rows."""
-    return tuple(min(n, sum(abs(c) * (tile[d] - 1) for d, c in idx.terms) + 1)
-                 for idx, n in zip(access.indices, shape, strict=True))
+    """Positions per tensor axis that a transfer of the access's tile moves (halos included).
+
+    Along an axis indexed `sum(c_d * d) + const`, the tile reads positions from the first to the last
+    at the step g = gcd of the |c_d| of the dims whose tile extent is above 1 (g = 1 if none): a
+    transfer moves that arithmetic progression, (span - 1) / g + 1 positions, at most ceil(n / g) of
+    an axis of n. `2*p+r` over p=4, r=3 touches 2*3 + 2 + 1 = 9 rows; over p=4, r=1 (a strided
+    1 x 1 convolution, or the kernel tiled to 1) it gathers the 4 rows read, not the 7 spanned. The
+    progression is exactly the positions read whenever those form one (always when the kernel tile
+    is 1 or at least the stride); a kernel tile strictly between 1 and the stride reads runs with
+    gaps, and the progression covering them is moved (see the README, "Strided transfers")."""
+    out = []
+    for idx, n in zip(access.indices, shape, strict=True):
+        step = math.gcd(*(abs(c) for d, c in idx.terms if tile[d] > 1)) or 1
+        span = sum(abs(c) * (tile[d] - 1) for d, c in idx.terms)
+        out.append(min(-(-n // step), span // step + 1))
+    return tuple(out)
+
+
+def tile_shape(layer: Layer, tensor: str, tile: dict[str, int]) -> tuple[int, ...]:
+    """Elements per axis of `tensor`'s tile over dim extents `tile`: its access's `footprint`; a
+    tensor read through several accesses (offsets) moves their bounding box, contiguous (step 1)."""
+    t = layer.tensors[tensor]
+    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
+    if len(accesses) == 1:
+        return footprint(accesses[0], tile, t.shape)
+    return tuple(max(min(n, sum(abs(c) * (tile[d] - 1) for d, c in a.indices[axis].terms) + 1) for a in accesses)
+                 for axis, n in enumerate(t.shape))
 
 
 def tile_bytes(layer: Layer, tensor: str, tile: dict[str, int]) -> int:
-    t = layer.tensors[tensor]
-    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
-    # Several accesses of one tensor (offsets) share the tile: take the bounding box.
-    extents = [max(ext) for ext in zip(*(footprint(a, tile, t.shape) for a in accesses), strict=True)]
-    return math.prod(extents) * dtype_bytes(t.dtype)
+    return math.prod(tile_shape(layer, tensor, tile)) * dtype_bytes(layer.tensors[tensor].dtype)
 
 
 def bare_layer(layer: Layer) -> Layer:
@@ -144,11 +163,8 @@ def instance_bytes(layer: Layer, tensor: str, tile: dict[str, int], lanes: dict[
     """Bytes of `tensor`'s tile that ONE instance of a replicated storage holds: along each split
     axis (`lanes`: axis -> the instruction's spatial extent there) ceil(extent / lanes); when the
     lanes outnumber the instances, an instance holds ceil(lanes / instances) lanes' shares."""
-    t = layer.tensors[tensor]
-    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
-    extents = [max(ext) for ext in zip(*(footprint(a, tile, t.shape) for a in accesses), strict=True)]
-    share = [-(-e // lanes[ax]) if ax in lanes else e for ax, e in enumerate(extents)]
-    return -(-math.prod(lanes.values()) // instances) * math.prod(share) * dtype_bytes(t.dtype)
+    share = [-(-e // lanes[ax]) if ax in lanes else e for ax, e in enumerate(tile_shape(layer, tensor, tile))]
+    return -(-math.prod(lanes.values()) // instances) * math.prod(share) * dtype_bytes(layer.tensors[tensor].dtype)
 
 
 def storage_demand(m: Mapping, acg: ACG | None = None) -> dict[str, list[tuple[str, int]]]:

@@ -31,16 +31,8 @@ from rich.markup import escape
 from mapper.acg import ACG, load_acg, peak_ops_per_cycle
 from mapper.cli_output import format_bytes, format_si
 from mapper.cost import evaluate, relevant_dims, streams
-from mapper.mapping import Mapping, footprint, tile_bytes
+from mapper.mapping import Mapping, tile_bytes, tile_shape
 from mapper.mapping_yaml import load_mapping
-
-
-def tile_shape(m: Mapping, tensor: str, level: int) -> list[int]:
-    """The extents of `tensor`'s tile at `level` (the bounding box of its accesses, halos included)."""
-    layer = m.layer
-    shape = layer.tensors[tensor].shape
-    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
-    return [max(ext) for ext in zip(*(footprint(a, m.tile(level), shape) for a in accesses), strict=True)]
 
 
 def _tiles(m: Mapping, acg: ACG, level: int) -> list[dict]:
@@ -55,7 +47,8 @@ def _tiles(m: Mapping, acg: ACG, level: int) -> list[dict]:
             continue
         storage = path[level]
         t = m.layer.tensors[tensor]
-        entry = {"tensor": tensor, "storage": storage, "shape": tile_shape(m, tensor, level), "dtype": t.dtype,
+        entry = {"tensor": tensor, "storage": storage, "shape": list(tile_shape(m.layer, tensor, m.tile(level))),
+                 "dtype": t.dtype,
                  "bytes": tile_bytes(m.layer, tensor, m.tile(level)),
                  "buffers": 2 if m.is_double_buffered(tensor, storage) else 1}
         for kind in ("load", "writeback", "reload"):
@@ -94,7 +87,7 @@ def _instruction(m: Mapping, acg: ACG) -> dict:
     for tensor, operand in m.binding.tensors:
         storage = m.path(tensor)[-1]
         operands.append({"operand": operand, "tensor": tensor, "storage": storage,
-                         "shape": tile_shape(m, tensor, m.levels),
+                         "shape": list(tile_shape(m.layer, tensor, m.tile(m.levels))),
                          "bytes": tile_bytes(m.layer, tensor, m.tile(m.levels)),
                          "output": tensor == m.layer.expr.output.tensor})
     return {"capability": cap.name, "node": cap.node, "expr": str(cap.expr), "dims": dims, "operands": operands}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from mapper.program import Compute, Program, Region
+from mapper.program import Compute, Program, Region, axis_size
 from mapper.workload import Layer
 
 
@@ -50,8 +50,8 @@ class InstanceShare:
 
     def bytes(self, region: Region, itemsize: int) -> int:
         """The bytes of a buffer holding `region` that the fullest instance holds."""
-        share = [-(-(hi - lo) // self.lanes[ax]) if ax in self.lanes else hi - lo
-                 for ax, (lo, hi) in enumerate(region)]
+        share = [-(-axis_size(axis) // self.lanes[ax]) if ax in self.lanes else axis_size(axis)
+                 for ax, axis in enumerate(region)]
         return self.per_instance * math.prod(share) * itemsize
 
 

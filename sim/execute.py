@@ -25,7 +25,7 @@ import numpy as np
 
 from mapper.acg import Capability
 from mapper.notation import Access, Affine, BinOp, Call, Const, Expr, Imm, TensorExpr
-from mapper.program import Region
+from mapper.program import Region, axis_span
 from mapper.workload import Layer
 from sim.blas import mac_in_float64
 from sim.reference import compute_dtype, evaluate
@@ -124,18 +124,43 @@ def partitions(groups: list[dict[str, tuple[int, int]]], box: dict[str, tuple[in
 def shifted(expr: TensorExpr, origins: dict[str, Region], ranges: dict[str, tuple[int, int]],
             cache: dict) -> TensorExpr:
     """`expr` re-indexed for one instruction: dims start at 0 (the range's lo) and every access indexes
-    its buffer (whose region starts at `origins[tensor]`). Keyed by the shifted constants alone, so
-    every instruction whose tiles sit alike in their buffers shares one expression (and its caches)."""
-    consts = tuple(i.const + sum(c * ranges[d][0] for d, c in i.terms) - origins[a.tensor][k][0]
-                   for a in expr.accesses for k, i in enumerate(a.indices))
-    out = cache.get(consts)
+    its buffer (whose region starts at `origins[tensor]`). A buffer strided along an axis (it holds
+    every step-th position) is indexed at (position - its lo) / step: each coefficient of a dim that
+    ranges over several values is divided by the step (the region check made it a multiple), a dim
+    fixed in this instruction keeps coefficient 0 (its value sits in the constant). Keyed by the
+    shifted indices, so every instruction whose tiles sit alike in their buffers shares one expression
+    (and its caches)."""
+    consts = []
+    strided = False
+    for a in expr.accesses:
+        for k, i in enumerate(a.indices):
+            lo, _, step = axis_span(origins[a.tensor][k])
+            consts.append((i.const + sum(c * ranges[d][0] for d, c in i.terms) - lo, step))
+            strided = strided or step > 1
+    fixed = tuple(hi - lo == 1 for lo, hi in ranges.values()) if strided else ()
+    key = (tuple(consts), fixed)
+    out = cache.get(key)
     if out is not None:
         return out
     fresh = iter(consts)
 
+    def index(i: Affine) -> Affine:
+        const, step = next(fresh)
+        if step == 1:
+            return Affine(i.terms, const)
+        if const % step:
+            raise ValueError(f"an index starts between the positions of a buffer holding every {step}-th one")
+        terms = []
+        for d, c in i.terms:
+            lo, hi = ranges[d]
+            if hi - lo > 1 and c % step:
+                raise ValueError(f"dim {d} steps by {c} through a buffer holding every {step}-th position")
+            terms.append((d, 0 if hi - lo == 1 else c // step))
+        return Affine(tuple(terms), const // step)
+
     def walk(e: Expr) -> Expr:  # visits the accesses in `expr.accesses` order
         if isinstance(e, Access):
-            return Access(e.tensor, tuple(Affine(i.terms, next(fresh)) for i in e.indices))
+            return Access(e.tensor, tuple(index(i) for i in e.indices))
         if isinstance(e, Call):
             return Call(e.fn, tuple(walk(x) for x in e.args))
         if isinstance(e, BinOp):
@@ -144,5 +169,5 @@ def shifted(expr: TensorExpr, origins: dict[str, Region], ranges: dict[str, tupl
 
     out = TensorExpr(expr.output, expr.update, walk(expr.rhs), expr.text)
     if len(cache) < 4096:
-        cache[consts] = out
+        cache[key] = out
     return out

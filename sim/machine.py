@@ -13,7 +13,9 @@ feeds it (`sim/execute.py`). Timing is event-driven and independent of any cost 
 - a compute waits for its input tiles and for the moves into its output tile (earlier computes into
   it are ahead of it in the node's pipeline);
 - a move takes its edge's set-up latency and bytes / bandwidth cycles, a compute its initiation
-  interval on the engine and its cycles to complete (`sim/timing.py`).
+  interval on the engine and its cycles to complete (`sim/timing.py`);
+- a region strided along an axis (`(lo, hi, step)`) moves, occupies and is charged at the positions
+  it gathers (`sim/buffers.py`); a compute reads such a buffer at (position - lo) / step.
 
     >>> from mapper.acg import load_acg
     >>> from mapper.binding import bind
@@ -37,9 +39,21 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from mapper.acg import ACG, Capability, peak_ops_per_cycle
-from mapper.program import Alloc, Free, Init, Instruction, Move, Program, Region, region_function
+from mapper.program import (
+    Alloc,
+    Free,
+    Init,
+    Instruction,
+    Move,
+    Program,
+    Region,
+    axis_size,
+    region_function,
+    region_size,
+)
 from mapper.program import Compute as ComputeIns
 from mapper.workload import Layer
+from sim.buffers import Buffer
 from sim.checks import InstanceShare, instruction_lanes
 from sim.execute import BindingError, accumulate, bound_expression, operand_dtypes, partitions, shifted
 from sim.reference import evaluate, identity
@@ -48,55 +62,6 @@ from sim.timing import Clock, Link, link_of, static_pj
 
 class SimError(ValueError):
     """A program broke a rule of the ACG; the message names the resource."""
-
-
-@dataclass(eq=False)
-class Buffer:
-    """A tile of `tensor` held in `storage` (off-chip: the whole tensor). Compared by identity."""
-
-    tensor: str
-    storage: str
-    region: Region
-    data: np.ndarray
-    written: np.ndarray  # bool per element: read-before-write checking
-    slot: int = 0
-    earliest: float = 0.0  # when its slot is free
-    ready: float = 0.0  # when its data is complete
-    fed: float = 0.0  # when the data moves and initialisation put in it is complete
-    last_use: float = 0.0
-    charged: int = 0  # bytes counted against the storage's capacity (one instance's share if replicated)
-    # Elements of `written` still False, kept exactly so that reads of a wholly written buffer (the
-    # usual case) skip the per-element check: `complete` is `written.all()`.
-    unwritten: int = field(init=False)
-    complete: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.unwritten = self.written.size - int(np.count_nonzero(self.written))
-        self.complete = self.unwritten == 0
-
-    def view(self, region: Region) -> tuple[slice, ...]:
-        """Slices of `data` holding `region`; KeyError when the buffer does not contain it."""
-        out = []
-        for (lo, hi), (blo, bhi) in zip(region, self.region, strict=True):
-            if lo < blo or hi > bhi:
-                raise KeyError
-            out.append(slice(lo - blo, hi - blo))
-        return tuple(out)
-
-    def mark_written(self, sl: tuple[slice, ...]) -> None:
-        if self.complete:
-            return
-        part = self.written[sl]  # a view: assigning to it marks the buffer
-        self.unwritten -= part.size - int(np.count_nonzero(part))
-        part[...] = True
-        self.complete = self.unwritten == 0
-
-    def is_written(self, sl: tuple[slice, ...]) -> bool:
-        return self.complete or bool(self.written[sl].all())
-
-    @property
-    def nbytes(self) -> int:
-        return self.data.nbytes
 
 
 def outputs_equal(output: np.ndarray, reference: np.ndarray) -> bool:
@@ -119,6 +84,7 @@ class SimResult:
     ops: int
     peak_ops_per_cycle: float
     matches_reference: bool = field(default=False)
+    moved: dict[str, int] = field(default_factory=dict)  # edge 'src->dst' -> bytes its moves carried
 
     @property
     def utilization(self) -> float:
@@ -220,6 +186,7 @@ class _Machine:
         self.slot_free: dict[tuple[str, str, int], float] = {}
         self.clock = Clock()
         self.energy = 0.0
+        self.moved: dict[str, int] = {}
         self.computes = self.ops = 0
         self.pending: list[tuple[dict[str, Buffer], dict[str, tuple[int, int]]]] = []
         self.shifted_cache: dict = {}
@@ -304,7 +271,7 @@ class _Machine:
         if ins.slot not in (0, 1) or (ins.slot and not st.double_buffer):
             raise SimError(f"{ins.storage}: allocation of {ins.tensor} in slot {ins.slot}, but {ins.storage} "
                            + ("does not allow double buffering" if ins.slot == 1 else "has slots 0 and 1 at most"))
-        shape = tuple(hi - lo for lo, hi in ins.region)
+        shape = tuple(axis_size(axis) for axis in ins.region)  # a strided axis holds only its positions
         dtype = np.dtype(self.layer.tensors[ins.tensor].dtype)
         need = math.prod(shape) * dtype.itemsize
         each = ""
@@ -362,6 +329,8 @@ class _Machine:
         dst.fed = max(dst.fed, end)
         dst.last_use = max(dst.last_use, end)
         self.energy += nbytes * link.pj_per_byte
+        edge = f"{ins.src}->{ins.dst}"
+        self.moved[edge] = self.moved.get(edge, 0) + nbytes
 
     def shape(self, ranges: dict[str, tuple[int, int]]) -> tuple[float, float, int]:
         """Check one instruction's extents against the capability; its cycles, initiation interval
@@ -439,7 +408,7 @@ class _Machine:
         self.ops += points
         energy = self.energy + points * cap.pj_per_op
         for buf, region, (_, _, pj) in zip(bufs.values(), regions, placing, strict=True):
-            energy += math.prod(hi - lo for lo, hi in region) * buf.data.itemsize * pj
+            energy += region_size(region) * buf.data.itemsize * pj
         self.energy = energy
 
     def flush(self) -> None:
@@ -462,7 +431,10 @@ class _Machine:
                   for t, b in bufs.items() if t != out_t}
         for ranges in groups:
             extents = {d: hi - lo for d, (lo, hi) in ranges.items()}
-            expr = shifted(self.expr, {t: b.region for t, b in bufs.items()}, ranges, self.shifted_cache)
+            try:
+                expr = shifted(self.expr, {t: b.region for t, b in bufs.items()}, ranges, self.shifted_cache)
+            except ValueError as exc:
+                raise SimError(f"{self.cap.name}: {exc}") from None
             sl = out_buf.view(self.region_of[out_t](ranges))
             out_buf.data[sl] = accumulate(expr, extents, arrays, self.cap_dtype, out_buf.data[sl])
         pending.clear()
@@ -483,9 +455,9 @@ class _Machine:
             same = outputs_equal(out.data, reference)
         return SimResult(out.data, reference, self.clock.finish, self.energy, self.clock.busy,
                          {s: p for s, p in self.peaks.items() if p}, len(program.instructions), self.computes,
-                         self.ops, float(peak_ops_per_cycle(self.cap)), same)
+                         self.ops, float(peak_ops_per_cycle(self.cap)), same, dict(self.moved))
 
 
 def _show(region: Region) -> str:
-    return "[" + ", ".join(f"{lo}:{hi}" for lo, hi in region) + "]"
+    return "[" + ", ".join(":".join(map(str, axis)) for axis in region) + "]"
 

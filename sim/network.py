@@ -29,7 +29,7 @@ from mapper.acg import ACG
 from mapper.network.memory import AddressPlan
 from mapper.network.program import Network, Step
 from mapper.network.windows import Slice, slice_data
-from mapper.program import Move, Program
+from mapper.program import Move, Program, region_size
 from sim.machine import SimError, outputs_equal, simulate, simulate_cores
 
 
@@ -212,6 +212,5 @@ def offchip_bytes(program: Program, acg: ACG) -> int:
     total = 0
     for ins in program.instructions:
         if isinstance(ins, Move) and (ins.src in offchip or ins.dst in offchip):
-            size = math.prod(hi - lo for lo, hi in ins.region)
-            total += size * np.dtype(program.layer.tensors[ins.tensor].dtype).itemsize
+            total += region_size(ins.region) * np.dtype(program.layer.tensors[ins.tensor].dtype).itemsize
     return total

@@ -209,25 +209,65 @@ def _axes(layer, t: str, accesses) -> tuple[dict[int, str], list[int]]:
 
 
 def _footprint(mm: Model, layer, accesses, axis: int, T: dict, name: str, k: int) -> Term:
-    """The extent along `axis` touched over the tile `name` at level k (halos included, clipped)."""
+    """The positions along `axis` moved for the tile `name` at level k, as `mapping.tile_shape`
+    counts them: one access, the arithmetic progression of the positions it reads (`_progression`);
+    several, their largest span (halos included, clipped)."""
     n = layer.tensors[accesses[0].tensor].shape[axis]
+    if len(accesses) == 1 and any(abs(c) > 1 for _, c in accesses[0].indices[axis].terms):
+        return _progression(mm, accesses[0].indices[axis], n, T, name, k)
     per_access = []
     for a in accesses:
         idx = a.indices[axis]
         span = add((1, 1, 1), *(scale(add(T[name, k, d], (-1, -1, -1)), abs(c)) for d, c in idx.terms))
-        if span[1] >= n:
-            per_access.append((n, n, n))
-        elif isinstance(span[0], int):
-            per_access.append(span)
-        elif span[2] <= n:
-            v = mm.var(span[1], span[2], f"fp{k}_{a.tensor}{axis}")
-            mm.m.Add(v == span[0])
-            per_access.append((v, span[1], span[2]))
-        else:
-            v = mm.var(span[1], n, f"fp{k}_{a.tensor}{axis}")
-            mm.m.AddMinEquality(v, [span[0], n])
-            per_access.append((v, span[1], n))
+        per_access.append(_at_most(mm, span, n, f"fp{k}_{a.tensor}{axis}"))
     return mm.maximum(per_access, f"fpx{k}_{accesses[0].tensor}{axis}") if len(per_access) > 1 else per_access[0]
+
+
+def _at_most(mm: Model, term: Term, n: int, prefix: str) -> Term:
+    """min(term, n)."""
+    if term[1] >= n:
+        return (n, n, n)
+    if isinstance(term[0], int):
+        return term
+    if term[2] <= n:
+        v = mm.var(term[1], term[2], prefix)
+        mm.m.Add(v == term[0])
+        return (v, term[1], term[2])
+    v = mm.var(term[1], n, prefix)
+    mm.m.AddMinEquality(v, [term[0], n])
+    return (v, term[1], n)
+
+
+def _progression(mm: Model, idx, n: int, T: dict, name: str, k: int) -> Term:
+    """The positions an index with a coefficient above 1 reads over the tile, moved as one
+    arithmetic progression: with U the dims whose tile extent is above 1 and g = gcd of their
+    coefficients, 1 + sum over U of (|c| / g) x (tile - 1) positions, at most ceil(n / g). One case
+    per subset U (a stride-2 `2*p+r`: r's tile 1 gives t_p rows, else 2 x (t_p - 1) + t_r)."""
+    dims = [d for d, _ in idx.terms]
+    coeff = {d: abs(c) for d, c in idx.terms}
+    above = {}
+    for d in dims:
+        t = T[name, k, d]
+        key = ("above", name, k, d)
+        if key not in T:
+            if isinstance(t[0], int):
+                T[key] = int(t[0] > 1)
+            else:
+                b = mm.m.NewBoolVar(mm.name(f"gt1_{name}{k}_{d}"))
+                mm.m.Add(t[0] >= 2).OnlyEnforceIf(b)
+                mm.m.Add(t[0] <= 1).OnlyEnforceIf(b.Not())
+                T[key] = b
+        above[d] = T[key]
+    cases = []
+    for picks in itertools.product((False, True), repeat=len(dims)):
+        inside = [d for d, p in zip(dims, picks, strict=True) if p]
+        g = math.gcd(*(coeff[d] for d in inside)) or 1
+        count = add((1, 1, 1), *(scale(add(T[name, k, d], (-1, -1, -1)), coeff[d] // g) for d in inside))
+        literals = [above[d] if p else neg(above[d]) for d, p in zip(dims, picks, strict=True)]
+        if any(isinstance(x, int) and x == 0 for x in literals):
+            continue
+        cases.append((literals, _at_most(mm, count, -(-n // g), f"fp{k}")))
+    return mm.cases(cases, f"fps{k}")
 
 
 def _sum_bound(space: Space, t: str, k: int, halo: list[int], hdims: list[str]) -> int | None:

@@ -59,11 +59,12 @@ WALL_FACTOR, WALL_MIN = 10, 60.0
 # it prunes here: with per-transfer counts in the model (edge set-up latency), level 1 (the default)
 # spent 40 s of wall time in the LP on ResNet-50 conv1 for a proof that level 0 finds in 1 s.
 LINEARIZATION = 0
-# Presolve probing (level 2, the default) fixes literals one at a time over the model's thousands of
-# Booleans: on ResNet-50 on hvx_like it was two thirds of the deterministic time of a latency solve
-# and more of its wall time, for equivalences the search finds by itself. Level 0 proves the same
-# optima (tests hold CP-SAT equal to exhaustive search) in a third of the deterministic time.
-PROBING = 0
+# Presolve probing at level 1, not CP-SAT's default 2: level 2 probes every Boolean of the model (its
+# thousands of tile-choice literals) and was two thirds of the deterministic time of a latency solve
+# on hvx_like; level 0 is faster still on ResNet-50 but without probing's equivalences the presolve's
+# fixpoint loops (which count no deterministic time) took 3.7x the CPU time on a genesys GEMM
+# (128 x 1000 x 100). Level 1 proves the same optima (tests hold CP-SAT equal to exhaustive search).
+PROBING = 1
 
 
 def _lcm_of(values) -> int:

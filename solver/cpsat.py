@@ -17,6 +17,11 @@ incumbent EDP / energy bound. Every mapping left out is proven no better than th
 the mappings still in play have EDP >= Lb x their energy bound: a proven bound, never a rescaling
 of the incumbent.
 
+Smaller models, same optima. The best greedy mapping (the search's hint) is an incumbent; a binding
+whose floor (`floor_of`: its fewest instructions times its shortest interval, a lower bound of its
+compute cycles) exceeds it cannot hold the optimum and is not built (latency and energy only: EDP
+reports latency and energy bounds over the whole space).
+
 Limits. `time_limit` (nominal seconds) is a limit on CP-SAT's deterministic time, its own count of
 work done (`DET_PER_SECOND` units per second): the same inputs give the same mapping under any
 machine load. On an idle core of the development machine a long search ran about one unit per

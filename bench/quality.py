@@ -6,6 +6,10 @@ Prints `name: value` lines.
     python bench/quality.py            # everything (about 10-20 minutes on 2 busy cores)
     python bench/quality.py --quick    # latency only, every 4th layer, two awkward layers
     python bench/quality.py --only awkward --acg tpu_like   # one part, one ACG
+    python bench/quality.py --only times --simulate   # latency mappings simulated: simulated / roofline
+
+Wall seconds count whatever else the machine runs; CPU seconds (of this process) and CP-SAT's
+deterministic units do not, or much less: compare those across runs on a shared machine.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from ortools.sat.python import cp_model  # noqa: E402
 
 import solver.space as space  # noqa: E402
 from mapper.acg import load_acg  # noqa: E402
-from mapper.cost import evaluate  # noqa: E402
+from mapper.cost import evaluate, roofline_cycles  # noqa: E402
 from mapper.flow import layer_key  # noqa: E402
 from mapper.lower import lower  # noqa: E402
 from mapper.workload import load_workload, template_layer  # noqa: E402
@@ -71,18 +75,44 @@ def unique_layers(workload, step: int = 1):
     return out[::step]
 
 
-def solve_times(acg_name: str, objectives: list[str], step: int) -> None:
+def geomean(values: list[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values))
+
+
+def roofline(acg, tag: str, found: list, simulated: bool) -> None:
+    """Geometric means of predicted (and, with `simulated`, simulated) cycles over the roofline bound,
+    over the latency mappings (simulated: those of at most MAX_SIMULATED instructions)."""
+    bounds = [float(roofline_cycles(s.mapping.layer, acg, acg.capability(s.mapping.binding.capability)))
+              for s in found]
+    line(f"{tag}: predicted / roofline cycles, geomean",
+         f"{geomean([float(s.objective) / b for s, b in zip(found, bounds, strict=True)]):.2f}")
+    if not simulated:
+        return
+    ratios = []
+    for s, b in zip(found, bounds, strict=True):
+        if evaluate(s.mapping, acg).instructions <= MAX_SIMULATED:
+            r = simulate(lower(s.mapping), acg)
+            assert r.matches_reference, s.mapping.layer.name
+            ratios.append(r.cycles / b)
+    line(f"{tag}: simulated / roofline cycles, geomean (layers of <= {MAX_SIMULATED:,} instructions)",
+         f"{geomean(ratios):.2f} over {len(ratios)} of {len(found)} layers")
+
+
+def solve_times(acg_name: str, objectives: list[str], step: int, simulated: bool = False) -> None:
     acg = load_acg(acg_name)
     layers = unique_layers(load_workload("resnet50"), step)
     for objective in objectives:
-        wall, det, gaps, statuses, limited = [], [], [], [], 0
+        wall, cpu, det, gaps, statuses, limited, found = [], [], [], [], [], 0, []
         for layer in layers:
             DETERMINISTIC.clear()
+            used = time.process_time()
             try:
                 s = cpsat.solve(layer, acg, objective)
             except NoMapping:
                 continue
+            cpu.append(time.process_time() - used)
             wall.append(s.seconds)
+            found.append(s)
             det.append(sum(DETERMINISTIC))
             statuses.append(s.status)
             limited += bool(s.limit)
@@ -92,11 +122,15 @@ def solve_times(acg_name: str, objectives: list[str], step: int) -> None:
         line(f"{tag}: layers (unique, with a capability)", len(wall))
         line(f"{tag}: solve seconds median / p95 / max",
              f"{statistics.median(wall):.2f} / {pct(wall, 0.95):.2f} / {max(wall):.2f}")
+        line(f"{tag}: solve CPU seconds (this process: model building and CP-SAT) median / p95 / max",
+             f"{statistics.median(cpu):.2f} / {pct(cpu, 0.95):.2f} / {max(cpu):.2f}")
         line(f"{tag}: CP-SAT deterministic units median / p95",
              f"{statistics.median(det):.3f} / {pct(det, 0.95):.3f}")
         line(f"{tag}: status", ", ".join(f"{k} {statuses.count(k)}" for k in sorted(set(statuses))))
         line(f"{tag}: stopped by a limit", limited)
         line(f"{tag}: optimality gap max / mean", f"{max(gaps):.2e} / {statistics.fmean(gaps):.2e}")
+        if objective == "latency":
+            roofline(acg, tag, found, simulated)
 
 
 def before_after(acg_name: str, cases) -> None:
@@ -134,13 +168,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", choices=["times", "awkward"], help="run one part")
     ap.add_argument("--acg", action="append", help="only these ACGs (default genesys and tpu_like)")
+    ap.add_argument("--simulate", action="store_true",
+                    help="simulate the latency mappings too (simulated / roofline cycles)")
     args = ap.parse_args()
     start = time.perf_counter()
     objectives = ["latency"] if args.quick else ["latency", "energy", "edp"]
     acgs = args.acg or ["genesys", "tpu_like"]
     if args.only != "awkward":
         for acg_name in acgs:
-            solve_times(acg_name, objectives, 4 if args.quick else 1)
+            solve_times(acg_name, objectives, 4 if args.quick else 1, args.simulate)
     if args.only != "times":
         for acg_name in acgs:
             before_after(acg_name, AWKWARD[:2] if args.quick else AWKWARD)

@@ -24,7 +24,7 @@ from mapper.cost import exact, relevant_dims, static_pj_per_cycle, transfer, wri
 from mapper.dtypes import dtype_bytes
 from mapper.mapping import split_axes, tile_capacity
 from solver.cpmodel import Model, Term, add, lits, neg, scale
-from solver.space import NoMapping, Space, irrelevant
+from solver.space import MAX_SHAPES, NoMapping, Space, instruction_shapes, irrelevant
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def build(mm: Model, space: Space, acg: ACG, pick, sc: Scales) -> dict:
     db = _double(mm, space, z)
     cap = acg.capability(space.binding.capability)
     dims = space.dims
-    interval, drain = _instruction_cycles(mm, space, cap, T, tag)
+    interval, drain = _instruction_cycles(mm, space, acg, cap, T, tag)
     compute = add(mm.product([T["ninst", d] for d in dims] + [interval],
                              [(tag, "ninst", d) for d in dims] + [(tag, "cyc")]), drain)
     last = add(mm.product([T["nlast", d] for d in dims] + [interval],
@@ -427,7 +427,7 @@ def _operand_energy(mm: Model, space: Space, acg: ACG, sc: Scales, t: str, path,
     flows["energy"].append(scale(mm.when(acc, [lit], "acc"), sc.pj(pj)))
 
 
-def _instruction_cycles(mm: Model, space: Space, cap, T: dict, tag) -> tuple[Term, Term]:
+def _instruction_cycles(mm: Model, space: Space, acg: ACG, cap, T: dict, tag) -> tuple[Term, Term]:
     """(initiation interval, drain) of one instruction: the capability's formulas over its streaming
     dims' extents, as a one-hot over the achievable extent combinations (streaming dims keep divisor
     instructions, so every instruction of a mapping has the same extents). Without an `interval`,
@@ -439,23 +439,15 @@ def _instruction_cycles(mm: Model, space: Space, cap, T: dict, tag) -> tuple[Ter
         c, i = cap.instruction_cycles(ones), cap.instruction_interval(ones)
         return (i, i, i), (c - i, c - i, c - i)
     L = space.levels
-    options = dict(zip(space.dims, space.options, strict=True))
-    values, exts = [], []
-    for e in streaming:
-        fused = space.binding.fused(e)
-        achievable = {1}
-        for d in fused:
-            achievable = {v * c[-1] for v in achievable for c in options[d]}
-        values.append(sorted(achievable))
-        exts.append(mm.product([T["t", L, d] for d in fused], [(tag, "t", L, d) for d in fused]))
-    combos = list(itertools.product(*values))
-    if len(combos) > 20000:
-        raise NoMapping(f"{cap.name}: too many instruction shapes ({len(combos)}) for the exact model")
-    picks = mm.onehot(len(combos), "shape")
-    for k, ext in enumerate(exts):
+    fused = [space.binding.fused(e) for e in streaming]
+    exts = [mm.product([T["t", L, d] for d in ds], [(tag, "t", L, d) for d in ds]) for ds in fused]
+    shapes = instruction_shapes(space, acg)
+    if shapes is None:
+        raise NoMapping(f"{cap.name}: too many instruction shapes (over {MAX_SHAPES}) for the exact model")
+    picks = mm.onehot(len(shapes), "shape")
+    for e, ext in zip(streaming, exts, strict=True):
         if not isinstance(ext[0], int):
-            mm.m.Add(ext[0] == sum(c[k] * lit for c, lit in zip(combos, picks, strict=True)))
-    shapes = [dict(zip(streaming, c, strict=True)) for c in combos]
+            mm.m.Add(ext[0] == sum(s[e] * lit for s, lit in zip(shapes, picks, strict=True)))
     intervals = [cap.instruction_interval(s) for s in shapes]
     return mm.select(picks, intervals, "cyc"), \
         mm.select(picks, [cap.instruction_cycles(s) - i for s, i in zip(shapes, intervals, strict=True)], "drain")

@@ -17,6 +17,11 @@ incumbent EDP / energy bound. Every mapping left out is proven no better than th
 the mappings still in play have EDP >= Lb x their energy bound: a proven bound, never a rescaling
 of the incumbent.
 
+Smaller models, same optima. The best greedy mapping (the search's hint) is an incumbent; a binding
+whose floor (`floor_of`: its fewest instructions times its shortest interval, a lower bound of its
+compute cycles) exceeds it cannot hold the optimum and is not built (latency and energy only: EDP
+reports latency and energy bounds over the whole space).
+
 Limits. `time_limit` (nominal seconds) is a limit on CP-SAT's deterministic time, its own count of
 work done (`DET_PER_SECOND` units per second): the same inputs give the same mapping under any
 machine load. On an idle core of the development machine a long search ran about one unit per
@@ -44,6 +49,7 @@ from solver.space import (
     Point,
     Solution,
     Space,
+    compute_floor,
     decode,
     explain_infeasible,
     greedy_point,
@@ -58,6 +64,12 @@ WALL_FACTOR, WALL_MIN = 10, 60.0
 # it prunes here: with per-transfer counts in the model (edge set-up latency), level 1 (the default)
 # spent 40 s of wall time in the LP on ResNet-50 conv1 for a proof that level 0 finds in 1 s.
 LINEARIZATION = 0
+# Presolve probing at level 1, not CP-SAT's default 2: level 2 probes every Boolean of the model (its
+# thousands of tile-choice literals) and was two thirds of the deterministic time of a latency solve
+# on hvx_like; level 0 is faster still on ResNet-50 but without probing's equivalences the presolve's
+# fixpoint loops (which count no deterministic time) took 3.7x the CPU time on a genesys GEMM
+# (128 x 1000 x 100). Level 1 proves the same optima (tests hold CP-SAT equal to exhaustive search).
+PROBING = 1
 
 
 def _lcm_of(values) -> int:
@@ -151,6 +163,7 @@ def _run(pb: _Problem, acg: ACG, minimise, det_limit: float, wall_limit: float, 
     p.num_workers = workers
     p.random_seed = seed
     p.linearization_level = LINEARIZATION
+    p.cp_model_probing_level = PROBING
     p.max_deterministic_time = max(det_limit, 1e-3)
     p.max_time_in_seconds = max(wall_limit, 1e-3)
     if workers > 1:
@@ -201,21 +214,38 @@ def _hint(pb: _Problem, k: int, point: Point) -> None:
         m.AddHint(lit, pair in point.double)
 
 
-def _greedy_hint(pb: _Problem, layer: Layer, acg: ACG) -> tuple[int, Point] | None:
-    """Hint the best legal greedy mapping that is a point of the space, and return it: the fallback
-    when the search finds nothing within its limit (on big models the root relaxation alone can
-    take a while)."""
+def _greedy(spaces: list[Space], acg: ACG, objective: str) -> tuple[Fraction, Space, Point] | None:
+    """The best legal greedy mapping that is a point of the space (its objective, space and point):
+    the search's starting hint, the incumbent that prunes bindings, and the fallback when the
+    search finds nothing within its limit (on big models the root relaxation alone can take a
+    while)."""
     best = None
-    for k, space in enumerate(pb.spaces):
+    for space in spaces:
         point = greedy_point(space, acg)
         if point is not None:
-            value = evaluate(decode(space, point, acg), acg).latency
+            value = evaluate(decode(space, point, acg), acg).objective(objective)
             if best is None or value < best[0]:
-                best = (value, k, point)
-    if best is None:
-        return None
-    _hint(pb, best[1], best[2])
-    return best[1], best[2]
+                best = (value, space, point)
+    return best
+
+
+def floor_of(space: Space, acg: ACG, objective: str) -> Fraction:
+    """A lower bound of the objective over every point of the space (latency: `compute_floor`;
+    energy: every operation's energy plus the static energy of that many cycles)."""
+    cycles = compute_floor(space, acg)
+    if objective == "latency":
+        return Fraction(cycles)
+    cap = acg.capability(space.binding.capability)
+    return math.prod(space.layer.dims.values()) * exact(cap.pj_per_op) + static_pj_per_cycle(acg) * cycles
+
+
+def prune(spaces: list[Space], acg: ACG, objective: str, incumbent: Fraction | None) -> list[Space]:
+    """The spaces whose floor does not exceed the incumbent's figure (the others cannot hold the
+    optimum, so the model leaves them out and stays exact). Not for EDP: its latency and energy
+    bounds (`Solution.bounds`) are proven over the whole space."""
+    if incumbent is None or objective == "edp":
+        return spaces
+    return [s for s in spaces if floor_of(s, acg, objective) <= incumbent]
 
 
 def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float = 10.0, workers: int = 1,
@@ -223,14 +253,17 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
     """The best mapping of `layer` on `acg` under the cost model (see the module doc)."""
     start = time.perf_counter()
     spaces = spaces_of(layer, acg)
-    pb = _problem(spaces, acg)
+    greedy = _greedy(spaces, acg, objective)
+    pb = _problem(prune(spaces, acg, objective, greedy[0] if greedy else None), acg)
     wall = max(WALL_MIN, WALL_FACTOR * time_limit)
     det = time_limit * DET_PER_SECOND
     if pb.mm.clipped:
         return _error(objective, start, f"{pb.mm.clipped} domains of the model exceed 2**60")
+    fallback = None if greedy is None else (pb.spaces.index(greedy[1]), greedy[2])
+    if fallback is not None:
+        _hint(pb, *fallback)
     if objective == "edp":
-        return _edp(pb, layer, acg, det, wall, seed, workers, start)
-    fallback = _greedy_hint(pb, layer, acg)
+        return _edp(pb, layer, acg, det, wall, seed, workers, start, fallback)
     run = _run(pb, acg, objective, det, wall, seed, workers)
     if run.mapping is None and run.status == cp_model.UNKNOWN and fallback is not None:
         run = _greedy_run(pb, run, fallback, acg)
@@ -285,7 +318,7 @@ def _no_mapping(run: _Run, pb: _Problem, layer: Layer, acg: ACG, objective: str,
 
 
 def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, seed: int, workers: int,
-         start: float) -> Solution:
+         start: float, fallback: tuple[int, Point] | None) -> Solution:
     """Latency, then energy, then their product in quanta (see the module doc)."""
     ts, es = pb.sc.time, pb.sc.energy
     used = [0.0, 0.0]  # deterministic, wall
@@ -305,7 +338,6 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
                 best, best_point = (value, r.mapping), r.point
         return r
 
-    fallback = _greedy_hint(pb, layer, acg)
     fast = run("latency", 1 / 4)
     if fast.status == cp_model.MODEL_INVALID or fast.status == cp_model.INFEASIBLE:
         return _no_mapping(fast, pb, layer, acg, "edp", det_limit, start)

@@ -178,36 +178,44 @@ def _homes_of(step, homes: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 def group_cost(net: Network, acg: ACG, start: int, stop: int, step_cost: StepCost,
-               options: dict[str, list[str]], parallel_cost: ParallelCost | None = None) -> Group | None:
+               options: dict[str, list[str]], parallel_cost: ParallelCost | None = None,
+               bound: float = math.inf) -> Group | None:
     """The best way to run the group [start, stop) (None when it keeps nothing on chip that links all
     its steps, or nothing maps): a home for each value that can stay on chip, and the number of bands
     (1: whole values; more: band by band, each value's band on chip, the bands of the inputs that are
     not homed re-read per band where a step reads them whole; with `parallel_cost`, bands at once on
-    several cores)."""
+    several cores). Only a group cheaper than `bound` is of use (the DP passes its steps' costs apart):
+    a variant's solves stop once its partial cost reaches the best found so far."""
     values = [v for v in fusable_values(net, start, stop) if options.get(v)]
     if not _bridged(net, start, stop, values):
         return None
     best = None
+
+    def limit() -> float:
+        return bound if best is None else min(bound, best.cost)
     for choice in itertools.islice(itertools.product(*(options[v] for v in values)), MAX_HOME_CHOICES):
         homes = dict(zip(values, choice, strict=True))
-        variants = group_variants(net, acg, start, stop, homes, step_cost)
+        variants = group_variants(net, acg, start, stop, homes, step_cost, limit)
         if parallel_cost is not None:
-            variants = itertools.chain(variants, parallel_variants(net, acg, start, stop, homes, parallel_cost))
+            variants = itertools.chain(variants, parallel_variants(net, acg, start, stop, homes, parallel_cost,
+                                                                   limit))
         for group in variants:
             if best is None or group.cost < best.cost:
                 best = group
     return best
 
 
-def group_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[str, str], step_cost: StepCost):
+def group_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[str, str], step_cost: StepCost,
+                   limit: Callable[[], float] = lambda: math.inf):
     """The group with `homes`: whole where its values fit their homes, else in each band count where
-    every band of every homed value fits (per axis the bands may cut; more bands while they get cheaper)."""
+    every band of every homed value fits (per axis the bands may cut; more bands while they get cheaper);
+    only variants cheaper than `limit()`."""
     capacity = {v: acg.storages[s].total_capacity for v, s in homes.items()}
     if all(net.buffers[v].bytes <= capacity[v] for v in homes):
-        costs = [step_cost(layer) for layer in group_layers(net, start, stop, homes)]
-        if all(c is not None for c in costs):
-            yield Group(start, stop, tuple(homes.items()), math.fsum(costs))
-            return  # whole values fit: bands would only re-read what is not homed (and cost solves)
+        total = _bounded_sum((step_cost(layer) for layer in group_layers(net, start, stop, homes)), limit())
+        if total is not None:
+            yield Group(start, stop, tuple(homes.items()), total)
+        return  # whole values fit: bands would only re-read what is not homed (and cost solves)
     rank, seen = min(len(net.values[v].shape) for v in homes), set()
     for axis, cache in itertools.product(range(rank), (False, True)):
         previous = math.inf
@@ -220,19 +228,19 @@ def group_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[st
             seen.add(_shape(plan))
             if any(b > capacity[v] for held in plan.held for v, b in held if v in homes):
                 continue
-            costs = [step_cost(s.layer) for band in _onchip_bands(net, start, stop, homes, plan) for s in band if s]
-            if any(c is None for c in costs):
+            bands = _onchip_bands(net, start, stop, homes, plan)
+            total = _bounded_sum((step_cost(s.layer) for band in bands for s in band if s), min(previous, limit()))
+            if total is None:  # no mapping, or no cheaper than fewer bands or than the best found
+                if previous < math.inf:
+                    break
                 continue
-            total = math.fsum(costs)
-            if total >= previous:
-                break
             previous = total
             dims = tuple(s.dim for s in plan.parts[0])
             yield Group(start, stop, tuple(homes.items()), total, plan.count, dims, axis, cache, plan.shared)
 
 
 def parallel_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[str, str],
-                      parallel_cost: ParallelCost):
+                      parallel_cost: ParallelCost, limit: Callable[[], float] = lambda: math.inf):
     """The group with `homes` in as many bands as it runs on cores (each core 2..N that the ACG's core
     counts allow), the bands at once, one per core, each keeping its band's part of the homed values in
     its own core's storages; every step's bands run together (and end together) before the next step's.
@@ -250,11 +258,22 @@ def parallel_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict
                 continue
             seen.add(_shape(plan))
             bands = _onchip_bands(net, start, stop, homes, plan)
-            costs = [parallel_cost([band[k] for band in bands]) for k in range(stop - start)]
-            if all(c is not None for c in costs):
+            total = _bounded_sum((parallel_cost([band[k] for band in bands]) for k in range(stop - start)), limit())
+            if total is not None:
                 dims = tuple(s.dim for s in plan.parts[0])
-                yield Group(start, stop, tuple(homes.items()), math.fsum(costs), plan.count, dims, axis, False,
+                yield Group(start, stop, tuple(homes.items()), total, plan.count, dims, axis, False,
                             plan.shared, cores=plan.count)
+
+
+def _bounded_sum(costs, bound: float) -> float | None:
+    """The sum of `costs` (evaluated in turn) if every one exists and it stays below `bound`; None as
+    soon as either fails (the remaining costs are not evaluated: each is a solve)."""
+    total = []
+    for c in costs:
+        if c is None or math.fsum([*total, c]) >= bound:
+            return None
+        total.append(c)
+    return math.fsum(total)
 
 
 def _shape(plan: Bands) -> tuple:
@@ -291,7 +310,8 @@ def plan_fusion(net: Network, acg: ACG, step_cost: StepCost, max_group: int = MA
             for v in fusable_values(net, i, j):
                 if v not in options:
                     options[v] = home_options(net, acg, v)
-            groups[(i, j)] = group_cost(net, acg, i, j, step_cost, options, parallel_cost)
+            groups[(i, j)] = group_cost(net, acg, i, j, step_cost, options, parallel_cost,
+                                        bound=math.fsum(single[i:j]))  # no use unless it beats its steps apart
         g = groups[(i, j)]
         return None if g is None else g.cost
 

@@ -127,7 +127,8 @@ def shifted(expr: TensorExpr, origins: dict[str, Region], ranges: dict[str, tupl
     its buffer (whose region starts at `origins[tensor]`). A buffer strided along an axis (it holds
     every step-th position) is indexed at (position - its lo) / step: each coefficient of a dim that
     ranges over several values is divided by the step (the region check made it a multiple), a dim
-    fixed in this instruction keeps coefficient 0 (its value sits in the constant). Keyed by the
+    fixed in this instruction is 0 in the shifted frame (its value sits in the constant), whatever
+    its coefficient (kept, so that the dim still appears in every access it indexes). Keyed by the
     shifted indices, so every instruction whose tiles sit alike in their buffers shares one expression
     (and its caches)."""
     consts = []
@@ -155,7 +156,7 @@ def shifted(expr: TensorExpr, origins: dict[str, Region], ranges: dict[str, tupl
             lo, hi = ranges[d]
             if hi - lo > 1 and c % step:
                 raise ValueError(f"dim {d} steps by {c} through a buffer holding every {step}-th position")
-            terms.append((d, 0 if hi - lo == 1 else c // step))
+            terms.append((d, c if hi - lo == 1 else c // step))  # a fixed dim is 0 here: any coefficient
         return Affine(tuple(terms), const // step)
 
     def walk(e: Expr) -> Expr:  # visits the accesses in `expr.accesses` order

@@ -160,10 +160,9 @@ def band_layers(net: Network, group: Group) -> list[list[Slice | None]]:
 
 def _onchip_bands(net: Network, start: int, stop: int, homes: dict[str, str],
                   plan: Bands) -> list[list[Slice | None]]:
-    out = []
+    out, whole = [], [s.layer for s in net.steps[start:stop]]
     for band, held in zip(plan.parts, plan.held, strict=True):
         kept = {v: b for v, b in held if v in homes}
-        whole = [s.layer for s in net.steps[start:stop]]
         layers = [w if s is None else s.layer for s, w in zip(band, whole, strict=True)]
         layers = group_layers(net, start, stop, homes, layers, kept, carried=plan.cache)
         out.append([None if s is None else replace(s, layer=layer) for s, layer in zip(band, layers, strict=True)])
@@ -268,12 +267,12 @@ def parallel_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict
 def _bounded_sum(costs, bound: float) -> float | None:
     """The sum of `costs` (evaluated in turn) if every one exists and it stays below `bound`; None as
     soon as either fails (the remaining costs are not evaluated: each is a solve)."""
-    total = []
+    total = 0.0
     for c in costs:
-        if c is None or math.fsum([*total, c]) >= bound:
+        if c is None or total + c >= bound:
             return None
-        total.append(c)
-    return math.fsum(total)
+        total += c
+    return total
 
 
 def _shape(plan: Bands) -> tuple:

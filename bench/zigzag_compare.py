@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))  # the project first: bench/mapper.py would shadow
 
 from mapper.flow import Options, map_layers  # noqa: E402
 from mapper.network import load_model  # noqa: E402
+from mapper.network.compile import CompileOptions, compile_network  # noqa: E402
 from mapper.network.onnx_import import layer_name  # noqa: E402
 from mapper.zigzag import import_zigzag  # noqa: E402
 
@@ -62,6 +64,10 @@ def main() -> None:
     parser.add_argument("--zigzag-output-bits", type=int, metavar="N",
                         help="also run ZigZag with N-bit final outputs (32: covenant's int32 accumulators, the "
                              "like-for-like comparison) and print the ratios against it too")
+    parser.add_argument("--no-network", action="store_true",
+                        help="skip covenant's whole-network compilation (fused, simulated end to end)")
+    parser.add_argument("--network-only", action="store_true",
+                        help="only covenant's whole-network compilation against ZigZag's layers")
     parser.add_argument("--json", metavar="FILE", help="also write every figure into FILE")
     parser.add_argument("--report", metavar="JSON", nargs="+",
                         help="print the figures of earlier runs (their --json files) instead of running; with "
@@ -74,7 +80,10 @@ def main() -> None:
             if args.zigzag_output_bits and cached.is_file():
                 widen(result, json.loads(cached.read_text()))
             print(f"== {result['pair']}")
-            print_pair(result)
+            if result["rows"]:
+                print_pair(result)
+            if "network" in result:
+                print_network(result)
         print_summary(results)
         return
     inputs = zigzag_inputs(args.zigzag_python)
@@ -118,9 +127,11 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
         if args.zigzag_output_bits else None
     _, acg = import_zigzag(hw, mapping)
     layers = [lyr for lyr in load_model(onnx).layers if lyr.macs > 0][:args.layers or None]
-    print(f"== {label}: covenant ({len(layers)} MAC layers) ...", flush=True)
     start, cpu = time.perf_counter(), time.process_time()
-    pairs = map_layers(layers, acg, Options(time_limit=args.time_limit, validate=not args.no_validate))
+    pairs = []
+    if not args.network_only:
+        print(f"== {label}: covenant ({len(layers)} MAC layers) ...", flush=True)
+        pairs = map_layers(layers, acg, Options(time_limit=args.time_limit, validate=not args.no_validate))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     rows = []
     for rec, z in paired([rec for rec, _ in pairs], zz["layers"]):
@@ -138,8 +149,50 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
               "zigzag_layers": len(zz["layers"]), "covenant_layers": len(layers), "zigzag_output_bits": None}
     if wide is not None:
         widen(result, wide)
-    print_pair(result)
+    if pairs:
+        print_pair(result)
+    if not args.no_network and not args.layers:
+        print(f"== {label}: covenant, the whole network ...", flush=True)
+        result["network"] = compare_network(acg, onnx, args)
+        result["zigzag_total_cycles"], result["zigzag_total_energy_pj"] = zz["latency"], zz["energy_pj"]
+        print_network(result)
     return result
+
+
+def compare_network(acg, onnx: Path, args) -> dict:
+    """covenant's program for the whole network (every layer: the MAC layers, their requantisation,
+    the residual adds, pooling; fused where it pays), simulated end to end unless --no-validate."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result = compile_network(load_model(onnx), acg, CompileOptions(time_limit=args.time_limit,
+                                                                   validate=not args.no_validate))
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    t = result.totals()
+
+    def cycles(r):
+        return r.simulated_cycles if r.simulated_cycles is not None else r.predicted_cycles
+    simulated = result.valid is not None and t["simulated_cycles"] is not None
+    return {"cycles": t["simulated_cycles"] if simulated else t["predicted_cycles"], "simulated": simulated,
+            "predicted_cycles": t["predicted_cycles"], "valid": result.valid, "error": result.error,
+            "mac_cycles": math.fsum(cycles(r) for r in result.records if r.macs > 0 and cycles(r) is not None),
+            "layers": len(result.records), "mac_layers": sum(r.macs > 0 for r in result.records),
+            "groups": t["groups"], "energy_pj": t["energy_pj"], "dram_bytes": t["dram_bytes"],
+            "compile_seconds": result.compile_seconds, "wall_seconds": wall, "cpu_seconds": cpu}
+
+
+def print_network(result: dict) -> None:
+    n, p = result["network"], result["pair"]
+    zz, zz_e = result["zigzag_total_cycles"], result["zigzag_total_energy_pj"]
+    how = ("simulated end to end, bit-exact" if n["valid"] else f"simulated end to end: NOT bit-exact ({n['error']})") \
+        if n["simulated"] else "predicted"
+    print(f"{p}.network: covenant's program of all {n['layers']} steps ({n['mac_layers']} with MACs, "
+          f"{n['groups']} fused groups), {how}: {n['cycles']:,.0f} cycles (its MAC steps {n['mac_cycles']:,.0f}); "
+          f"ZigZag's {result['zigzag_layers']} MAC layers {zz:,.0f}: ratio {_ratio(n['cycles'], zz)} "
+          f"(MAC steps {_ratio(n['mac_cycles'], zz)})")
+    print(f"{p}.network_energy_uj: covenant {n['energy_pj'] / 1e6:,.1f}, ZigZag {zz_e / 1e6:,.1f}, ratio "
+          f"{_ratio(n['energy_pj'], zz_e)}; DRAM {n['dram_bytes'] / 2**20:.2f} MiB")
+    print(f"{p}.network_seconds: covenant compile {n['compile_seconds']:.1f} (speed-up "
+          f"{_ratio(result['zigzag_seconds'], n['compile_seconds'])}x; CPU {n['cpu_seconds']:.1f} vs ZigZag's "
+          f"{result['zigzag_cpu_seconds']:.1f}), with simulation {n['wall_seconds']:.1f}", flush=True)
 
 
 def widen(result: dict, wide: dict) -> None:
@@ -241,6 +294,15 @@ def print_summary(results: list[dict]) -> None:
     print("== summary (covenant / ZigZag)")
     for result in results:
         t = totals(result)
+        if "network" in result:
+            n = result["network"]
+            print(f"{result['pair']:28} network {_ratio(n['cycles'], result['zigzag_total_cycles']):>6} "
+                  f"(MAC steps {_ratio(n['mac_cycles'], result['zigzag_total_cycles'])})  energy "
+                  f"{_ratio(n['energy_pj'], result['zigzag_total_energy_pj']):>6}  compile speed-up "
+                  f"{_ratio(result['zigzag_seconds'], n['compile_seconds']):>6}x  "
+                  f"{'bit-exact' if n['valid'] else 'predicted' if not n['simulated'] else 'NOT bit-exact'}")
+        if not result["rows"]:
+            continue
         print(f"{result['pair']:28} latency {_ratio(t['covenant_cycles'], t['zigzag_cycles']):>6}  energy "
               f"{_ratio(t['covenant_energy_pj'], t['zigzag_energy_pj']):>6}  solve speed-up "
               f"{_ratio(result['zigzag_seconds'], result['covenant_solve_seconds']):>6}x  valid "

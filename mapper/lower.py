@@ -17,16 +17,23 @@ The instruction types live in `mapper.program` (the simulator reads them without
 from __future__ import annotations
 
 import itertools
+import math
+from dataclasses import dataclass
 
+from mapper.dtypes import dtype_bytes
 from mapper.mapping import Mapping
 from mapper.program import Alloc, Compute, Free, Init, Instruction, Move, Program, Region, region_function
+
+# A write-back is cut into pieces of at least this many bytes: longer than a DMA set-up's worth of
+# data on the shipped ACGs (genesys: 100 cycles x 64 B/cycle = 6.4 KB), so the set-ups stay hidden.
+MIN_CHUNK = 8192
 
 
 def lower(m: Mapping) -> Program:
     """The instruction stream of mapping `m`, in issue order."""
     layer, levels = m.layer, m.levels
     nest = _Nest(m)
-    buffers = _Buffers(m)
+    buffers = _Buffers(m, _drain_periods(m, nest))
     paths, out_t = buffers.paths, buffers.out_t
     held_levels = [(t, j) for t, path in paths.items() for j in range(1, len(path))]
     if len(paths[out_t]) == 1:  # a fused group's output computed in place, in the storage that keeps it
@@ -44,6 +51,7 @@ def lower(m: Mapping) -> Program:
         if all(hi > lo for lo, hi in ranges.values()):  # edge tiles may leave nothing to compute
             buffers.code.append(Compute(m.binding.capability, tuple((d, lo, hi) for d, (lo, hi) in ranges.items()),
                                         places))
+    buffers.drain_all()
     for t, j in sorted(buffers.resident, key=lambda key: -key[1]):
         buffers.release(t, j)
     return Program(m.acg, layer, m.binding.capability, m.binding.tensors, m.binding.dims, tuple(buffers.code),
@@ -85,7 +93,7 @@ class _Nest:
 class _Buffers:
     """The tiles each storage level holds while the nest runs, and the instructions that change them."""
 
-    def __init__(self, m: Mapping) -> None:
+    def __init__(self, m: Mapping, periods: dict[int, int]) -> None:
         self.out_t = m.layer.expr.output.tensor
         self.paths = dict(m.placement)
         self.double = set(m.double_buffer)
@@ -93,6 +101,9 @@ class _Buffers:
         self.resident: dict[tuple[str, int], Region] = {}  # (tensor, level) -> region held in paths[t][level]
         self.slots: dict[tuple[str, int], int] = {}
         self.written_back: set[tuple[int, Region]] = set()  # output regions that already hold partial results
+        self.itemsize = dtype_bytes(m.layer.tensors[self.out_t].dtype)
+        self.periods = periods  # output level -> level-changing stages while its tile stays (`_drain_periods`)
+        self.draining: list[_Drain] = []  # write-backs in flight
 
     def acquire(self, t: str, j: int, region: Region) -> None:
         path = self.paths[t]
@@ -129,6 +140,8 @@ class _Buffers:
            if every changing level above it of the same tensor does, so data still flows level by level.
         """
         resident, paths, double, out_t = self.resident, self.paths, self.double, self.out_t
+        if any(t == out_t for t, _ in wanted):  # the output moves on: earlier tiles are written back first
+            self.drain_all()
         swaps = {key for key in wanted if key in resident and key[0] != out_t and (key[0], paths[key[0]][key[1]])
                  in double}
         early: list[tuple[str, int]] = []
@@ -155,8 +168,84 @@ class _Buffers:
             self.acquire(t, j, wanted[(t, j)])
             if old is not None:
                 self.code.append(Free(t, paths[t][j], old))
+        self.drain_step({j for _, j in wanted})
         for t, j in sorted(deferred, key=lambda key: -key[1]):
-            self.write_back(t, j, held[(t, j)])
+            self.drain(j, held[(t, j)])
+
+    # A double-buffered output tile is written back in pieces spread evenly over the stages that
+    # change tiles at its level while the next tile computes, so that its transfers alternate with
+    # that tile's loads on shared ports (the simulator's ports serve transfers in issue order where
+    # they overlap, as a single DMA queue would).
+
+    def drain(self, j: int, region: Region) -> None:
+        """Start writing back the output tile `region` of level `j`: its first piece now."""
+        nbytes = math.prod(hi - lo for lo, hi, *_ in region) * self.itemsize
+        period = self.periods.get(j, 1)
+        pieces = _pieces(region, min(period, nbytes // MIN_CHUNK))
+        due = [i * period / len(pieces) for i in range(len(pieces))]  # stage at which each piece goes
+        self.draining.append(_Drain(j, region, pieces, due))
+        self.written_back.add((j - 1, region))
+        self.drain_step({j})
+
+    def drain_step(self, levels: set[int]) -> None:
+        """Count a stage at `levels` and issue the pieces now due; free the tiles written back whole."""
+        for d in self.draining:
+            if d.level in levels:
+                while d.pieces and d.due[0] <= d.stage:
+                    self.code.append(Move(self.out_t, self.paths[self.out_t][d.level],
+                                          self.paths[self.out_t][d.level - 1], d.pieces.pop(0)))
+                    d.due.pop(0)
+                d.stage += 1
+        self.drain_all(only_done=True)
+
+    def drain_all(self, only_done: bool = False) -> None:
+        """Finish the write-backs (with `only_done`, only free the tiles whose pieces are all issued)."""
+        left = []
+        for d in self.draining:
+            if only_done and d.pieces:
+                left.append(d)
+                continue
+            src, dst = self.paths[self.out_t][d.level], self.paths[self.out_t][d.level - 1]
+            self.code += [Move(self.out_t, src, dst, piece) for piece in d.pieces]
+            self.code.append(Free(self.out_t, src, d.region))
+        self.draining = left
+
+
+@dataclass
+class _Drain:
+    """A write-back in flight: the output tile of `level`, the pieces still to move and the stage
+    (counted from its start) each is due at."""
+
+    level: int
+    region: Region
+    pieces: list[Region]
+    due: list[float]
+    stage: int = 0
+
+
+def _drain_periods(m: Mapping, nest: _Nest) -> dict[int, int]:
+    """Per level of the output, how many times the tiles at that level change while its output tile
+    stays: the product of the loops above the level that run inside the last loop moving the output."""
+    out = m.layer.expr.output
+    dims = set(out.dims)
+    periods = {}
+    for j in range(1, len(dict(m.placement)[out.tensor])):
+        above = nest.loops[:nest.depth[j]]
+        moving = [i for i, (_, d, f) in enumerate(above) if d in dims and f > 1]
+        if moving:
+            periods[j] = math.prod(f for _, _, f in above[moving[-1] + 1:])
+    return periods
+
+
+def _pieces(region: Region, count: int) -> list[Region]:
+    """`region` cut into at most `count` pieces along its outermost unstrided axis longer than 1."""
+    axis = next((a for a, ax in enumerate(region) if len(ax) == 2 and ax[1] - ax[0] > 1), None)
+    if axis is None or count <= 1:
+        return [region]
+    lo, hi = region[axis]
+    count = min(count, hi - lo)
+    cuts = [lo + (hi - lo) * i // count for i in range(count + 1)]
+    return [region[:axis] + ((a, b),) + region[axis + 1:] for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
 def _stride(m: Mapping, nest: list[tuple[int, str, int]], i: int) -> int:

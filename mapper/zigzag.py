@@ -248,7 +248,11 @@ def _roles(unrolled: dict[str, list[tuple[str, int]]], hw: Hardware, where: Fiel
 # Building the ACG document
 
 def instances(mem: Memory, hw: Hardware) -> int:
-    """Copies of a memory: one per point of the array dimensions it does not serve."""
+    """Copies of a memory: one per point of the array dimensions it does not serve; the off-chip
+    memory is one device (ascend_like's DRAM serves D1, D2 only: its 4 copies would each read the
+    same weights, so their ports together are no wider for weights than one)."""
+    if mem is hw.memories[-1]:
+        return 1
     return math.prod(size for d, size in hw.sizes.items() if d not in mem.served)
 
 
@@ -294,7 +298,7 @@ def _acg_name(hw: Hardware) -> str:
 
 
 def _storage(mem: Memory, hw: Hardware, offchip: bool) -> dict:
-    n = instances(mem, hw)  # off-chip memory is one node, its ports the aggregate of ZigZag's instances
+    n = instances(mem, hw)
     out: dict = {"kind": "storage", "capacity": mem.bits // 8}
     if offchip:
         out["offchip"] = True

@@ -175,8 +175,15 @@ def compare_network(acg, onnx: Path, args) -> dict:
             "predicted_cycles": t["predicted_cycles"], "valid": result.valid, "error": result.error,
             "mac_cycles": math.fsum(cycles(r) for r in result.records if r.macs > 0 and cycles(r) is not None),
             "layers": len(result.records), "mac_layers": sum(r.macs > 0 for r in result.records),
+            "unmapped": t["unmapped"],
             "groups": t["groups"], "energy_pj": t["energy_pj"], "dram_bytes": t["dram_bytes"],
             "compile_seconds": result.compile_seconds, "wall_seconds": wall, "cpu_seconds": cpu}
+
+
+def network_status(n: dict) -> str:
+    if n["valid"]:
+        return "bit-exact"
+    return "incomplete" if n.get("unmapped") else "NOT bit-exact" if n["simulated"] else "predicted"
 
 
 def print_network(result: dict) -> None:
@@ -184,6 +191,9 @@ def print_network(result: dict) -> None:
     zz, zz_e = result["zigzag_total_cycles"], result["zigzag_total_energy_pj"]
     how = ("simulated end to end, bit-exact" if n["valid"] else f"simulated end to end: NOT bit-exact ({n['error']})") \
         if n["simulated"] else "predicted"
+    if n.get("unmapped"):
+        how = (f"INCOMPLETE: {len(n['unmapped'])} steps have no mapping on this ACG ({', '.join(n['unmapped'][:4])}"
+               f"{', ...' if len(n['unmapped']) > 4 else ''}), the rest predicted")
     print(f"{p}.network: covenant's program of all {n['layers']} steps ({n['mac_layers']} with MACs, "
           f"{n['groups']} fused groups), {how}: {n['cycles']:,.0f} cycles (its MAC steps {n['mac_cycles']:,.0f}); "
           f"ZigZag's {result['zigzag_layers']} MAC layers {zz:,.0f}: ratio {_ratio(n['cycles'], zz)} "
@@ -300,7 +310,7 @@ def print_summary(results: list[dict]) -> None:
                   f"(MAC steps {_ratio(n['mac_cycles'], result['zigzag_total_cycles'])})  energy "
                   f"{_ratio(n['energy_pj'], result['zigzag_total_energy_pj']):>6}  compile speed-up "
                   f"{_ratio(result['zigzag_seconds'], n['compile_seconds']):>6}x  "
-                  f"{'bit-exact' if n['valid'] else 'predicted' if not n['simulated'] else 'NOT bit-exact'}")
+                  f"{network_status(n)}")
         if not result["rows"]:
             continue
         print(f"{result['pair']:28} latency {_ratio(t['covenant_cycles'], t['zigzag_cycles']):>6}  energy "

@@ -179,6 +179,7 @@ class _Buffers:
 
     def drain(self, j: int, region: Region) -> None:
         """Start writing back the output tile `region` of level `j`: its first piece now."""
+        self.drain_all(deeper_than=j)  # deeper tiles land in this one before it goes
         nbytes = math.prod(hi - lo for lo, hi, *_ in region) * self.itemsize
         period = self.periods.get(j, 1)
         pieces = _pieces(region, min(period, nbytes // MIN_CHUNK))
@@ -198,11 +199,12 @@ class _Buffers:
                 d.stage += 1
         self.drain_all(only_done=True)
 
-    def drain_all(self, only_done: bool = False) -> None:
-        """Finish the write-backs (with `only_done`, only free the tiles whose pieces are all issued)."""
+    def drain_all(self, only_done: bool = False, deeper_than: int = 0) -> None:
+        """Finish the write-backs (with `only_done`, only free the tiles whose pieces are all issued;
+        with `deeper_than`, only those of levels below it)."""
         left = []
         for d in self.draining:
-            if only_done and d.pieces:
+            if (only_done and d.pieces) or d.level <= deeper_than:
                 left.append(d)
                 continue
             src, dst = self.paths[self.out_t][d.level], self.paths[self.out_t][d.level - 1]

@@ -270,6 +270,9 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
     if run.mapping is None:
         return _no_mapping(run, pb, layer, acg, objective, det, start)
     true = evaluate(run.mapping, acg).objective(objective)
+    if fallback is not None and run.status != cp_model.OPTIMAL and greedy[0] < true:
+        # the search stopped on a point worse than its hint (CP-SAT may drop a hint): keep the hint
+        run, true = _greedy_run(pb, run, fallback, acg), greedy[0]
     divisor, is_exact = (pb.sc.time, pb.sc.exact_time) if objective == "latency" else \
         (pb.sc.energy, pb.sc.exact_energy)
     model_value = Fraction(run.latency if objective == "latency" else run.energy, divisor)

@@ -73,3 +73,18 @@ def test_a_double_buffered_output_goes_back_in_pieces_between_loads() -> None:
     assert pieces.matches_reference and whole.matches_reference
     assert pieces.cycles < whole.cycles and pieces.moved == whole.moved
     assert pieces.energy_pj == pytest.approx(whole.energy_pj)
+
+
+def test_nested_output_tiles_drain_innermost_first() -> None:
+    """AlexNet's conv1 on ascend_like keeps its output in two on-chip levels, both double-buffered:
+    the inner tile's pieces all land in the outer tile before the outer one goes back."""
+    acg = load_acg("ascend_like")
+    layer = template_layer("conv2d", dict(C=3, K=96, H=224, W=224, R=11, stride=4))
+    m = cpsat.solve(layer, acg).mapping  # ZigZag's AlexNet ONNX gets these loops:
+    m = replace(m, loops=((("p", 6), ("q", 2)), (("c", 3), ("r", 11)), (("k", 6),), ()),
+                spatial=(("k", 16), ("p", 9), ("q", 27), ("s", 11)))
+    out = layer.expr.output.tensor
+    path = dict(m.placement)[out]
+    assert not check_legal(m, acg) and len(path) == 3 and {(out, s) for s in path[1:]} <= set(m.double_buffer)
+    result = simulate(lowering.lower(m), acg)
+    assert result.matches_reference

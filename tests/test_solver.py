@@ -16,7 +16,7 @@ from mapper.lower import lower
 from mapper.mapping import check_legal, greedy_mapping
 from mapper.ops import TemplateError
 from mapper.spec import load_yaml_text
-from mapper.workload import Layer, template_layer
+from mapper.workload import Layer, make_layer, template_layer
 from sim.machine import simulate
 from solver import NoMapping, cpsat, exhaustive, random_search
 from solver.space import layer_spaces
@@ -194,3 +194,15 @@ def test_no_capability_names_the_operation() -> None:
     layer = layer_from("sigmoid", shape=[4, 4], dtype="float32")
     with pytest.raises(NoMapping, match="sigmoid"):
         cpsat.solve(layer, TINY)
+
+
+def test_cpsat_stopped_early_is_never_worse_than_its_greedy_hint() -> None:
+    """AlexNet's fc7 (1 x 4096 x 4096, weights transposed) on meta_prototype: the search stops on a
+    feasible point; CP-SAT may drop the hint and stop on a worse one, and the greedy point is kept."""
+    meta = load_acg("meta_prototype")
+    layer = make_layer("fc7", "C[m,n] += A[m,k] * B[n,k]", {"m": 1, "n": 4096, "k": 4096},
+                       {"A": "int8", "B": "int8", "C": "int32"})
+    found = cpsat.solve(layer, meta)  # the default limit
+    best_greedy = min(evaluate(m, meta).latency for space in layer_spaces(layer, meta)
+                      if (m := greedy_mapping(layer, space.binding, meta, grow=True)) is not None)
+    assert found.status == "feasible" and found.objective <= best_greedy

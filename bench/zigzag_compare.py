@@ -7,11 +7,14 @@ with the Python of an environment that holds zigzag-dse (bench/zigzag_worker.py)
 maps the same MAC layers (`mapper.flow.map_layers`, CP-SAT, latency) and validates each on the
 simulator. Printed per layer: ZigZag's latency and covenant's simulated one (predicted with
 --no-validate), their ratio, both energies; per pair: the totals, the ratios covenant / ZigZag and
-the wall times (ZigZag's API call; covenant's solving, and its simulation separately).
+the wall times (ZigZag's API call; covenant's solving, and its simulation separately). Then
+covenant's program of the whole network (`compile_network`: every layer, fused where it pays,
+simulated end to end) against ZigZag's total over its MAC layers: the like-for-like comparison of
+output precision (a fused MAC step keeps int32 on chip, its requantisation writes int8).
 
     python bench/zigzag_compare.py [--acg edge_tpu_like ...] [--model resnet18 ...] [--layers N]
         [--time-limit S] [--no-validate] [--zigzag-python PYTHON] [--zigzag-cache DIR]
-        [--zigzag-output-bits N] [--json FILE]
+        [--zigzag-output-bits N] [--no-network | --network-only] [--json FILE]
 
 Only MAC layers are compared: ZigZag's ONNX front end evaluates Conv and Gemm layers alone.
 Setting up ZigZag: `pip install covenant[compare]` into this environment, or a separate one

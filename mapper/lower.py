@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from mapper.dtypes import dtype_bytes
 from mapper.mapping import Mapping
-from mapper.program import Alloc, Compute, Free, Init, Instruction, Move, Program, Region, region_function
+from mapper.program import Alloc, Compute, Free, Init, Instruction, Move, Program, Region, region_function, region_size
 
 # A write-back is cut into pieces of at least this many bytes: longer than a DMA set-up's worth of
 # data on the shipped ACGs (genesys: 100 cycles x 64 B/cycle = 6.4 KB), so the set-ups stay hidden.
@@ -180,7 +180,7 @@ class _Buffers:
     def drain(self, j: int, region: Region) -> None:
         """Start writing back the output tile `region` of level `j`: its first piece now."""
         self.drain_all(deeper_than=j)  # deeper tiles land in this one before it goes
-        nbytes = math.prod(hi - lo for lo, hi, *_ in region) * self.itemsize
+        nbytes = region_size(region) * self.itemsize
         period = self.periods.get(j, 1)
         pieces = _pieces(region, min(period, nbytes // MIN_CHUNK))
         due = [i * period / len(pieces) for i in range(len(pieces))]  # stage at which each piece goes

@@ -162,22 +162,15 @@ class Clock:
         self.inflight: dict[str, deque] = {}
         self.timelines: dict[str, Timeline] = {}
 
-    def occupy(self, names: tuple[str, ...] | list[str], start: float, duration: float,
-               slots: tuple[tuple[str, float], ...] = ()) -> float:
-        """Occupy the engines for `duration` from `start` or when the last of them frees up, each of
-        `slots` (engine, time) only for its time; the end."""
+    def occupy(self, names: tuple[str, ...] | list[str], start: float, duration: float) -> float:
+        """Occupy the engines for `duration` from `start` or when the last of them frees up; the end."""
         free, busy = self.free, self.busy
         for e in names:
-            start = max(start, free.get(e, 0.0))
-        for e, _ in slots:
             start = max(start, free.get(e, 0.0))
         end = start + duration
         for e in names:
             free[e] = end
             busy[e] = busy.get(e, 0.0) + duration
-        for e, t in slots:
-            free[e] = start + t
-            busy[e] = busy.get(e, 0.0) + t
         self.finish = max(self.finish, end)
         return end
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project first: bench/mapper.py would shadow it
 
-from mapper.acg import load_acg  # noqa: E402
-from mapper.network import load_model  # noqa: E402
+from mapper.importers.model import load_model  # noqa: E402
 from mapper.network.compile import CompileOptions, compile_network  # noqa: E402
+from mapper.spec.acg import load_acg  # noqa: E402
 
 
 def run(workload: str, acg_name: str, fuse: str, cores: int, validate: bool, time_limit: float) -> dict:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mapper.acg import load_acg  # noqa: E402
-from mapper.cost import evaluate  # noqa: E402
-from mapper.lower import lower  # noqa: E402
-from mapper.workload import load_workload  # noqa: E402
+from mapper.mapping.cost import evaluate  # noqa: E402
+from mapper.program.lower import lower  # noqa: E402
+from mapper.spec.acg import load_acg  # noqa: E402
+from mapper.spec.workload import load_workload  # noqa: E402
 from sim.machine import simulate  # noqa: E402
 from solver import cpsat  # noqa: E402
 

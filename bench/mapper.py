@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mapper.acg import load_acg  # noqa: E402
-from mapper.cost import roofline_cycles  # noqa: E402
-from mapper.flow import layer_key  # noqa: E402
-from mapper.lower import lower  # noqa: E402
-from mapper.ops import TemplateError  # noqa: E402
-from mapper.workload import load_workload, template_layer  # noqa: E402
+from mapper.mapping.cost import roofline_cycles  # noqa: E402
+from mapper.network.flow import layer_key  # noqa: E402
+from mapper.program.lower import lower  # noqa: E402
+from mapper.spec.acg import load_acg  # noqa: E402
+from mapper.spec.ops import TemplateError  # noqa: E402
+from mapper.spec.workload import load_workload, template_layer  # noqa: E402
 from sim.machine import simulate  # noqa: E402
 from solver import NoMapping, cpsat, exhaustive, random_search  # noqa: E402
 from solver.space import layer_spaces  # noqa: E402

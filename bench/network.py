@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the project first: bench/mapper.py would shadow the package
 
-from mapper.acg import load_acg  # noqa: E402
-from mapper.network import load_model  # noqa: E402
+from mapper.importers.model import load_model  # noqa: E402
 from mapper.network.compile import CompileOptions, compile_network  # noqa: E402
 from mapper.network.reference import run_reference, seeded_tensors  # noqa: E402
+from mapper.spec.acg import load_acg  # noqa: E402
 
 ONNX = {"resnet18": "resnet18.onnx", "mobilenet_v2": "mobilenetv2.onnx", "alexnet": "alexnet.onnx"}
 

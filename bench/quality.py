@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ortools.sat.python import cp_model  # noqa: E402
 
 import solver.space as space  # noqa: E402
-from mapper.acg import load_acg  # noqa: E402
-from mapper.cost import evaluate, roofline_cycles  # noqa: E402
-from mapper.flow import layer_key  # noqa: E402
-from mapper.lower import lower  # noqa: E402
-from mapper.workload import load_workload, template_layer  # noqa: E402
+from mapper.mapping.cost import evaluate, roofline_cycles  # noqa: E402
+from mapper.network.flow import layer_key  # noqa: E402
+from mapper.program.lower import lower  # noqa: E402
+from mapper.spec.acg import load_acg  # noqa: E402
+from mapper.spec.workload import load_workload, template_layer  # noqa: E402
 from sim.machine import simulate  # noqa: E402
 from solver import NoMapping, cpsat  # noqa: E402
 

@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))  # the project first: bench/mapper.py would shadow
 
 import networkx as nx  # noqa: E402
 
+from mapper.importers.synthetic import dag_workload, darts_normal_cell  # noqa: E402
 from mapper.network.rewrite import rewrite_for_memory  # noqa: E402
 from mapper.network.schedule import file_schedule, greedy_schedule, memory_graph, optimal_schedule  # noqa: E402
-from mapper.network.synthetic import dag_workload, darts_normal_cell  # noqa: E402
-from mapper.workload import load_workload  # noqa: E402
+from mapper.spec.workload import load_workload  # noqa: E402
 
 SHIPPED = ["tiny_net", "mini_inception", "resnet18", "resnet50", "mobilenet_v2", "bert_base"]
 

@@ -23,12 +23,12 @@ from pathlib import Path
 # The project root first: bench/mapper.py would otherwise shadow the `mapper` package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mapper.acg import load_acg  # noqa: E402
-from mapper.binding import bind, utilization_bound  # noqa: E402
-from mapper.flow import layer_key  # noqa: E402
-from mapper.lower import lower  # noqa: E402
-from mapper.mapping import greedy_mapping  # noqa: E402
-from mapper.workload import load_workload  # noqa: E402
+from mapper.mapping.binding import bind, utilization_bound  # noqa: E402
+from mapper.mapping.mapping import greedy_mapping  # noqa: E402
+from mapper.network.flow import layer_key  # noqa: E402
+from mapper.program.lower import lower  # noqa: E402
+from mapper.spec.acg import load_acg  # noqa: E402
+from mapper.spec.workload import load_workload  # noqa: E402
 from sim.machine import random_inputs, simulate  # noqa: E402
 from sim.reference import evaluate  # noqa: E402
 

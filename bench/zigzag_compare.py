@@ -4,7 +4,7 @@ For each ZigZag example accelerator (its hardware and mapping files, imported in
 `covenant import zigzag`) and each ZigZag example model (ResNet-18, MobileNetV2, AlexNet ONNX):
 ZigZag's own API (`get_hardware_performance_zigzag`, LOMA, minimising latency) runs in a subprocess
 with the Python of an environment that holds zigzag-dse (bench/zigzag_worker.py), then covenant
-maps the same MAC layers (`mapper.flow.map_layers`, CP-SAT, latency) and validates each on the
+maps the same MAC layers (`mapper.network.flow.map_layers`, CP-SAT, latency) and validates each on the
 simulator. Printed per layer: ZigZag's latency and covenant's simulated one (predicted with
 --no-validate), their ratio, both energies; per pair: the totals, the ratios covenant / ZigZag and
 the wall times (ZigZag's API call; covenant's solving, and its simulation separately). Then
@@ -36,11 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the project first: bench/mapper.py would shadow the package
 
-from mapper.flow import Options, map_layers  # noqa: E402
-from mapper.network import load_model  # noqa: E402
+from mapper.importers.model import load_model  # noqa: E402
+from mapper.importers.onnx_import import layer_name  # noqa: E402
+from mapper.importers.zigzag import import_zigzag  # noqa: E402
 from mapper.network.compile import CompileOptions, compile_network  # noqa: E402
-from mapper.network.onnx_import import layer_name  # noqa: E402
-from mapper.zigzag import import_zigzag  # noqa: E402
+from mapper.network.flow import Options, map_layers  # noqa: E402
 
 # ZigZag accelerator -> its mapping file (eyeriss_like has none: ZigZag's default.yaml)
 ACCELERATORS = {"tpu_like": "tpu_like", "eyeriss_like": "default", "edge_tpu_like": "edge_tpu_like",

@@ -8,7 +8,7 @@ sum is then cast to the output dtype through int64, which wraps it modulo 2**bit
 integer accumulation does.
 
     >>> import numpy as np
-    >>> from mapper.notation import parse_tensor_expr
+    >>> from mapper.spec.notation import parse_tensor_expr
     >>> e = parse_tensor_expr("C[m,n] += A[m,k] * B[k,n]")
     >>> a, b = np.full((1, 3), -128, np.int8), np.full((3, 1), -128, np.int8)
     >>> mac_in_float64(e, {"m": 1, "n": 1, "k": 3}, {"A": a, "B": b}, np.int32).tolist()
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mapper.notation import Affine, TensorExpr
+from mapper.spec.notation import Affine, TensorExpr
 from sim.reference import access_view
 
 EXACT_LIMIT = 2**53  # every integer of magnitude up to this is a float64

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mapper.program import Region, axis_size, axis_span
+from mapper.program.instructions import Region, axis_size, axis_span
 
 
 @dataclass(eq=False)

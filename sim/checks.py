@@ -9,7 +9,7 @@ therefore dealt over s lanes: a buffer of extent T along it leaves ceil(T / s) e
 Every other axis is replicated: each lane holds the buffer's whole extent there. With more lanes
 than instances, an instance serves ceil(lanes / N) of them.
 
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.workload import make_layer
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 4, "n": 8, "k": 64},
     ...                    {"A": "int8", "B": "int8", "C": "int32"})
     >>> share = InstanceShare(layer, "B", {"k": 32, "n": 8}, instances=1024)
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 
-from mapper.program import Compute, Program, Region, axis_size
-from mapper.workload import Layer
+from mapper.program.instructions import Compute, Program, Region, axis_size
+from mapper.spec.workload import Layer
 
 
 class InstanceShare:

@@ -11,8 +11,8 @@ with the reference exposes. Two rules are checked before anything runs: the bind
 of tensors (output to output), and every operand is indexed inside one instruction by exactly the
 layer dims bound to its own capability dims.
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import make_layer
     >>> layer = make_layer("s", "Z[i] = X[i] - Y[i]", {"i": 8}, {"X": "int32", "Y": "int32", "Z": "int32"})
     >>> cap = load_acg("tiny").capability("vmac")
     >>> str(bound_expression(layer, cap, {"Z": "Z", "X": "X", "Y": "Y"}, {"i": "i"}, {}))
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mapper.acg import Capability
-from mapper.notation import Access, Affine, BinOp, Call, Const, Expr, Imm, TensorExpr
-from mapper.program import Region, axis_span
-from mapper.workload import Layer
+from mapper.program.instructions import Region, axis_span
+from mapper.spec.acg import Capability
+from mapper.spec.notation import Access, Affine, BinOp, Call, Const, Expr, Imm, TensorExpr
+from mapper.spec.workload import Layer
 from sim.blas import mac_in_float64
 from sim.reference import compute_dtype, evaluate
 

@@ -17,11 +17,11 @@ feeds it (`sim/execute.py`). Timing is event-driven and independent of any cost 
 - a region strided along an axis (`(lo, hi, step)`) moves, occupies and is charged at the positions
   it gathers (`sim/buffers.py`); a compute reads such a buffer at (position - lo) / step.
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.binding import bind
-    >>> from mapper.mapping import greedy_mapping
-    >>> from mapper.lower import lower
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.mapping.binding import bind
+    >>> from mapper.mapping.mapping import greedy_mapping
+    >>> from mapper.program.lower import lower
+    >>> from mapper.spec.workload import make_layer
     >>> acg = load_acg("tiny")
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
     ...                    {"A": "int8", "B": "int8", "C": "int32"})
@@ -38,8 +38,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from mapper.acg import ACG, Capability, peak_ops_per_cycle
-from mapper.program import (
+from mapper.program.instructions import (
     Alloc,
     Free,
     Init,
@@ -51,8 +50,9 @@ from mapper.program import (
     region_function,
     region_size,
 )
-from mapper.program import Compute as ComputeIns
-from mapper.workload import Layer
+from mapper.program.instructions import Compute as ComputeIns
+from mapper.spec.acg import ACG, Capability, peak_ops_per_cycle
+from mapper.spec.workload import Layer
 from sim.buffers import Buffer
 from sim.checks import InstanceShare, instruction_lanes
 from sim.execute import BindingError, accumulate, bound_expression, operand_dtypes, partitions, shifted

@@ -8,9 +8,9 @@ concatenation is a slice of its buffer's view, so the parts' producers write int
 with the reference then catches. Weights are read-only and come from their own region. Steps run
 back to back: the network's cycles and energy are the sums of its steps'.
 
-    >>> from mapper.network.program import build_network
-    >>> from mapper.workload import load_workload
-    >>> from mapper.network.memory import plan_memory
+    >>> from mapper.program.network import build_network
+    >>> from mapper.spec.workload import load_workload
+    >>> from mapper.program.memory import plan_memory
     >>> net = build_network(load_workload("resnet18"))
     >>> arena = Arena(net, plan_memory(net))
     >>> arena.view("conv1").shape, arena.view("conv1").dtype
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mapper.acg import ACG
-from mapper.network.memory import AddressPlan
-from mapper.network.program import Network, Step
-from mapper.network.windows import Slice, slice_data
-from mapper.program import Move, Program, region_size
+from mapper.program.instructions import Move, Program, region_size
+from mapper.program.memory import AddressPlan
+from mapper.program.network import Network, Step
+from mapper.program.windows import Slice, slice_data
+from mapper.spec.acg import ACG
 from sim.machine import SimError, outputs_equal, simulate, simulate_cores
 
 

@@ -6,7 +6,7 @@ and reduced. Every computation happens in the output dtype, so integer results w
 hardware's accumulators and are bit-exact whatever the summation order.
 
     >>> import numpy as np
-    >>> from mapper.notation import parse_tensor_expr
+    >>> from mapper.spec.notation import parse_tensor_expr
     >>> e = parse_tensor_expr("C[m,n] += A[m,k] * B[k,n]")
     >>> a, b = np.ones((2, 3), np.int8), np.ones((3, 4), np.int8)
     >>> evaluate(e, {"m": 2, "n": 4, "k": 3}, {"A": a, "B": b}, np.int32).tolist()[0]
@@ -20,7 +20,7 @@ import string
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from mapper.notation import Access, BinOp, Const, Expr, TensorExpr
+from mapper.spec.notation import Access, BinOp, Const, Expr, TensorExpr
 
 
 def identity(update: str, dtype: np.dtype) -> int | float:

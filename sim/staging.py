@@ -9,7 +9,7 @@ the next phase reads: the network simulation gets its input and weights from the
 returned outputs are compared with the reference where they land.
 
 Energy: bytes x (source read + destination write + edge pJ/B) per hop, plus the ACG's static
-`power` x the phase's cycles. The cost model's prediction is `mapper.network.staging.predict_phase`.
+`power` x the phase's cycles. The cost model's prediction is `mapper.program.staging.predict_phase`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mapper.acg import ACG
-from mapper.network.staging import Transfer
+from mapper.program.staging import Transfer
+from mapper.spec.acg import ACG
 from sim.machine import SimError
 from sim.timing import Clock, link_for, static_pj
 

@@ -37,7 +37,7 @@ from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 
-from mapper.acg import ACG, Edge, Storage
+from mapper.spec.acg import ACG, Edge, Storage
 
 OUTSTANDING = 2  # transfers of one channel in flight: the next set-up overlaps the current data phase
 

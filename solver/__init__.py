@@ -1,5 +1,5 @@
 """Mapping strategies. Each takes a layer and an ACG and returns a `Solution`; all explore the space
-of `solver/space.py` and score with `mapper/cost.py`, so their figures compare. The strategies, their
+of `solver/space.py` and score with `mapper/mapping/cost.py`, so their figures compare. The strategies, their
 options and the plug-ins are in `solver/registry.py`."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mapper.acg import ACG
-from mapper.workload import Layer
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 from solver.options import OptionError
 from solver.registry import names, resolve, run
 from solver.space import NoMapping, Solution, SpaceTooLarge

@@ -6,8 +6,8 @@ the chains, since a move never changes the binding): each step proposes a legal 
 worse proposal is accepted with probability exp(-relative loss / T), the temperature falling
 geometrically from `t_start` to `t_end` over the steps. Seeded: the same options give the same mapping.
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import make_layer
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
     ...                    {"A": "int8", "B": "int8", "C": "int32"})
     >>> s = solve(layer, load_acg("tiny"), "latency", None, AnnealOptions(steps=200))
@@ -21,8 +21,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from mapper.acg import ACG
-from mapper.workload import Layer
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 from solver.neighbourhood import random_neighbour
 from solver.options import option
 from solver.search import Candidate, LocalSearchOptions, Scorer, starts

@@ -1,4 +1,4 @@
-"""The CP-SAT encoding of one binding's space: the formulas of `mapper/cost.py` as constraints.
+"""The CP-SAT encoding of one binding's space: the formulas of `mapper/mapping/cost.py` as constraints.
 
 - Per dim, a one-hot over its tile chains; every per-dim quantity (a loop factor, an iteration
   count, the first and the last tile's extent, instruction counts) is a constant coefficient on it.
@@ -19,10 +19,10 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mapper.acg import ACG
-from mapper.cost import exact, relevant_dims, static_pj_per_cycle, transfer, writeback_engines
-from mapper.dtypes import dtype_bytes
-from mapper.mapping import split_axes, tile_capacity
+from mapper.mapping.cost import exact, relevant_dims, static_pj_per_cycle, transfer, writeback_engines
+from mapper.mapping.mapping import split_axes, tile_capacity
+from mapper.spec.acg import ACG
+from mapper.spec.dtypes import dtype_bytes
 from solver.cpmodel import Model, Term, add, lits, neg, scale
 from solver.space import MAX_SHAPES, NoMapping, Space, instruction_shapes, irrelevant
 

@@ -1,6 +1,6 @@
 """One exact CP-SAT model per layer: binding, tiles at every level (padded ones included), spatial
 factors, loop order, placement and double buffering, chosen jointly under the cost model of
-`mapper/cost.py` (the encoding is `solver/cpbuild.py`).
+`mapper/mapping/cost.py` (the encoding is `solver/cpbuild.py`).
 
 Scaling. Time is counted in 1/SCALE cycles and energy in 1/ESCALE pJ, SCALE and ESCALE the least
 multiples of every bandwidth's and pJ figure's denominator, so every coefficient is an integer and
@@ -39,10 +39,10 @@ from fractions import Fraction
 
 from ortools.sat.python import cp_model
 
-from mapper.acg import ACG
-from mapper.cost import evaluate, exact, static_pj_per_cycle, transfer
-from mapper.mapping import Mapping
-from mapper.workload import Layer
+from mapper.mapping.cost import evaluate, exact, static_pj_per_cycle, transfer
+from mapper.mapping.mapping import Mapping
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 from solver.cpbuild import Scales, build
 from solver.cpmodel import Model, lits
 from solver.space import (

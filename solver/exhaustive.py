@@ -1,8 +1,8 @@
 """Exhaustive search: every point of the space, scored by the cost model. The ground truth on
 small layers (the CP-SAT optimum must equal it).
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import make_layer
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 4, "n": 4, "k": 4},
     ...                    {"A": "int8", "B": "int8", "C": "int32"})
     >>> solve(layer, load_acg("tiny")).status
@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from mapper.acg import ACG
-from mapper.workload import Layer
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 from solver.options import option
 from solver.space import (
     Solution,

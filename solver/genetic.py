@@ -8,8 +8,8 @@ replaced by a mutated copy of a parent, a duplicate within the generation is mut
 best points and the best point of every binding survive unchanged (bindings never cross, so each
 keeps a niche); the second parent comes from the first one's binding. Seeded.
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import make_layer
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
     ...                    {"A": "int8", "B": "int8", "C": "int32"})
     >>> solve(layer, load_acg("tiny"), "latency", None, GeneticOptions(population=8, generations=5)).status
@@ -21,8 +21,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from mapper.acg import ACG
-from mapper.workload import Layer
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 from solver.neighbourhood import random_neighbour
 from solver.options import option
 from solver.search import Candidate, LocalSearchOptions, Scorer, starts

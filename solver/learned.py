@@ -15,8 +15,8 @@ Measurements are the costly resource: a measurement lowers a candidate and runs 
 It stops after `measurements` measurements (or the time limit) and returns the best measured mapping.
 Seeded and deterministic (k-means++ seeding with the strategy's generator, fixed iterations).
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import make_layer
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
     ...                    {"A": "int8", "B": "int8", "C": "int32"})
     >>> s = solve(layer, load_acg("tiny"), "latency", None, LearnedOptions(measurements=12))
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mapper.acg import ACG
-from mapper.workload import Layer
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 from solver.neighbourhood import neighbours
 from solver.options import option
 from solver.search import MAX_INSTRUCTIONS, Budget, Candidate, Scorer, random_candidate, starts

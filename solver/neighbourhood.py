@@ -13,8 +13,8 @@ A neighbour differs from its point in one decision:
 `moves` lists every candidate (some may be illegal), `neighbours` keeps the legal ones (admissible
 and fitting every storage), `random_neighbour` draws one legal neighbour cheaply.
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import make_layer
     >>> from solver.space import greedy_point, layer_spaces, legal
     >>> acg = load_acg("tiny")
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from mapper.acg import ACG
+from mapper.spec.acg import ACG
 from solver.space import Point, Space, double_choices, factors, irrelevant, legal
 
 

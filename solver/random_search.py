@@ -1,8 +1,8 @@
 """Random search, the Timeloop-style baseline: sample points of the space uniformly (a binding, then
 each decision independently), keep the best legal one, under a sample and/or time budget.
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import make_layer
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
     ...                    {"A": "int8", "B": "int8", "C": "int32"})
     >>> s = solve(layer, load_acg("tiny"), samples=200, seed=1)
@@ -16,8 +16,8 @@ import random
 import time
 from dataclasses import dataclass
 
-from mapper.acg import ACG
-from mapper.workload import Layer
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 from solver.options import option
 from solver.space import Solution, best_of, legal, sample, spaces_of
 

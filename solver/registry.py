@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mapper.acg import ACG
-from mapper.workload import Layer
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 from solver import anneal, cpsat, exhaustive, genetic, learned, random_search
 from solver.options import OptionError, allowed, option, parse_options
 from solver.space import Solution

@@ -2,15 +2,15 @@
 a scorer that scores each candidate once (a cache keyed by content) and counts the work honestly, and
 the starting points.
 
-Two oracles score a candidate. The *model* is `mapper.cost.evaluate` (exact, cheap: one evaluation).
+Two oracles score a candidate. The *model* is `mapper.mapping.cost.evaluate` (exact, cheap: one evaluation).
 A *measurement* lowers the mapping and runs it on the simulator (`sim.machine`), the project's
 stand-in for hardware: the simulated cycles (energy, or their product for EDP) are the figure. A
 measured candidate whose output differs from the reference, or that the simulator rejects, is
 illegal. Programs larger than `max_instructions` are not measured (too costly: a hardware tuner's
 time-out), which takes one evaluation to know.
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import make_layer
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
     ...                    {"A": "int8", "B": "int8", "C": "int32"})
     >>> acg = load_acg("tiny")
@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mapper.acg import ACG
-from mapper.cost import Cost, evaluate
-from mapper.lower import lower
-from mapper.mapping import Mapping
+from mapper.mapping.cost import Cost, evaluate
+from mapper.mapping.mapping import Mapping
+from mapper.program.lower import lower
+from mapper.spec.acg import ACG
 from sim.machine import SimError, simulate
 from solver.options import option
 from solver.space import Point, Progress, Solution, Space, greedy_point, layer_spaces, legal, sample

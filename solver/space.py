@@ -20,8 +20,8 @@ so that exactly X gets reuse (and None only if some loop indexes every tensor, o
 empty). This is what makes the CP-SAT encoding of the cost model exact; it leaves out only orders in
 which every loop of a level skips two or more tensors.
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import make_layer
     >>> layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
     ...                    {"A": "int8", "B": "int8", "C": "int32"})
     >>> spaces = layer_spaces(layer, load_acg("tiny"))
@@ -38,10 +38,9 @@ import random
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mapper.acg import ACG
-from mapper.binding import Binding, bind, no_binding_reason
-from mapper.cost import evaluate
-from mapper.mapping import (
+from mapper.mapping.binding import Binding, bind, no_binding_reason
+from mapper.mapping.cost import evaluate
+from mapper.mapping.mapping import (
     Mapping,
     acg_digest,
     bare_layer,
@@ -50,7 +49,8 @@ from mapper.mapping import (
     storage_demand,
     tile_capacity,
 )
-from mapper.workload import Layer
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 
 Chain = tuple[int, ...]
 
@@ -418,7 +418,7 @@ def sample(space: Space, rng: random.Random) -> Point:
 
 
 def greedy_point(space: Space, acg: ACG) -> Point | None:
-    """The point of `mapper.mapping.greedy_mapping` (a simple legal mapping that fills the buffers) in
+    """The point of `mapper.mapping.mapping.greedy_mapping` (a simple legal mapping that fills the buffers) in
     this space, with the first stationary choices that make it legal; None when it is not a point of
     the space. The local searches start from it."""
     m = greedy_mapping(space.layer, space.binding, acg, grow=True)

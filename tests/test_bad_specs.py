@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mapper.acg import load_acg
-from mapper.spec import SpecError
-from mapper.workload import load_workload
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import SpecError
+from mapper.spec.workload import load_workload
 
 ACG = textwrap.dedent("""\
     name: small

@@ -9,17 +9,17 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import load_acg
-from mapper.flow import Options, map_layers
 from mapper.network import compile as compile_module
 from mapper.network.bands import plan_bands
 from mapper.network.compile import CompileOptions, compile_network
+from mapper.network.flow import Options, map_layers
 from mapper.network.fusion import FusionPlan, Group, group_variants, parallel_variants
-from mapper.network.program import build_network
 from mapper.network.reference import calibrate, operands, seeded_tensors
-from mapper.network.windows import partition, slice_data, window_slice
-from mapper.spec import load_yaml_text
-from mapper.workload import make_layer, parse_workload
+from mapper.program.network import build_network
+from mapper.program.windows import partition, slice_data, window_slice
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import load_yaml_text
+from mapper.spec.workload import make_layer, parse_workload
 from sim.reference import evaluate
 
 DATA = Path(__file__).parent / "data"

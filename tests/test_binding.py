@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import load_acg
-from mapper.binding import MAX_FUSED, bind, match_tensors, no_binding_reason, utilization_bound
-from mapper.ops import TemplateError
-from mapper.workload import Layer, make_layer, template_layer
+from mapper.mapping.binding import MAX_FUSED, bind, match_tensors, no_binding_reason, utilization_bound
+from mapper.spec.acg import load_acg
+from mapper.spec.ops import TemplateError
+from mapper.spec.workload import Layer, make_layer, template_layer
 
 GENESYS, TINY, HVX = load_acg("genesys"), load_acg("tiny"), load_acg("hvx_like")
 
@@ -97,7 +97,7 @@ def brute_force(layer: Layer, acg) -> set:
         for tensors in match_tensors(layer, cap):
             accesses = [layer.expr.output, *layer.expr.accesses]
             cap_accesses = {a.tensor: a for a in [cap.expr.output, *cap.expr.accesses]}
-            from mapper.binding import dtype_problem
+            from mapper.mapping.binding import dtype_problem
             if dtype_problem(layer, cap, tensors):
                 continue
             for assign in itertools.product([None, *cap_dims], repeat=len(layer.expr.dims)):
@@ -152,7 +152,7 @@ def test_enumeration_equals_brute_force(spec, acg) -> None:
 
 @pytest.mark.parametrize("acg", [GENESYS, HVX, load_acg("tpu_like")], ids=lambda a: a.name)
 def test_every_mac_layer_of_the_evaluation_set_binds(acg) -> None:
-    from mapper.workload import load_workload
+    from mapper.spec.workload import load_workload
 
     for layer in load_workload("covenant14").layers:
         if layer.expr.is_mac:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mapper.cli import main
-from mapper.cli_output import format_bytes
-from mapper.spec import PROJECT_ROOT
+from mapper.app.cli import main
+from mapper.app.cli_output import format_bytes
+from mapper.spec.loader import PROJECT_ROOT
 
 ACGS = sorted(p.stem for p in (PROJECT_ROOT / "acg_specs").glob("*.yaml"))
 WORKLOADS = sorted(p.stem for p in (PROJECT_ROOT / "workloads").glob("*.yaml"))
@@ -54,7 +54,7 @@ def test_png_drawings(tmp_path: Path, capsys) -> None:
 def test_bad_spec_exits_2_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nnodes:\n  DRAM: {kind: storage, capacity: 12 KiBB, offchip: true}\nedges: []\n")
-    proc = subprocess.run([sys.executable, "-m", "mapper.cli", "show", "acg", str(bad)],
+    proc = subprocess.run([sys.executable, "-m", "mapper.app.cli", "show", "acg", str(bad)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -82,11 +82,11 @@ def test_format_bytes() -> None:
 
 
 def _write_mapping(tmp_path: Path, acg_name: str = "tiny") -> Path:
-    from mapper.acg import load_acg
-    from mapper.binding import bind
-    from mapper.mapping import greedy_mapping
-    from mapper.mapping_yaml import write_mapping
-    from mapper.workload import make_layer
+    from mapper.mapping.binding import bind
+    from mapper.mapping.mapping import greedy_mapping
+    from mapper.mapping.mapping_yaml import write_mapping
+    from mapper.spec.acg import load_acg
+    from mapper.spec.workload import make_layer
 
     acg = load_acg(acg_name)
     layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 8, "n": 8, "k": 8},
@@ -165,7 +165,7 @@ def test_map_bad_input_exits_2_with_one_line(argv, message) -> None:
     for flag, value in base.items():
         if flag not in argv:
             args += [flag, value]
-    proc = subprocess.run([sys.executable, "-m", "mapper.cli", *args, *argv], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "mapper.app.cli", *args, *argv], capture_output=True, text=True,
                           cwd=PROJECT_ROOT)
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

@@ -9,8 +9,8 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from mapper.cli import main
-from mapper.cli_output import format_si, print_map
+from mapper.app.cli import main
+from mapper.app.cli_output import format_si, print_map
 
 WIDE_COLUMNS = ("layer", "capability", "status", "MACs", "predicted", "simulated", "Δ", "util.", "energy",
                 "solve", "gap", "valid")

@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mapper.acg import load_acg
-from mapper.flow import Options, map_layer
-from mapper.lower import lower
 from mapper.network.compile import CompileOptions, compile_network
 from mapper.network.cores import shared_view, slices, split_dims
-from mapper.network.windows import slice_data
-from mapper.spec import SpecError
-from mapper.workload import load_workload, make_layer
+from mapper.network.flow import Options, map_layer
+from mapper.program.lower import lower
+from mapper.program.windows import slice_data
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import SpecError
+from mapper.spec.workload import load_workload, make_layer
 from sim.machine import random_inputs, simulate, simulate_cores
 from sim.reference import evaluate
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import load_acg
-from mapper.draw import draw_acg, draw_workload
-from mapper.layout import SLOT_WIDTH, layered, layered_layout
-from mapper.network import load_model
-from mapper.spec import PROJECT_ROOT
+from mapper.app.draw import draw_acg, draw_workload
+from mapper.app.layout import SLOT_WIDTH, layered, layered_layout
+from mapper.importers.model import load_model
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import PROJECT_ROOT
 
 WORKLOADS = sorted(p.stem for p in (PROJECT_ROOT / "workloads").glob("*.yaml"))
 

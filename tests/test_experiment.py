@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from mapper.acg import load_acg
-from mapper.cli import main
-from mapper.experiment import cases, load_experiment
-from mapper.flow import layer_key
-from mapper.mapping import check_legal
-from mapper.mapping_yaml import load_mapping
-from mapper.runner import experiment_rows, run_experiment
-from mapper.spec import PROJECT_ROOT, SpecError
-from mapper.workload import load_workload
+from mapper.app.cli import main
+from mapper.app.experiment import cases, load_experiment
+from mapper.app.runner import experiment_rows, run_experiment
+from mapper.mapping.mapping import check_legal
+from mapper.mapping.mapping_yaml import load_mapping
+from mapper.network.flow import layer_key
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import PROJECT_ROOT, SpecError
+from mapper.spec.workload import load_workload
 
 WORKLOAD = """\
 name: small
@@ -98,7 +98,7 @@ repetitions: 3
 """)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    cmd = [sys.executable, "-m", "mapper.cli", "run", str(path), "--out", str(out), "--jobs", "1"]
+    cmd = [sys.executable, "-m", "mapper.app.cli", "run", str(path), "--out", str(out), "--jobs", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = out / "results.db"
     deadline = time.monotonic() + 120

@@ -7,13 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import load_acg
-from mapper.flow import Options, map_layer, map_layers
-from mapper.lower import lower
-from mapper.mapping import check_legal
-from mapper.mapping_yaml import mapping_to_yaml, parse_mapping_text
+from mapper.mapping.mapping import check_legal
+from mapper.mapping.mapping_yaml import mapping_to_yaml, parse_mapping_text
 from mapper.network.bands import plan_bands
 from mapper.network.compile import CompileOptions, compile_network
+from mapper.network.flow import Options, map_layer, map_layers
 from mapper.network.fusion import (
     best_partition,
     brute_force_partition,
@@ -22,8 +20,10 @@ from mapper.network.fusion import (
     home_options,
     plan_fusion,
 )
-from mapper.network.program import build_network
-from mapper.workload import OnChip, load_workload, make_layer
+from mapper.program.lower import lower
+from mapper.program.network import build_network
+from mapper.spec.acg import load_acg
+from mapper.spec.workload import OnChip, load_workload, make_layer
 from sim.machine import SimError, simulate
 
 
@@ -131,7 +131,7 @@ def test_compile_cli_reports_groups_and_writes_simulable_fused_steps(tmp_path):
     import subprocess
     import sys
     out = tmp_path / "prog"
-    run = subprocess.run([sys.executable, "-m", "mapper.cli", "compile", "--acg", "tiny", "--workload", "tiny_net",
+    run = subprocess.run([sys.executable, "-m", "mapper.app.cli", "compile", "--acg", "tiny", "--workload", "tiny_net",
                           "--time-limit", "5", "--json", "-o", str(out)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
@@ -141,6 +141,6 @@ def test_compile_cli_reports_groups_and_writes_simulable_fused_steps(tmp_path):
     kept = next(iter(whole["onchip"]))
     mapping = out / "mappings" / f"{kept}.yaml"
     assert "onchip" in mapping.read_text()
-    sim = subprocess.run([sys.executable, "-m", "mapper.cli", "simulate", str(mapping), "--json"],
+    sim = subprocess.run([sys.executable, "-m", "mapper.app.cli", "simulate", str(mapping), "--json"],
                          capture_output=True, text=True)
     assert sim.returncode == 0 and json.loads(sim.stdout)["valid"] is True, sim.stdout + sim.stderr

@@ -1,4 +1,4 @@
-"""Names and numbers in specs are held to the limits of `mapper.limits`, and whatever a name holds,
+"""Names and numbers in specs are held to the limits of `mapper.spec.limits`, and whatever a name holds,
 files named after it stay inside the folder given."""
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper import limits
-from mapper.acg import load_acg
-from mapper.cli import main
-from mapper.cost import evaluate
-from mapper.files import files_in, write_text
-from mapper.flow import Options, map_layer, size_problem
-from mapper.mapping import bind, greedy_mapping
-from mapper.spec import PROJECT_ROOT
-from mapper.workload import Workload, load_workload, template_layer
+from mapper.app.cli import main
+from mapper.mapping.cost import evaluate
+from mapper.mapping.mapping import bind, greedy_mapping
+from mapper.network.flow import Options, map_layer, size_problem
+from mapper.spec import limits
+from mapper.spec.acg import load_acg
+from mapper.spec.files import files_in, write_text
+from mapper.spec.loader import PROJECT_ROOT
+from mapper.spec.workload import Workload, load_workload, template_layer
 
 FUZZ = PROJECT_ROOT / "tests" / "data" / "fuzz_workload.yaml"
 BAD_NAMES = ["../escaped", "/tmp/abs", "a/b", "x" * 300, "caf\u00e9", "..", ".hidden", "a\\b", "a b", ""]
@@ -78,7 +78,7 @@ def test_map_writes_every_mapping_inside_the_folder(tmp_path: Path, monkeypatch,
     fc = load_workload(FUZZ).layer("fc")
     names = [*BAD_NAMES[:-1], "A", "a", "a_b"]
     wl = Workload("w", tuple(replace(fc, name=n) for n in names))
-    monkeypatch.setattr("mapper.cli.load_model", lambda _: wl)
+    monkeypatch.setattr("mapper.app.cli.load_model", lambda _: wl)
     old = os.umask(0o022)
     try:
         out = tmp_path / "out"

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from mapper.spec import PROJECT_ROOT
+from mapper.spec.loader import PROJECT_ROOT
 
 
 def test_ruff_clean() -> None:

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import load_acg
-from mapper.binding import bind
-from mapper.mapping import (
+from mapper.mapping.binding import bind
+from mapper.mapping.mapping import (
     check_legal,
     footprint,
     greedy_mapping,
@@ -19,11 +18,12 @@ from mapper.mapping import (
     storage_demand,
     with_predicted,
 )
-from mapper.mapping_yaml import load_mapping, mapping_to_yaml, parse_mapping_text, write_mapping
-from mapper.notation import parse_tensor_expr
-from mapper.ops import TemplateError
-from mapper.spec import SpecError
-from mapper.workload import Layer, template_layer
+from mapper.mapping.mapping_yaml import load_mapping, mapping_to_yaml, parse_mapping_text, write_mapping
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import SpecError
+from mapper.spec.notation import parse_tensor_expr
+from mapper.spec.ops import TemplateError
+from mapper.spec.workload import Layer, template_layer
 
 ACGS = {name: load_acg(name) for name in ("tiny", "genesys", "hvx_like", "tpu_like")}
 

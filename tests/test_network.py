@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import load_acg
-from mapper.cli import main
-from mapper.lower import lower
+from mapper.app.cli import main
 from mapper.network.compile import CompileOptions, compile_network
-from mapper.network.memory import AddressPlan, Placement, live_bytes, live_ranges, peak_bytes, plan_memory
-from mapper.network.program import build_network, shift_for
 from mapper.network.reference import calibrate, run_reference, seeded_tensors
-from mapper.spec import SpecError, load_yaml_text
-from mapper.workload import load_workload, parse_workload
+from mapper.program.lower import lower
+from mapper.program.memory import AddressPlan, Placement, live_bytes, live_ranges, peak_bytes, plan_memory
+from mapper.program.network import build_network, shift_for
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import SpecError, load_yaml_text
+from mapper.spec.workload import load_workload, parse_workload
 from sim.network import simulate_network
 
 TINY = load_acg("tiny")

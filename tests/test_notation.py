@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.formula import parse_arith
-from mapper.notation import Affine, NotationError, parse_tensor_expr
+from mapper.spec.formula import parse_arith
+from mapper.spec.notation import Affine, NotationError, parse_tensor_expr
 
 DIMS = ["m", "n", "k", "p", "q", "r", "s"]
 
@@ -171,7 +171,7 @@ def test_float_division_pow_and_round() -> None:
     ("Z[i] = pow(X[i], 2)", "pow() needs a floating-point output"),
 ])
 def test_float_only_operations_need_a_float_output(text, problem) -> None:
-    from mapper.dtypes import expr_dtype_problem
+    from mapper.spec.dtypes import expr_dtype_problem
 
     assert problem in expr_dtype_problem(parse_tensor_expr(text), "int32")
     assert expr_dtype_problem(parse_tensor_expr("Z[i] = shr(X[i], 2)"), "float32") == \
@@ -179,9 +179,9 @@ def test_float_only_operations_need_a_float_output(text, problem) -> None:
 
 
 def test_immediates_only_in_capabilities_and_they_match_any_constant() -> None:
-    from mapper.acg import load_acg
-    from mapper.binding import bind
-    from mapper.workload import template_layer
+    from mapper.mapping.binding import bind
+    from mapper.spec.acg import load_acg
+    from mapper.spec.workload import template_layer
 
     with pytest.raises(NotationError, match="after 's'"):
         parse_tensor_expr("Z[i] = shr(X[i], s)")

@@ -15,13 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from mapper.acg import load_acg
-from mapper.binding import bind, no_binding_reason
-from mapper.cli import main
-from mapper.network import load_model
-from mapper.network.onnx_import import import_onnx, import_onnx_yaml
-from mapper.spec import SpecError
-from mapper.workload import Concat, load_workload
+from mapper.app.cli import main
+from mapper.importers.model import load_model
+from mapper.importers.onnx_import import import_onnx, import_onnx_yaml
+from mapper.mapping.binding import bind, no_binding_reason
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import SpecError
+from mapper.spec.workload import Concat, load_workload
 
 MODELS = Path(__file__).parents[1].parent / "shared" / "models"
 PROJECT = Path(__file__).parents[1]
@@ -318,7 +318,7 @@ def test_cli_show_import_and_experiment(tmp_path, capsys):
     assert main(["import", str(model), "--dtype", "float32"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("# Imported from tiny_mlp.onnx") and "dtype: float32" in text
-    from mapper.experiment import load_experiment
+    from mapper.app.experiment import load_experiment
 
     assert main(["map", "--acg", "genesys", "--workload", str(model), "--layer", "fc2", "--time-limit", "5",
                  "--json"]) == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mapper.spec import PROJECT_ROOT
+from mapper.spec.loader import PROJECT_ROOT
 
 SOURCES = ("pyproject.toml", "README.md", "mapper", "solver", "sim", "acg_specs", "workloads", "experiments")
 
@@ -67,8 +67,8 @@ def test_wheel_install_finds_the_shipped_specs(tmp_path: Path) -> None:
     proc = run(str(venv / "bin" / "covenant"), "show", "acg", "genesys", "--json")
     assert proc.returncode == 0, proc.stderr
     assert f'"source": "{site}/covenant_specs/acg_specs/genesys.yaml"' in proc.stdout
-    proc = run(str(python), "-c", "import mapper, json; from mapper.workload import load_workload; "
-               "from mapper.experiment import load_experiment; e = load_experiment('covenant_table_quick'); "
+    proc = run(str(python), "-c", "import mapper, json; from mapper.spec.workload import load_workload; "
+               "from mapper.app.experiment import load_experiment; e = load_experiment('covenant_table_quick'); "
                "print(json.dumps([mapper.__file__, load_workload('resnet50').source, "
                "sum(t is not None for _, _, t in e.experts)]))")
     assert proc.returncode == 0, proc.stderr

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mapper.lower as lowering
-from mapper.acg import load_acg
-from mapper.mapping import check_legal
-from mapper.program import Move, region_size
-from mapper.workload import template_layer
+import mapper.program.lower as lowering
+from mapper.mapping.mapping import check_legal
+from mapper.program.instructions import Move, region_size
+from mapper.spec.acg import load_acg
+from mapper.spec.workload import template_layer
 from sim.machine import simulate
 from sim.timing import Timeline, fill
 from solver import cpsat

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from mapper.acg import load_acg
-from mapper.binding import bind
-from mapper.cost import evaluate
-from mapper.lower import lower
-from mapper.mapping import greedy_mapping
-from mapper.workload import template_layer
+from mapper.mapping.binding import bind
+from mapper.mapping.cost import evaluate
+from mapper.mapping.mapping import greedy_mapping
+from mapper.program.lower import lower
+from mapper.spec.acg import load_acg
+from mapper.spec.workload import template_layer
 from sim.machine import simulate
 from solver import cpsat, exhaustive
 from solver.space import layer_spaces, legal, padded_blocks, points, twin_key

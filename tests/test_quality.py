@@ -11,12 +11,12 @@ from math import isfinite, prod
 import networkx as nx
 import pytest
 
-from mapper.acg import load_acg
-from mapper.cost import evaluate
-from mapper.dtypes import dtype_bytes
-from mapper.lower import Move, lower
-from mapper.mapping import check_legal
-from mapper.workload import load_workload, template_layer
+from mapper.mapping.cost import evaluate
+from mapper.mapping.mapping import check_legal
+from mapper.program.lower import Move, lower
+from mapper.spec.acg import load_acg
+from mapper.spec.dtypes import dtype_bytes
+from mapper.spec.workload import load_workload, template_layer
 from sim.machine import simulate
 from solver import cpsat, exhaustive
 from solver.space import layer_spaces

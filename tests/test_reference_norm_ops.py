@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.ops import TemplateError, expand
-from mapper.workload import make_layer
+from mapper.spec.ops import TemplateError, expand
+from mapper.spec.workload import make_layer
 from sim.reference import evaluate
 
 SETTINGS = settings(max_examples=20, deadline=None)

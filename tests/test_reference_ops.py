@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.ops import TEMPLATES, TemplateError, expand
-from mapper.workload import Layer, make_layer
+from mapper.spec.ops import TEMPLATES, TemplateError, expand
+from mapper.spec.workload import Layer, make_layer
 from sim.reference import evaluate
 
 SETTINGS = settings(max_examples=25, deadline=None)

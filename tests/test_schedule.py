@@ -13,13 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import load_acg
-from mapper.cli import main
-from mapper.flow import Options, map_layers
-from mapper.lower import lower
+from mapper.app.cli import main
+from mapper.importers.synthetic import dag_workload, darts_normal_cell
 from mapper.network.compile import CompileOptions, compile_network
-from mapper.network.memory import peak_bytes, plan_memory
-from mapper.network.program import build_network
+from mapper.network.flow import Options, map_layers
 from mapper.network.reference import calibrate, run_reference, seeded_tensors
 from mapper.network.rewrite import check_rewrite, rewrite, rewrite_for_memory, rewritten_tensors, with_original_shifts
 from mapper.network.schedule import (
@@ -32,8 +29,11 @@ from mapper.network.schedule import (
     optimal_schedule,
     order_peak,
 )
-from mapper.network.synthetic import dag_workload, darts_normal_cell
-from mapper.workload import load_workload
+from mapper.program.lower import lower
+from mapper.program.memory import peak_bytes, plan_memory
+from mapper.program.network import build_network
+from mapper.spec.acg import load_acg
+from mapper.spec.workload import load_workload
 from sim.network import simulate_network
 
 SHIPPED = ["tiny_net", "mini_inception", "resnet18", "resnet50", "mobilenet_v2", "bert_base"]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mapper.acg import load_acg
-from mapper.cli import main
-from mapper.spec import PROJECT_ROOT
+from mapper.app.cli import main
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import PROJECT_ROOT
 
 EXPERT = PROJECT_ROOT / "experiments" / "expert" / "genesys"
 PADDED = {"deepbench.train_35x8457x4096"}  # an expert mapping may tile past an extent without good divisors
@@ -88,7 +88,7 @@ def test_illegal_mapping_names_lines_and_every_violation(tmp_path: Path, capsys)
     path = tmp_path / "bad.yaml"
     path.write_text(bad)
     loops_line = bad.splitlines().index("loops:") + 1
-    proc = subprocess.run([sys.executable, "-m", "mapper.cli", "simulate", str(path)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "mapper.app.cli", "simulate", str(path)], capture_output=True,
                           text=True, check=False)  # the real command: exit status 2, one line, no traceback
     assert main(["show", "mapping", str(path)]) == 2
     for err in (proc.stderr, capsys.readouterr().err):

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import ACG, load_acg
-from mapper.binding import bind
-from mapper.formula import parse_arith
-from mapper.lower import lower
-from mapper.mapping import check_legal, greedy_mapping, storage_demand
-from mapper.notation import parse_tensor_expr
-from mapper.ops import TemplateError
-from mapper.program import Alloc, Compute, Move
-from mapper.workload import Layer, make_layer, template_layer
+from mapper.mapping.binding import bind
+from mapper.mapping.mapping import check_legal, greedy_mapping, storage_demand
+from mapper.program.instructions import Alloc, Compute, Move
+from mapper.program.lower import lower
+from mapper.spec.acg import ACG, load_acg
+from mapper.spec.formula import parse_arith
+from mapper.spec.notation import parse_tensor_expr
+from mapper.spec.ops import TemplateError
+from mapper.spec.workload import Layer, make_layer, template_layer
 from sim.machine import SimError, simulate
 from sim.reference import access_view
 from solver import cpsat

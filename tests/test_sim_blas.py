@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.notation import parse_tensor_expr
+from mapper.spec.notation import parse_tensor_expr
 from sim.blas import EXACT_LIMIT, exact_in_float64, mac_in_float64
 from sim.reference import access_view, evaluate
 

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import load_acg, parse_acg
-from mapper.cost import evaluate
-from mapper.lower import lower
-from mapper.mapping import check_legal, greedy_mapping
-from mapper.ops import TemplateError
-from mapper.spec import load_yaml_text
-from mapper.workload import Layer, make_layer, template_layer
+from mapper.mapping.cost import evaluate
+from mapper.mapping.mapping import check_legal, greedy_mapping
+from mapper.program.lower import lower
+from mapper.spec.acg import load_acg, parse_acg
+from mapper.spec.loader import load_yaml_text
+from mapper.spec.ops import TemplateError
+from mapper.spec.workload import Layer, make_layer, template_layer
 from sim.machine import simulate
 from solver import NoMapping, cpsat, exhaustive, random_search
 from solver.space import layer_spaces

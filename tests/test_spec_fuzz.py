@@ -10,9 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import parse_acg
-from mapper.spec import PROJECT_ROOT, SpecError, load_yaml_text
-from mapper.workload import parse_workload
+from mapper.spec.acg import parse_acg
+from mapper.spec.loader import PROJECT_ROOT, SpecError, load_yaml_text
+from mapper.spec.workload import parse_workload
 
 PARSERS = {"acg": parse_acg, "workload": parse_workload}
 

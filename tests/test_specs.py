@@ -8,9 +8,9 @@ from fractions import Fraction
 import networkx as nx
 import pytest
 
-from mapper.acg import load_acg, peak_macs_per_cycle, read_paths, write_paths
-from mapper.spec import PROJECT_ROOT
-from mapper.workload import Concat, load_workload
+from mapper.spec.acg import load_acg, peak_macs_per_cycle, read_paths, write_paths
+from mapper.spec.loader import PROJECT_ROOT
+from mapper.spec.workload import Concat, load_workload
 
 ACGS = sorted(p.stem for p in (PROJECT_ROOT / "acg_specs").glob("*.yaml"))
 WORKLOADS = sorted(p.stem for p in (PROJECT_ROOT / "workloads").glob("*.yaml"))

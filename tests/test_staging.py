@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mapper.acg import load_acg
-from mapper.cli import main
-from mapper.experiment import load_experiment
+from mapper.app.cli import main
+from mapper.app.experiment import load_experiment
 from mapper.network.compile import CompileOptions, compile_network
-from mapper.network.staging import Transfer
 from mapper.network.staging_cost import predict_phase
-from mapper.spec import SpecError
-from mapper.workload import load_workload
+from mapper.program.staging import Transfer
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import SpecError
+from mapper.spec.workload import load_workload
 from sim.machine import SimError
 from sim.staging import run_phase
 

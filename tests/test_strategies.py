@@ -17,14 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapper.acg import load_acg
-from mapper.cli import main
-from mapper.cost import evaluate
-from mapper.experiment import cases, load_experiment
-from mapper.flow import Options, map_layer
-from mapper.mapping import check_legal
-from mapper.ops import TemplateError
-from mapper.workload import template_layer
+from mapper.app.cli import main
+from mapper.app.experiment import cases, load_experiment
+from mapper.mapping.cost import evaluate
+from mapper.mapping.mapping import check_legal
+from mapper.network.flow import Options, map_layer
+from mapper.spec.acg import load_acg
+from mapper.spec.ops import TemplateError
+from mapper.spec.workload import template_layer
 from solver import OptionError, cpsat, names, registry, solve
 from solver.neighbourhood import moves, neighbours, random_neighbour
 from solver.options import option
@@ -193,9 +193,9 @@ def test_local_searches_reach_the_cpsat_optimum_with_legal_mappings(strategy, op
 
 
 _HASH_RUN = """
-from mapper.acg import load_acg
-from mapper.mapping_yaml import mapping_to_yaml
-from mapper.workload import template_layer
+from mapper.spec.acg import load_acg
+from mapper.mapping.mapping_yaml import mapping_to_yaml
+from mapper.spec.workload import template_layer
 from solver import solve
 found = solve(template_layer("gemm", dict(M=8, N=8, K=8)), load_acg("tiny"), "genetic",
               options={"population": 16, "generations": 40}, time_limit=120)

@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_solver import tiny_variant
 
-from mapper.acg import load_acg
-from mapper.binding import bind
-from mapper.cost import evaluate, roofline_cycles
-from mapper.lower import lower
-from mapper.mapping import footprint, greedy_mapping
-from mapper.notation import parse_tensor_expr
-from mapper.program import region_size, tensor_region
-from mapper.workload import template_layer
+from mapper.mapping.binding import bind
+from mapper.mapping.cost import evaluate, roofline_cycles
+from mapper.mapping.mapping import footprint, greedy_mapping
+from mapper.program.instructions import region_size, tensor_region
+from mapper.program.lower import lower
+from mapper.spec.acg import load_acg
+from mapper.spec.notation import parse_tensor_expr
+from mapper.spec.workload import template_layer
 from sim.machine import simulate
 from solver import cpsat, exhaustive
 from solver.space import layer_spaces

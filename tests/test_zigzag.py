@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from mapper.acg import load_acg
-from mapper.cli import main
-from mapper.flow import Options, map_layer
-from mapper.spec import PROJECT_ROOT, SpecError, load_yaml_text
-from mapper.workload import parse_workload
-from mapper.zigzag import import_zigzag
+from mapper.app.cli import main
+from mapper.importers.zigzag import import_zigzag
+from mapper.network.flow import Options, map_layer
+from mapper.spec.acg import load_acg
+from mapper.spec.loader import PROJECT_ROOT, SpecError, load_yaml_text
+from mapper.spec.workload import parse_workload
 
 DATA = Path(__file__).parent / "data" / "zigzag"
 # (ZigZag hardware file, its mapping file, the shipped ACG made from them)
@@ -105,7 +105,7 @@ def test_bad_zigzag_files_name_file_line_and_field(old, new, mapping, message, t
 
 def test_cli_forms_and_exit_status(tmp_path: Path) -> None:
     hw = paths("edge_tpu_like", "edge_tpu_like")[0]
-    run = [sys.executable, "-m", "mapper.cli", "import"]
+    run = [sys.executable, "-m", "mapper.app.cli", "import"]
     ok = subprocess.run([*run, "zigzag", str(hw)], capture_output=True, text=True, check=False, cwd=PROJECT_ROOT)
     assert ok.returncode == 0 and "name: edge_tpu_like" in ok.stdout
     for args in (["zigzag"], ["zigzag", str(tmp_path / "none.yaml")], ["zigzag", str(hw), "--dtype", "int8"],

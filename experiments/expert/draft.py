@@ -31,9 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from mapper.acg import ACG, load_acg  # noqa: E402
-from mapper.binding import Binding, bind  # noqa: E402
-from mapper.mapping import (  # noqa: E402
+from mapper.mapping.binding import Binding, bind  # noqa: E402
+from mapper.mapping.mapping import (  # noqa: E402
     Mapping,
     acg_digest,
     bare_layer,
@@ -41,7 +40,8 @@ from mapper.mapping import (  # noqa: E402
     greedy_mapping,
     mapping_to_yaml,
 )
-from mapper.workload import Layer, load_workload  # noqa: E402
+from mapper.spec.acg import ACG, load_acg  # noqa: E402
+from mapper.spec.workload import Layer, load_workload  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,42 +1,15 @@
-"""The network level: passes over whole networks, above the layer-level pipeline (DESIGN.md,
-"Whole networks").
+"""The network passes: whole networks, above the layer-level pipeline.
 
-    onnx_import.py  an ONNX model becomes a workload (one layer per computing node); onnx_ops.py
-                    says what each ONNX op becomes
-    program.py      a Workload becomes a Network: steps in order, activation values and the off-chip
-                    buffers holding them, requantisation between layers
-    memory.py       live ranges, the activation peak and the off-chip address plan
+    flow.py         map a workload's layers one by one (solve, score, validate): the layer results
     reference.py    seeded network tensors, the NumPy reference of a whole network, calibration
     schedule.py     the layer order with the smallest activation peak (SERENITY's exact DP)
     rewrite.py      partitioning layers that read a concatenation (same values, lower peak)
-    synthetic.py    RandWire-style DAGs and the DARTS cell as workloads (tests, benchmarks)
+    fusion.py       which values stay on chip, by groups of steps chosen by DP over the order
+    bands.py        a fused group computed band by band along an axis, with halos
+    cores.py        a step split over several cores that share off-chip memory
+    staging_cost.py the predicted cost of staging a network's tensors in and out
     compile.py      schedule, map every step, lower, plan memory, simulate end to end
+
+The network program they build and read (`Network`, windows, the memory and staging plans) is one
+layer down, in `mapper.program`, where the network simulator reads it too.
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-
-from mapper.spec import PROJECT_ROOT
-from mapper.workload import WORKLOAD_FOLDER, Workload, load_workload
-
-
-def load_model(name_or_path: str | Path) -> Workload:
-    """A network from a `.onnx` model (imported as int8) or a workload YAML / shipped name (loaded).
-
-    A bare name with no shipped `workloads/NAME.yaml` is also looked up as `workloads/NAME.onnx`.
-
-    >>> load_model("resnet18").macs == load_model("workloads/resnet18.yaml").macs
-    True
-    """
-    path = Path(name_or_path)
-    if path.suffix.lower() == ".onnx":
-        from mapper.network.onnx_import import import_onnx
-
-        return import_onnx(path)
-    if not path.suffix and not path.exists():
-        bases = (Path.cwd(), PROJECT_ROOT)
-        found = [b / WORKLOAD_FOLDER / f"{path}.onnx" for b in bases if (b / WORKLOAD_FOLDER / f"{path}.onnx").exists()]
-        if found and not any((b / WORKLOAD_FOLDER / f"{path}.yaml").exists() for b in bases):
-            return load_model(found[0])
-    return load_workload(name_or_path)

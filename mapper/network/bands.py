@@ -10,8 +10,8 @@ the rows its readers still need, as a line buffer does). Along a dim every step 
 conv's output channels through a requantisation and a residual add) bands share nothing and the two
 are the same.
 
-    >>> from mapper.network.program import build_network
-    >>> from mapper.workload import load_workload
+    >>> from mapper.program.network import build_network
+    >>> from mapper.spec.workload import load_workload
     >>> net = build_network(load_workload("resnet18"))
     >>> [s.layer.name for s in net.steps[3:6]]
     ['layer1.0.conv1', 'layer1.0.conv1.requant', 'layer1.0.conv2']
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mapper.network.program import Network, Step
-from mapper.network.windows import Slice, partition, plain_axis, window_slice
+from mapper.program.network import Network, Step
+from mapper.program.windows import Slice, partition, plain_axis, window_slice
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@
              ──simulate_network► every step on the simulator, reading and writing the simulated
                                  off-chip arena, each output compared with the reference bit for bit
 
-    >>> from mapper.acg import load_acg
-    >>> from mapper.workload import load_workload
+    >>> from mapper.spec.acg import load_acg
+    >>> from mapper.spec.workload import load_workload
     >>> result = compile_network(load_workload("tiny_net"), load_acg("tiny"), CompileOptions(time_limit=5))
     >>> result.valid, result.first_mismatch, len(result.records)
     (True, None, 13)
@@ -26,19 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mapper.acg import ACG
-from mapper.flow import LayerResult, Options, layer_key, map_layers
-from mapper.lower import lower
-from mapper.mapping import Mapping
+from mapper.mapping.mapping import Mapping
 from mapper.network.cores import Split, best_split, objective_value, shared_view
+from mapper.network.flow import LayerResult, Options, layer_key, map_layers
 from mapper.network.fusion import FusionPlan, band_layers, fused_network, plan_fusion
-from mapper.network.memory import AddressPlan, peak_bytes, plan_memory
-from mapper.network.program import Network, build_network
 from mapper.network.reference import calibrate, seeded_tensors
 from mapper.network.schedule import memory_graph, onchip_capacity, optimal_schedule, order_peak
 from mapper.network.staging_cost import PhaseCost, StagingResult, predict_staging
-from mapper.spec import SpecError
-from mapper.workload import Workload
+from mapper.program.lower import lower
+from mapper.program.memory import AddressPlan, peak_bytes, plan_memory
+from mapper.program.network import Network, build_network
+from mapper.spec.acg import ACG
+from mapper.spec.loader import SpecError
+from mapper.spec.workload import Workload
 from sim.machine import SimError, outputs_equal
 from sim.network import NetworkRun, Unit, simulate_network
 from sim.staging import prefetch_end, run_phase

@@ -14,7 +14,7 @@ ports give each core 1/c of their bandwidth (`shared_view`). The step then takes
 time and all slices' energy. The simulator runs the c programs at once on one set of engines where
 the off-chip ports are shared, so the contention it finds is its own (`sim.machine.simulate_cores`).
 
-    >>> from mapper.workload import make_layer
+    >>> from mapper.spec.workload import make_layer
     >>> conv = make_layer("c", "O[k,p] += I[c,p+r] * W[k,c,r]", {"k": 64, "p": 14, "c": 8, "r": 3},
     ...                   {"I": "int8", "W": "int8", "O": "int32"}, {"I": (8, 16)})
     >>> split_dims(conv)
@@ -28,11 +28,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from mapper.acg import ACG
-from mapper.flow import LayerResult, Options, map_layers
-from mapper.mapping import Mapping
-from mapper.network.windows import Slice, partition, window_slice
-from mapper.workload import Layer
+from mapper.mapping.mapping import Mapping
+from mapper.network.flow import LayerResult, Options, map_layers
+from mapper.program.windows import Slice, partition, window_slice
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer
 
 
 def split_dims(layer: Layer) -> tuple[str, ...]:

@@ -25,13 +25,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from mapper.acg import ACG
-from mapper.binding import bind
+from mapper.mapping.binding import bind
 from mapper.network.bands import Bands, plan_bands
 from mapper.network.cores import core_counts
-from mapper.network.program import Network
-from mapper.network.windows import Slice
-from mapper.workload import Layer, OnChip
+from mapper.program.network import Network
+from mapper.program.windows import Slice
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer, OnChip
 
 MAX_GROUP = 4  # steps per group: longer runs rarely keep a value on chip longer, and cost solves
 MAX_HOME_CHOICES = 8  # home assignments tried per group (the first ones, in storage order)

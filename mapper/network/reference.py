@@ -7,8 +7,8 @@ requantisation step gets the smallest shift that brings its input's largest magn
 range (`program.shift_for`), and every (de)quantisation a power-of-two scale (`program.scale_for`),
 so that every layer of the validation run carries information.
 
-    >>> from mapper.workload import load_workload
-    >>> from mapper.network.program import build_network
+    >>> from mapper.spec.workload import load_workload
+    >>> from mapper.program.network import build_network
     >>> net = build_network(load_workload("resnet18"))
     >>> tensors = seeded_tensors(net, seed=0)
     >>> net, values = calibrate(net, tensors)
@@ -22,7 +22,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from mapper.network.program import Network, Step, scale_for, shift_for, with_params
+from mapper.program.network import Network, Step, scale_for, shift_for, with_params
 from sim.reference import evaluate
 
 CONVERSIONS = ("requant", "dequant", "quant")  # the steps the network builder inserts between layers

@@ -17,7 +17,7 @@ original bit for bit on the same data (`check_rewrite`). A depthwise split's par
 separately: the check gives them the original's shift (`with_original_shifts`); compiled on its own,
 calibration gives each part its own shift (per-part scales, still equal to its own reference).
 
-    >>> from mapper.workload import load_workload
+    >>> from mapper.spec.workload import load_workload
     >>> rw = rewrite(load_workload("tiny_net"))
     >>> rw.rewritten, [layer.name for layer in rw.workload.layers][3:6]
     (('mix',), ['mix.part0', 'mix.part1', 'mix'])
@@ -32,10 +32,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mapper.network.program import Network, build_network, with_params
 from mapper.network.reference import calibrate, run_reference, seeded_tensors
 from mapper.network.schedule import Schedule, memory_graph, optimal_schedule
-from mapper.workload import Concat, Layer, Workload, layer_graph, parts_of, template_layer
+from mapper.program.network import Network, build_network, with_params
+from mapper.spec.workload import Concat, Layer, Workload, layer_graph, parts_of, template_layer
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 What is scheduled: the workload's layers, the order `build_network(wl, order)` takes. Each layer is a
 *unit*: its own step followed by the conversion steps the network program runs right after it
 (requantisation, a stand-alone relu), as the compiler runs them. What is measured: the memory model
-of `mapper.network.memory` over the network program's steps, so the peak of an order here is exactly
+of `mapper.program.memory` over the network program's steps, so the peak of an order here is exactly
 `peak_bytes(build_network(wl, order))` (tests hold them equal on every shipped network).
 
 The exact algorithm is SERENITY's (Ahn et al., MLSys 2020): dynamic programming over the sets of
@@ -20,7 +20,7 @@ States are bitmasks, expanded one unit at a time from the zero-indegree frontier
 
 Past a time limit it returns the best order found with its gap to the proven lower bound.
 
-    >>> from mapper.workload import load_workload
+    >>> from mapper.spec.workload import load_workload
     >>> g = memory_graph(load_workload("tiny_net"))
     >>> best = optimal_schedule(g)
     >>> best.proven_optimal, best.peak_bytes <= order_peak(g, g.units)
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from mapper.network.program import build_network, topological_order
-from mapper.spec import SpecError
-from mapper.workload import Workload
+from mapper.program.network import build_network, topological_order
+from mapper.spec.loader import SpecError
+from mapper.spec.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -264,7 +264,7 @@ def cut_points(g: MemoryGraph) -> list[int]:
     """The states (bitmasks) at the units every path passes through: each unit's ancestors and itself.
     Any order runs them in sequence, so the segments between consecutive ones are independent.
 
-    >>> from mapper.workload import load_workload
+    >>> from mapper.spec.workload import load_workload
     >>> g = memory_graph(load_workload("tiny_net"))
     >>> [g.units[m.bit_length() - 1] for m in cut_points(g)]
     ['conv1', 'mix', 'add', 'pool', 'gap', 'fc']

@@ -1,4 +1,4 @@
-"""The compiler's prediction of a cold request's staging (`mapper.network.staging`), charged the way the
+"""The compiler's prediction of a cold request's staging (`mapper.program.staging`), charged the way the
 cost model charges a transfer: set-up `latency` and data (bytes / the slowest of the edge and the
 ports of its two nodes) back to back on every edge, a flow shop over the route (a tensor's next hop
 once it has landed), bytes x (read + write + edge pJ/B), plus the ACG's static `power` x time.
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mapper.acg import ACG
-from mapper.network.program import Network
-from mapper.network.staging import StagingPlan, Transfer, staging_plan
+from mapper.program.network import Network
+from mapper.program.staging import StagingPlan, Transfer, staging_plan
+from mapper.spec.acg import ACG
 
 
 @dataclass(frozen=True)

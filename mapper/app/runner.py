@@ -1,0 +1,184 @@
+"""Run an experiment: compute the cases the database lacks, in worker processes or on Dask.
+
+Only the parent process writes the database, one transaction per finished case; workers return plain
+dicts. Cases with the same key (the same computation) run once. Strategies with `same_time_as` run in
+a second phase, once the solve times they copy are known.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mapper import __version__
+from mapper.app.experiment import EXPERT, Case, Experiment, cases, parse_expert
+from mapper.app.experiment_networks import NetworkCase, network_cases, run_network_case
+from mapper.app.results import done_keys, fetch, open_db, store
+from mapper.mapping.mapping import acg_digest
+from mapper.network.flow import Options, layer_key, map_layer, new_record, score_mapping
+from mapper.spec.loader import SpecError
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    cases: int  # every case of the experiment
+    computed: int  # results computed by this run
+    reused: int  # results found in the database
+    out: Path
+
+
+def run_case(case: Case | NetworkCase) -> dict:
+    """Compute one case's result row (never raises: a failure is a row with status 'error')."""
+    if isinstance(case, NetworkCase):
+        return run_network_case(case)
+    start = time.perf_counter()
+    try:
+        if case.strategy.name == EXPERT:
+            record = new_record(case.layer, EXPERT)
+            try:
+                mapping = parse_expert(case)
+            except SpecError as exc:
+                record = replace(record, status="missing" if case.expert_text is None else "error", error=str(exc))
+            else:
+                record, _ = score_mapping(replace(record, status="given"), mapping, case.variant.acg, case.validate,
+                                          case.seed)
+        else:
+            options = Options(case.strategy.name, case.objective, case.time_limit, case.validate, case.seed,
+                              case.strategy.options)
+            record, _ = map_layer(case.layer, case.variant.acg, options, case.workload)
+    except Exception as exc:  # a bug must not stop the other cases; the row says what happened
+        record = replace(new_record(case.layer, case.strategy.name),
+                         error=f"internal error: {type(exc).__name__}: {exc}")
+    mapping = record.mapping or {}
+    return {  # `store` keeps the database's columns of it
+        **record.to_dict(), "key": case.key, "acg": case.variant.label, "acg_digest": acg_digest(case.variant.acg),
+        "workload": case.workload, "layer": case.layer.name, "layer_digest": str(hash_layer(case)),
+        "strategy": case.strategy.label, "objective": case.objective, "time_limit": case.time_limit,
+        "seed": case.seed, "predicted_energy_pj": (mapping.get("predicted") or {}).get("energy_pj"),
+        "version": __version__, "wall_seconds": time.perf_counter() - start,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def hash_layer(case: Case) -> str:
+    return hashlib.sha256(repr(layer_key(case.layer)).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------------
+# Executors: each yields (case, row) as cases finish
+
+def run_local(todo: list[Case], jobs: int) -> Iterable[tuple[Case, dict]]:
+    if jobs <= 1 or len(todo) <= 1:
+        for case in todo:
+            yield case, run_case(case)
+        return
+    # spawn: workers start clean (no inherited solver threads or open database handles)
+    pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = {pool.submit(run_case, case): case for case in todo}
+        for future in cf.as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_dask(todo: list[Case], scheduler: str | None, jobs: int) -> Iterable[tuple[Case, dict]]:
+    if not todo:  # nothing to do: do not start or contact a cluster
+        return
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed  # lazy: dask is the optional extra [dist]
+    except ImportError:
+        raise SpecError("--executor", None, "", "dask is not installed: pip install 'covenant[dist]'") from None
+    cluster = None
+    try:
+        if scheduler:
+            client = Client(scheduler, timeout="10s")
+        else:  # no address: a local cluster of `jobs` single-threaded worker processes
+            cluster = LocalCluster(n_workers=max(jobs, 1), threads_per_worker=1, dashboard_address=None)
+            client = Client(cluster)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SpecError("--scheduler", None, "", f"cannot reach the dask scheduler {scheduler}: {exc}") from None
+    try:
+        futures = client.map(run_case, todo, pure=False)
+        index = {f.key: case for f, case in zip(futures, todo, strict=True)}
+        for future in as_completed(futures):
+            yield index[future.key], future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --------------------------------------------------------------------------------------------------
+
+def run_experiment(exp: Experiment, out: Path, jobs: int = 1, executor: str = "local",
+                   scheduler: str | None = None,
+                   progress: Callable[[int, int, str], None] | None = None) -> RunSummary:
+    """Compute every missing result of `exp` into `out/results.db`; return what was done.
+
+    `progress(advance, total, title)` is called with the number of results found stored, then once
+    per finished case; `total` counts distinct results (identical layers share one).
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise SpecError(str(out), None, "--out", f"cannot write to the output folder: {exc.strerror or exc}") \
+            from None
+    db = open_db(out / "results.db")
+    try:
+        # Placeholder times give the second phase's cases (and so the number of distinct results).
+        placeholder = {(v.label, layer.name, o, r, s.label): 1.0 for v in exp.variants for _, layer in exp.layers
+                       for s in exp.strategies for o in exp.objectives for r in range(exp.repetitions)}
+        total = len({c.key for c in all_cases(exp, placeholder)})
+        computed = 0
+        for phase in (1, 2):  # 2: strategies that copy another's solve time, once it is known
+            now = [c for c in all_cases(exp, _solve_times(db, exp))
+                   if (c.strategy.same_time_as is None) == (phase == 1)]
+            done = done_keys(db)
+            todo = list({c.key: c for c in now if c.key not in done}.values())
+            if progress:
+                progress(len({c.key for c in now}) - len(todo), total, "")
+            run = run_local(todo, jobs) if executor == "local" else run_dask(todo, scheduler, jobs)
+            for case, row in run:
+                store(db, row)
+                computed += 1
+                if progress:
+                    progress(1, total, case.title)
+        every = all_cases(exp, _solve_times(db, exp))
+        return RunSummary(len(every), computed, len({c.key for c in every}) - computed, out)
+    finally:
+        db.close()
+
+
+def _solve_times(db, exp: Experiment) -> dict[tuple, float]:
+    """Solve time of every stored case of a strategy other strategies copy, by case coordinates."""
+    wanted = {s.same_time_as for s in exp.strategies if s.same_time_as}
+    coords = [c for c in cases(exp) if c.strategy.label in wanted]
+    rows = fetch(db, [c.key for c in coords])
+    return {(c.variant.label, c.layer.name, c.objective, c.repetition, c.strategy.label): rows[c.key]["solve_seconds"]
+            for c in coords if c.key in rows}
+
+
+def experiment_rows(exp: Experiment, out: Path) -> list[dict]:
+    """One row per case of `exp` (layer names and counts from the experiment, figures from the database)."""
+    db = open_db(out / "results.db")
+    try:
+        every = all_cases(exp, _solve_times(db, exp))
+        stored = fetch(db, [c.key for c in every])
+    finally:
+        db.close()
+    return [{**stored[c.key], **c.coordinates()} for c in every if c.key in stored]
+
+
+def all_cases(exp: Experiment, time_of: dict[tuple, float] | None = None) -> list[Case] | list[NetworkCase]:
+    """The experiment's cases: layers (`mapper.app.experiment.cases`) or whole networks."""
+    return network_cases(exp) if exp.level == "networks" else cases(exp, time_of)

@@ -1,0 +1,8 @@
+"""Importers: other tools' files as covenant specs (imports every layer below the app).
+
+    model.py                  the workload loader of every command (YAML, shipped name or ONNX)
+    onnx_import.py            an ONNX model as a workload; onnx_graph.py the graph being converted,
+                              onnx_ops.py what each ONNX op becomes
+    zigzag.py                 a ZigZag accelerator as an ACG
+    synthetic.py              RandWire-style DAGs and the DARTS cell as workloads (tests, benchmarks)
+"""

@@ -1,0 +1,402 @@
+"""ZigZag hardware import: a ZigZag accelerator (and its spatial mapping) becomes an ACG.
+
+ZigZag (KU Leuven, MIT licence) describes an accelerator as a memory hierarchy (memories listed
+innermost first, each with a size in bits, ports with bandwidths in bits per cycle, a read and a
+write cost per access, the operands I1/I2/O it holds and the array dimensions it serves) and an
+operational array (dimensions D1.. with sizes, the energy of one MAC); its mapping file says which
+layer dimension each array dimension unrolls. `zigzag_to_acg` reads both through the project's
+located loader (errors name file, line and field) and writes the ACG document (README, "ZigZag
+import", says what maps exactly and what is approximated):
+
+- a memory becomes a storage node: capacity = size / 8 per instance, `instances` = the product of
+  the array dimensions it does not serve (a per-PE register file of a 32 x 32 array: 1024), pJ per
+  byte = cost per access / (port width / 8), one read/write port -> the node's shared
+  `bytes_per_cycle`; the last memory is the off-chip one;
+- consecutive memories of an operand become edges (inputs downwards, outputs both ways), with the
+  bandwidth of the ports ZigZag allocates to that transfer (`I1, tl` at the source, `I1, fh` at the
+  destination...), times the instances;
+- the array becomes a `C[m,n] += A[m,k] * B[k,n]` capability: n fixed to the K unrolling, k to the
+  C x FX x FY unrolling, and m streaming at the OX x OY x B unrolling per cycle (`cdiv(m, U)`);
+- per-PE output registers are the array's int32 accumulators (not a storage level), as in the shipped
+  `tpu_like`; an input register file too small for one instruction's tile is skipped likewise;
+- element-wise capabilities (requantisation, ReLU, add, pooling) run on the same array with the lanes
+  of the mapping's `Add` / `Pooling` entries, as ZigZag maps those layers.
+
+    >>> from mapper.spec.loader import load_yaml_text
+    >>> hw = load_yaml_text(TINY_HARDWARE, "hw.yaml")
+    >>> doc = zigzag_to_acg(parse_hardware(hw), None)
+    >>> doc["nodes"]["rf"]["instances"], doc["nodes"]["PE_ARRAY"]["capabilities"][0]["dims"]
+    (16, {'k': 4, 'n': 4})
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mapper.spec.acg import ACG, parse_acg
+from mapper.spec.loader import Field, SpecError, load_yaml, load_yaml_text
+
+OPERANDS = ("I1", "I2", "O")
+DIRECTIONS = ("tl", "th", "fh", "fl")  # to low, to high (reads); from high, from low (writes)
+# Which capability dim each ZigZag layer dim unrolls into (K output channels, C input channels, ...).
+ROLE = {"K": "n", "C": "k", "FX": "k", "FY": "k", "OX": "m", "OY": "m", "B": "m"}
+ELEMENTWISE = (  # as the shipped tpu_like's activation unit; `lanes` and the memory are filled in
+    ("requant", "Z[i] = clip(shr(X[i], s), lo, hi)", {"X": "int32", "Z": "int8"}),
+    ("relu", "Z[i] = relu(X[i])", {"X": "int32", "Z": "int32"}),
+    ("add", "Z[i] = X[i] + Y[i]", {"X": "int32", "Y": "int32", "Z": "int32"}),
+    ("add_relu", "Z[i] = relu(X[i] + Y[i])", {"X": "int8", "Y": "int8", "Z": "int8"}),
+    ("max_pool", "Z[i] max= X[i]", {"X": "int32", "Z": "int32"}),
+    ("sum_pool", "Z[i] += X[i]", {"X": "int32", "Z": "int32"}),
+)
+TINY_HARDWARE = """\
+name: tiny_zz
+memories:
+  rf: {size: 8, r_cost: 0.1, w_cost: 0.1, latency: 1, operands: [I2], served_dimensions: [],
+       ports: [{name: rw_port_1, type: read_write, bandwidth_min: 8, bandwidth_max: 8,
+                allocation: ['I2, tl', 'I2, fh']}]}
+  dram: {size: 1000000, r_cost: 100, w_cost: 100, latency: 1, operands: [I1, I2, O], served_dimensions: [D1, D2],
+         ports: [{name: rw_port_1, type: read_write, bandwidth_min: 64, bandwidth_max: 64,
+                  allocation: ['I1, tl', 'I2, tl', 'O, fl', 'O, tl']}]}
+operational_array: {unit_energy: 0.5, dimensions: [D1, D2], sizes: [4, 4]}
+"""
+
+
+@dataclass(frozen=True)
+class Port:
+    kind: str  # read | write | read_write
+    bits: int  # bandwidth_max, bits per cycle
+    allocation: frozenset[tuple[str, str]]  # (operand, direction)
+
+
+@dataclass(frozen=True)
+class Memory:
+    name: str
+    bits: int
+    r_cost: float
+    w_cost: float
+    operands: tuple[str, ...]
+    ports: tuple[Port, ...]
+    served: tuple[str, ...]
+    field: Field
+
+    def width(self, reads: bool) -> int:
+        """The widest port reading (or writing) it: ZigZag's costs are per access of that width."""
+        kinds = ("read", "read_write") if reads else ("write", "read_write")
+        return max((p.bits for p in self.ports if p.kind in kinds), default=0)
+
+    def port_bits(self, operand: str, direction: str) -> int | None:
+        bits = [p.bits for p in self.ports if (operand, direction) in p.allocation]
+        return max(bits) if bits else None
+
+
+@dataclass(frozen=True)
+class Hardware:
+    name: str
+    memories: tuple[Memory, ...]  # innermost first, as ZigZag lists them
+    sizes: dict[str, int]  # array dimension -> size
+    unit_energy: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Unrolling:
+    """What the mapping file says: per capability role (m, n, k) the unrolled extent, the lanes of
+    element-wise layers, and which memory operand holds each layer operand (I, W, O)."""
+
+    roles: dict[str, int]
+    lanes: int
+    pool_lanes: int
+    links: dict[str, str]
+    source: str = ""
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading ZigZag's files
+
+def parse_hardware(root: Field) -> Hardware:
+    """ZigZag's accelerator file (only the fields the conversion needs are read; others are ignored)."""
+    top = root.mapping()
+    for key in ("name", "memories", "operational_array"):
+        if key not in top:
+            raise root.error(f"missing required field '{key}' (is this a ZigZag hardware file?)")
+    array = top["operational_array"]
+    arr = array.mapping()
+    if "is_imc" in arr and arr["is_imc"].value is True:
+        raise arr["is_imc"].error("in-memory-computing arrays are not supported by the import")
+    dims = [d.str() for d in array.child("dimensions").items()]
+    sizes = [s.int(minimum=1) for s in array.child("sizes").items()]
+    if len(dims) != len(sizes) or not dims or len(set(dims)) != len(dims):
+        raise array.child("sizes").error(f"expected one size per dimension ({len(dims)} distinct dimensions), "
+                                         f"got {len(sizes)}")
+    energy = arr["unit_energy"].number() if "unit_energy" in arr and arr["unit_energy"].value is not None else 0.0
+    mems = top["memories"].mapping()
+    if not mems:
+        raise top["memories"].error("expected at least one memory")
+    memories = tuple(_parse_memory(name, f, dict(zip(dims, sizes, strict=True))) for name, f in mems.items())
+    top_mem = memories[-1]
+    missing = [op for op in OPERANDS if op not in top_mem.operands]
+    if missing:
+        raise top_mem.field.child("operands").error(
+            f"the last memory ('{top_mem.name}') is taken as off-chip and must hold every operand; "
+            f"it lacks {', '.join(missing)}")
+    return Hardware(top["name"].str(), memories, dict(zip(dims, sizes, strict=True)), energy, root.source)
+
+
+def _parse_memory(name: str, f: Field, sizes: dict[str, int]) -> Memory:
+    Field(f.source, f.path, name, f.line).ident()
+    m = f.mapping()
+    for key in ("size", "operands", "ports", "served_dimensions"):
+        if key not in m:
+            raise f.error(f"missing required field '{key}'")
+    bits = m["size"].int(minimum=8, maximum=2**53)
+    costs = {}
+    for key in ("r_cost", "w_cost"):
+        if key in m and m[key].value is not None:
+            costs[key] = m[key].number()
+        elif m.get("auto_cost_extraction") and m["auto_cost_extraction"].value is True:
+            raise m["auto_cost_extraction"].error("covenant does not run CACTI: give r_cost and w_cost")
+        else:
+            costs[key] = 0.0
+    operands = tuple(o.choice(OPERANDS) for o in m["operands"].items())
+    if not operands:
+        raise m["operands"].error("expected at least one of I1, I2, O")
+    served = tuple(d.choice(tuple(sizes)) for d in m["served_dimensions"].items())
+    ports = []
+    for item in m["ports"].items():
+        p = item.mapping()
+        for key in ("type", "bandwidth_max", "allocation"):
+            if key not in p:
+                raise item.error(f"missing required field '{key}'")
+        alloc = set()
+        for a in p["allocation"].items():
+            parts = [x.strip() for x in a.str().split(",")]
+            if len(parts) != 2 or parts[0] not in OPERANDS or parts[1] not in DIRECTIONS:
+                raise a.expected("an allocation such as 'I1, tl' (operand I1/I2/O, direction tl/th/fh/fl)")
+            alloc.add((parts[0], parts[1]))
+        ports.append(Port(p["type"].choice(("read", "write", "read_write")), p["bandwidth_max"].int(minimum=1),
+                          frozenset(alloc)))
+    if not ports:
+        raise m["ports"].error("expected at least one port")
+    return Memory(name, bits, costs["r_cost"], costs["w_cost"], operands, tuple(ports), served, f)
+
+
+def parse_mapping(root: Field | None, hw: Hardware) -> Unrolling:
+    """The spatial unrolling of ZigZag's mapping file (its `default` entry, else its first one);
+    without a file, ZigZag's default.yaml convention: D1 unrolls K, D2 unrolls C, D3 OX, D4 OY."""
+    dims = list(hw.sizes)
+    if root is None:
+        order = ("K", "C", "OX", "OY")
+        if len(dims) > len(order):
+            raise SpecError(hw.source, None, "operational_array.dimensions",
+                            f"{len(dims)} dimensions: give the spatial mapping with --mapping")
+        roles = _roles({d: [(ld, hw.sizes[d])] for d, ld in zip(dims, order, strict=False)}, hw, None)
+        return Unrolling(roles, hw.sizes[dims[0]], hw.sizes[dims[0]], {"I": "I1", "W": "I2", "O": "O"})
+    entries = {e.child("name").str(): e for e in root.items()} if isinstance(root.value, list) else {}
+    if not entries:
+        raise root.error("expected a ZigZag mapping file: a list of entries with 'name' and 'spatial_mapping'")
+    entry = entries.get("default") or next(iter(entries.values()))
+    sm = entry.child("spatial_mapping")
+    roles = _roles(_unrollings(sm, hw), hw, sm)
+    lanes = {kind: math.prod(f for pairs in _unrollings(entries[kind].child("spatial_mapping"), hw).values()
+                             for _, f in pairs) if kind in entries else hw.sizes[dims[0]]
+             for kind in ("Add", "Pooling")}
+    links = {"I": "I1", "W": "I2", "O": "O"}
+    if "memory_operand_links" in entry.mapping():
+        f = entry.child("memory_operand_links")
+        links = {k: f.child(k).choice(OPERANDS) for k in ("I", "W", "O")}
+        if len(set(links.values())) != 3 or links["O"] != "O":
+            raise f.error("expected O: O and I, W linked to I1 and I2 (one each)")
+    return Unrolling(roles, lanes["Add"], lanes["Pooling"], links, root.source)
+
+
+def _unrollings(sm: Field, hw: Hardware) -> dict[str, list[tuple[str, int]]]:
+    """Per array dimension, its (layer dim, factor) pairs, each factor capped at the dimension's size
+    (as ZigZag reduces a user unrolling that exceeds it)."""
+    out = {}
+    for dim, items in sm.mapping().items():
+        if dim not in hw.sizes:
+            raise items.error(f"'{dim}' is not a dimension of the array ({', '.join(hw.sizes)})")
+        pairs = []
+        for item in items.items():
+            parts = [x.strip() for x in item.str().split(",")]
+            if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) < 1:
+                raise item.expected("an unrolling such as 'K, 32'")
+            pairs.append((parts[0], min(int(parts[1]), hw.sizes[dim])))
+        if math.prod(f for _, f in pairs) > hw.sizes[dim]:
+            raise items.error(f"unrolls {math.prod(f for _, f in pairs)} on {dim}, of size {hw.sizes[dim]}")
+        out[dim] = pairs
+    return out
+
+
+def _roles(unrolled: dict[str, list[tuple[str, int]]], hw: Hardware, where: Field | None) -> dict[str, int]:
+    roles = {"m": 1, "n": 1, "k": 1}
+    for pairs in unrolled.values():
+        for layer_dim, factor in pairs:
+            if layer_dim not in ROLE:
+                message = (f"unrolling '{layer_dim}' has no place on a matrix capability; supported: "
+                           f"{', '.join(ROLE)}")
+                raise where.error(message) if where else SpecError(hw.source, None, "", message)
+            roles[ROLE[layer_dim]] *= factor
+    return roles
+
+
+# --------------------------------------------------------------------------------------------------
+# Building the ACG document
+
+def instances(mem: Memory, hw: Hardware) -> int:
+    """Copies of a memory: one per point of the array dimensions it does not serve; the off-chip
+    memory is one device (ascend_like's DRAM serves D1, D2 only: its 4 copies would each read the
+    same weights, so their ports together are no wider for weights than one)."""
+    if mem is hw.memories[-1]:
+        return 1
+    return math.prod(size for d, size in hw.sizes.items() if d not in mem.served)
+
+
+def chains(hw: Hardware, unroll: Unrolling) -> dict[str, list[Memory]]:
+    """Per ZigZag operand, its memories innermost first, without the levels the array absorbs
+    (per-PE output registers; input registers that cannot hold one instruction's operand tile)."""
+    k, n = unroll.roles["k"], unroll.roles["n"]
+    tile = {unroll.links["I"]: k, unroll.links["W"]: k * n, "O": math.inf}  # int8 bytes; O: always absorbed
+    out = {}
+    for op in OPERANDS:
+        chain = [m for m in hw.memories if op in m.operands]
+        while len(chain) > 1 and instances(chain[0], hw) > 1 and \
+                instances(chain[0], hw) * (chain[0].bits // 8) < tile[op]:
+            chain.pop(0)
+        out[op] = chain
+    return out
+
+
+def zigzag_to_acg(hw: Hardware, unroll: Unrolling | None) -> dict:
+    """The ACG document (plain data, in the README's format) of a ZigZag accelerator."""
+    unroll = unroll or parse_mapping(None, hw)
+    ch = chains(hw, unroll)
+    used = [m for m in hw.memories if any(m in c for c in ch.values())]
+    nodes = {m.name: _storage(m, hw, m is hw.memories[-1]) for m in used}
+    a_mem, b_mem, c_mem = (ch[unroll.links[x]][0].name for x in ("I", "W", "O"))
+    u = unroll.roles
+    mac = {"name": "mac", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"k": u["k"], "n": u["n"]},
+           "operands": {"A": a_mem, "B": b_mem, "C": c_mem}, "dtypes": {"A": "int8", "B": "int8", "C": "int32"},
+           "cycles": "m" if u["m"] == 1 else f"cdiv(m, {u['m']})", "pj_per_mac": hw.unit_energy}
+    act = next(m.name for m in ch[unroll.links["I"]] if m in ch["O"])  # activations: read and written
+    caps = [mac]
+    for name, expr, dtypes in ELEMENTWISE:
+        lanes = unroll.pool_lanes if name.endswith("_pool") else unroll.lanes
+        caps.append({"name": name, "expr": expr, "dims": {"i": lanes}, "cycles": 1, "pj_per_op": hw.unit_energy,
+                     "operands": {t: act for t in dtypes}, "dtypes": dtypes})
+    nodes["PE_ARRAY"] = {"kind": "compute", "capabilities": caps}
+    return {"name": _acg_name(hw), "clock_ghz": 1.0, "nodes": nodes, "edges": _edges(ch, hw)}
+
+
+def _acg_name(hw: Hardware) -> str:
+    name = "".join(c if c.isalnum() or c in "_.-" else "_" for c in hw.name)[:128]
+    return name if name and (name[0].isalnum() or name[0] == "_") else f"zz_{name}"[:128]
+
+
+def _storage(mem: Memory, hw: Hardware, offchip: bool) -> dict:
+    n = instances(mem, hw)
+    out: dict = {"kind": "storage", "capacity": mem.bits // 8}
+    if offchip:
+        out["offchip"] = True
+    if n > 1 and not offchip:
+        out["instances"] = n
+    if not offchip:
+        out["double_buffer"] = True
+    if len(mem.ports) == 1 and mem.ports[0].kind == "read_write":  # one port: every transfer shares it
+        out["bytes_per_cycle"] = _num(mem.ports[0].bits / 8 * n)
+    for key, cost, reads in (("read_pj_per_byte", mem.r_cost, True), ("write_pj_per_byte", mem.w_cost, False)):
+        width = mem.width(reads)
+        out[key] = _num(cost / (width / 8)) if width else 0.0
+    return out
+
+
+def _edges(ch: dict[str, list[Memory]], hw: Hardware) -> list[dict]:
+    """Edges between consecutive memories of each operand: down for inputs (and partial-sum reloads),
+    up for outputs; the bandwidth is that of the ports ZigZag allocates to the transfer."""
+    found: dict[tuple[str, str], float] = {}
+    for op, chain in ch.items():
+        for inner, outer in zip(chain, chain[1:], strict=False):
+            moves = [(outer, inner, "tl", "fh")] + ([(inner, outer, "th", "fl")] if op == "O" else [])
+            for src, dst, out_dir, in_dir in moves:
+                bw = min(_port(src, op, out_dir, hw), _port(dst, op, in_dir, hw))
+                found[src.name, dst.name] = max(found.get((src.name, dst.name), 0.0), bw)
+    return [{"from": s, "to": d, "bytes_per_cycle": _num(bw)} for (s, d), bw in found.items()]
+
+
+def _port(mem: Memory, op: str, direction: str, hw: Hardware) -> float:
+    bits = mem.port_bits(op, direction)
+    if bits is None:
+        raise mem.field.child("ports").error(f"no port of '{mem.name}' is allocated to '{op}, {direction}', "
+                                             "which the transfer between its levels needs")
+    return bits / 8 * instances(mem, hw)
+
+
+def _num(x: float) -> float | int:
+    """A figure as written in a spec: an integer when whole, else 10 significant digits."""
+    return int(x) if float(x).is_integer() else float(f"{x:.10g}")
+
+
+# --------------------------------------------------------------------------------------------------
+# The file
+
+def acg_text(doc: dict, header: list[str]) -> str:
+    """The ACG YAML text: a comment header, one flow-style line per storage node and edge."""
+    lines = [f"# {h}" if h else "#" for h in header]
+    lines += [f"name: {doc['name']}", f"clock_ghz: {doc['clock_ghz']}", "nodes:"]
+    for name, node in doc["nodes"].items():
+        if node["kind"] == "storage":
+            lines.append(f"  {name}: {_flow(node)}")
+            continue
+        lines += [f"  {name}:", "    kind: compute", "    capabilities:"]
+        lines += [f"      - {_flow(cap)}" for cap in node["capabilities"]]
+    lines.append("edges:")
+    lines += [f"  - {_flow(e)}" for e in doc["edges"]]
+    return "\n".join(lines) + "\n"
+
+
+def _flow(value: dict) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6).strip()
+
+
+def describe(hw: Hardware, unroll: Unrolling) -> list[str]:
+    """The header of an imported ACG: its sources and what the conversion decided."""
+    ch = chains(hw, unroll)
+    u = unroll.roles
+    lines = [f"Imported from ZigZag's hardware file {Path(hw.source).name} ('{hw.name}')"
+             + (f" and mapping file {Path(unroll.source).name}" if unroll.source else "")
+             + " by `covenant import zigzag`.",
+             f"Array {' x '.join(f'{d}={s}' for d, s in hw.sizes.items())}, {hw.unit_energy} pJ/MAC; unrolled: "
+             f"K {u['n']} (n), C*FX*FY {u['k']} (k), OX*OY*B {u['m']} rows per cycle (m streams).",
+             "Operand levels, innermost first: " + "; ".join(
+                 f"{op}: {' <- '.join(m.name for m in ch[op])}" for op in OPERANDS)]
+    skipped = [m.name for m in hw.memories if not any(m in c for c in ch.values())]
+    absorbed = [f"{m.name} ({op})" for op in OPERANDS for m in hw.memories
+                if op in m.operands and m not in ch[op] and m.name not in skipped]
+    if skipped or absorbed:
+        lines.append("Absorbed into the array (accumulators / operand registers, not a storage level): "
+                     + ", ".join(skipped + absorbed) + ".")
+    lines.append(f"Element-wise capabilities (not in ZigZag's file): {unroll.lanes} lanes (pooling "
+                 f"{unroll.pool_lanes}), as the mapping's Add / Pooling entries; {hw.unit_energy} pJ per op.")
+    return lines
+
+
+def import_zigzag(hardware: str | Path, mapping: str | Path | None = None,
+                  header: list[str] | None = None) -> tuple[str, ACG]:
+    """The ACG YAML text of a ZigZag accelerator and its parse by the project's loader (what loading
+    the written file gives). Bad input raises `SpecError` naming the ZigZag file, line and field."""
+    hw = parse_hardware(load_yaml(hardware, foreign=True))
+    unroll = parse_mapping(load_yaml(mapping, foreign=True) if mapping else None, hw)
+    doc = zigzag_to_acg(hw, unroll)
+    text = acg_text(doc, [*(header or []), *describe(hw, unroll)])
+    try:
+        return text, parse_acg(load_yaml_text(text, str(hardware)))
+    except SpecError as exc:  # the generated text is not visible to the user: name the ZigZag file
+        raise SpecError(str(hardware), None, exc.field, f"the imported ACG is invalid: {exc.message}") from None
+
+
+__all__ = ["Hardware", "Memory", "Unrolling", "acg_text", "import_zigzag", "parse_hardware", "parse_mapping",
+           "zigzag_to_acg"]

@@ -1,0 +1,483 @@
+"""The Architecture Covenant Graph: an accelerator as data (storage, compute capabilities, edges).
+
+`load_acg` reads and validates the YAML format of the README into frozen dataclasses and a networkx
+DiGraph; the queries later stages need are plain functions over it:
+
+    >>> acg = load_acg("genesys")
+    >>> cap = acg.capability("mvmul")
+    >>> peak_ops_per_cycle(cap), acg.storages["OBUF"].total_capacity
+    (Fraction(1024, 1), 262144)
+    >>> read_paths(acg, "IBUF")
+    [('DRAM', 'IBUF')]
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import networkx as nx
+
+from mapper.spec.dtypes import DTYPES, expr_dtype_problem
+from mapper.spec.formula import Arith, parse_arith
+from mapper.spec.loader import Field, SpecError, find_spec, load_yaml
+from mapper.spec.notation import NotationError, TensorExpr, parse_tensor_expr
+
+
+@dataclass(frozen=True)
+class Storage:
+    """A memory. `capacity` is per instance; `instances` > 1 replicates it (e.g. per-PE registers)."""
+
+    name: str
+    capacity: int
+    offchip: bool = False
+    instances: int = 1
+    double_buffer: bool = False  # whether tiles in it may be double-buffered
+    read_pj_per_byte: float = 0.0
+    write_pj_per_byte: float = 0.0
+    bytes_per_cycle: float | None = None  # the node's port bandwidth, shared by all its edges
+
+    @property
+    def total_capacity(self) -> int:
+        return self.capacity * self.instances
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One instruction of a compute node, written in the tensor notation.
+
+    `fixed` gives the capability dims whose extent every instruction has (the array's shape);
+    the other dims stream: one instruction may cover any extent of them (bounded by buffers).
+    `operands` lists, per tensor, the storage nodes it may be read from / written to.
+    """
+
+    name: str
+    node: str
+    expr: TensorExpr
+    fixed: dict[str, int]
+    operands: dict[str, tuple[str, ...]]
+    dtypes: dict[str, str]
+    cycles: Arith
+    pj_per_op: float = 0.0
+    interval: Arith | None = None  # initiation interval: the next instruction may start this soon
+
+    def instruction_interval(self, extents: dict[str, int]) -> int:
+        """Cycles after which the next instruction may start (at most the instruction's own cycles;
+        without an `interval`, all of them: no overlap)."""
+        full = self.instruction_cycles(extents)
+        return full if self.interval is None else min(full, self.interval.evaluate({**self.fixed, **extents}))
+
+    @property
+    def streaming_dims(self) -> tuple[str, ...]:
+        return tuple(d for d in self.expr.dims if d not in self.fixed)
+
+    def ops_per_instruction(self, extents: dict[str, int]) -> int:
+        """Points of the iteration space one instruction covers (MACs for a MAC capability)."""
+        return math.prod(extents.get(d, self.fixed.get(d, 1)) for d in self.expr.dims)
+
+    def instruction_cycles(self, extents: dict[str, int]) -> int:
+        """Cycles of one instruction; `extents` gives the streaming dims (fixed ones are filled in)."""
+        return self.cycles.evaluate({**self.fixed, **extents})
+
+
+@dataclass(frozen=True)
+class Compute:
+    name: str
+    capabilities: tuple[Capability, ...]
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
+    bytes_per_cycle: float
+    pj_per_byte: float = 0.0
+    latency: int = 0  # fixed set-up cycles of every transfer (DMA instruction) along the edge
+
+
+@dataclass(frozen=True)
+class Staging:
+    """Where a network's input and weights start and its outputs return to (ACG field `staging`).
+
+    `source` (e.g. the drive's flash, or remote storage) lies outside the memory the layers use: the
+    network compiler copies the input and every weight from it to `target` (the off-chip storage the
+    layers' mappings read) along `inbound`, and the outputs back along `outbound`. `storages` holds
+    the nodes of both routes except `target`; they are not part of the layers' ACG (`ACG.storages`)."""
+
+    source: str
+    target: str
+    storages: dict[str, Storage]
+    inbound: tuple[Edge, ...]  # the route source -> target, edge by edge
+    outbound: tuple[Edge, ...]  # the route target -> source
+
+    def storage(self, name: str, acg: ACG) -> Storage:
+        return self.storages[name] if name in self.storages else acg.storages[name]
+
+
+@dataclass(frozen=True)
+class ACG:
+    name: str
+    clock_ghz: float
+    storages: dict[str, Storage]
+    computes: dict[str, Compute]
+    edges: tuple[Edge, ...]
+    source: str = ""
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph, compare=False, repr=False)
+    # Identical copies of the on-chip part (storages, compute nodes, their edges); the off-chip
+    # storages and their ports are shared by all (`mapper.network.cores`).
+    cores: int = 1
+    power: float = 0.0  # static power in watts: static energy = power x run time
+    staging: Staging | None = None  # where a network's tensors start (None: in the off-chip storage)
+
+    @property
+    def capabilities(self) -> tuple[Capability, ...]:
+        return tuple(c for node in self.computes.values() for c in node.capabilities)
+
+    def capability(self, name: str) -> Capability:
+        for cap in self.capabilities:
+            if cap.name == name:
+                return cap
+        raise KeyError(f"{self.name} has no capability '{name}'")
+
+    def edge(self, src: str, dst: str) -> Edge | None:
+        data = self.graph.get_edge_data(src, dst)
+        return data["edge"] if data else None
+
+    @property
+    def offchip(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.storages.values() if s.offchip)
+
+
+# --------------------------------------------------------------------------------------------------
+# Queries
+
+def storage_graph(acg: ACG) -> nx.DiGraph:
+    """The edges between storage nodes only (data movement), as a view of `acg.graph`."""
+    return acg.graph.subgraph(acg.storages)
+
+
+def read_paths(acg: ACG, node: str) -> list[tuple[str, ...]]:
+    """Every simple path along edges from an off-chip memory to storage `node`, shortest first."""
+    return _offchip_paths(acg, node, inbound=True)
+
+
+def write_paths(acg: ACG, node: str) -> list[tuple[str, ...]]:
+    """Every simple path along edges from storage `node` back to an off-chip memory, shortest first."""
+    return _offchip_paths(acg, node, inbound=False)
+
+
+def home_paths(acg: ACG, home: str, node: str, is_output: bool) -> list[tuple[str, ...]]:
+    """The storage paths of a tensor kept whole in storage `home`, home first: to operand storage
+    `node` for an input, from it (reversed) for an output; `(home,)` when the operand is read or written
+    in place. Shortest first."""
+    if home == node:
+        return [(home,)]
+    g = acg.graph.subgraph(n for n, st in acg.storages.items() if not st.offchip)  # it stays on chip
+    if home not in g or node not in g:
+        return []
+    found = nx.all_simple_paths(g, node, home) if is_output else nx.all_simple_paths(g, home, node)
+    paths = [tuple(reversed(p)) if is_output else tuple(p) for p in found]
+    return sorted(paths, key=lambda p: (len(p), p))
+
+
+def _offchip_paths(acg: ACG, node: str, inbound: bool) -> list[tuple[str, ...]]:
+    if acg.storages[node].offchip:
+        return [(node,)]
+    g = storage_graph(acg)
+    ends = [(src, node) if inbound else (node, src) for src in acg.offchip]
+    paths = [tuple(p) for u, v in ends for p in nx.all_simple_paths(g, u, v)]
+    return sorted(paths, key=lambda p: (len(p), p))
+
+
+def peak_ops_per_cycle(cap: Capability) -> Fraction:
+    """Iteration points (MACs) per cycle in the limit of long streaming dims.
+
+    For `C[m,n] += A[m,k]*B[k,n]` with k, n fixed at 32 and `cycles: m + 64` this is 1024: the
+    pipeline fill is amortised away, as for any long enough stream.
+    """
+    big = 2**40 if cap.streaming_dims else 1
+    extents = {d: big for d in cap.streaming_dims}
+    ratio = Fraction(cap.ops_per_instruction(extents), cap.instruction_cycles(extents))
+    return ratio.limit_denominator(1000) if cap.streaming_dims else ratio
+
+
+def peak_macs_per_cycle(acg: ACG) -> dict[str, Fraction]:
+    """Peak MACs per cycle of every multiply-accumulate capability, by name."""
+    return {c.name: peak_ops_per_cycle(c) for c in acg.capabilities if c.expr.is_mac}
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading and validation
+
+ACG_FOLDER = "acg_specs"
+MAX_CORES = 64
+_STORAGE_FIELDS = ("kind", "capacity", "offchip", "instances", "double_buffer",
+                   "read_pj_per_byte", "write_pj_per_byte", "bytes_per_cycle")
+_CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "interval", "pj_per_mac", "pj_per_op")
+MAX_LATENCY = 10**6  # cycles of set-up per transfer
+
+
+def load_acg(name_or_path: str | Path) -> ACG:
+    """Load a shipped ACG by name (`genesys`) or any ACG file by path; raise `SpecError` if invalid."""
+    return parse_acg(load_yaml(find_spec(name_or_path, ACG_FOLDER)))
+
+
+def parse_acg(root: Field) -> ACG:
+    top = root.keys(required=("name", "nodes", "edges"), optional=("clock_ghz", "cores", "power", "staging"))
+    name = top["name"].ident()
+    clock = top["clock_ghz"].number(strict=True) if "clock_ghz" in top else 1.0
+    cores = top["cores"].int(minimum=1, maximum=MAX_CORES) if "cores" in top else 1
+    power = top["power"].number() if "power" in top else 0.0
+    nodes = top["nodes"].mapping()
+    if not nodes:
+        raise top["nodes"].error("expected at least one node")
+    storages: dict[str, Storage] = {}
+    compute_fields: dict[str, Field] = {}
+    for node_name, node in nodes.items():
+        Field(node.source, node.path, node_name, node.line).ident()  # the key is the node's name
+        kind = node.child("kind").choice(("storage", "compute"))
+        if kind == "storage":
+            storages[node_name] = _parse_storage(node_name, node)
+        else:
+            compute_fields[node_name] = node
+    if not any(s.offchip for s in storages.values()):
+        raise top["nodes"].error("expected at least one storage node with 'offchip: true' (e.g. DRAM)")
+    if cores > 1 and not all(s.bytes_per_cycle for s in storages.values() if s.offchip):
+        raise top["cores"].error("several cores share off-chip memory through its port: give every off-chip "
+                                 "storage a 'bytes_per_cycle'")
+
+    graph = nx.DiGraph()
+    for s in storages.values():
+        graph.add_node(s.name, kind="storage", storage=s)
+    edges = tuple(_parse_edge(item, storages, compute_fields, graph) for item in top["edges"].items())
+    staging = None
+    if "staging" in top:  # its nodes leave the layers' memory before capabilities are checked against it
+        staging, edges = _parse_staging(top["staging"], storages, graph, edges, top["edges"].items())
+
+    computes, seen_caps = {}, {}
+    for node_name, node in compute_fields.items():
+        caps = []
+        fields = node.keys(required=("kind", "capabilities"))
+        for item in fields["capabilities"].items():
+            cap = _parse_capability(node_name, item, storages, set(compute_fields))
+            if cap.name in seen_caps:
+                raise item.child("name").error(f"capability name '{cap.name}' is already used by "
+                                               f"{seen_caps[cap.name]}")
+            seen_caps[cap.name] = node_name
+            caps.append(cap)
+        if not caps:
+            raise fields["capabilities"].error("expected at least one capability")
+        computes[node_name] = Compute(node_name, tuple(caps))
+        graph.add_node(node_name, kind="compute", compute=computes[node_name])
+
+    acg = ACG(name, clock, storages, computes, edges, root.source, graph, cores, power, staging)
+    for node_name, node in compute_fields.items():
+        for item, cap in zip(node.child("capabilities").items(), computes[node_name].capabilities,
+                             strict=True):
+            _check_reachable(acg, cap, item.child("operands"))
+            for tensor, places in cap.operands.items():
+                for place in places:  # operand edges: which tensors flow between storage and compute
+                    is_out = tensor == cap.expr.output.tensor
+                    u, v = (node_name, place) if is_out else (place, node_name)
+                    known = graph.edges[u, v]["operands"] if graph.has_edge(u, v) else ()
+                    graph.add_edge(u, v, operands=tuple(dict.fromkeys((*known, tensor))))
+    return acg
+
+
+def _parse_storage(name: str, node: Field) -> Storage:
+    if isinstance(node.value, dict) and "banks" in node.value:  # removed from the format: say why
+        raise node.child("banks").error(
+            "'banks' is no longer part of the ACG format (bank conflicts are not modelled, and the field "
+            "changed nothing); remove it, and give the storage's port bandwidth with bytes_per_cycle")
+    f = node.keys(required=("kind", "capacity"), optional=_STORAGE_FIELDS)
+
+    def num(key: str) -> float:
+        return f[key].number() if key in f else 0.0
+
+    return Storage(
+        name=name,
+        capacity=f["capacity"].size(),
+        offchip=f["offchip"].bool() if "offchip" in f else False,
+        instances=f["instances"].int(minimum=1) if "instances" in f else 1,
+        double_buffer=f["double_buffer"].bool() if "double_buffer" in f else False,
+        read_pj_per_byte=num("read_pj_per_byte"),
+        write_pj_per_byte=num("write_pj_per_byte"),
+        bytes_per_cycle=f["bytes_per_cycle"].number(strict=True) if "bytes_per_cycle" in f else None,
+    )
+
+
+def _parse_edge(item: Field, storages, computes, graph: nx.DiGraph) -> Edge:
+    f = item.keys(required=("from", "to", "bytes_per_cycle"), optional=("pj_per_byte", "latency"))
+    ends = []
+    for key in ("from", "to"):
+        node = f[key].str()
+        if node in computes:
+            raise f[key].error(f"'{node}' is a compute node: edges connect storage nodes "
+                               "(a capability's operands connect it to storage)")
+        if node not in storages:
+            raise f[key].error(f"unknown node '{node}'; storage nodes: {', '.join(storages)}")
+        ends.append(node)
+    src, dst = ends
+    if src == dst:
+        raise item.error(f"an edge from '{src}' to itself")
+    if graph.has_edge(src, dst):
+        raise item.error(f"a second edge from '{src}' to '{dst}'")
+    edge = Edge(src, dst, f["bytes_per_cycle"].number(strict=True),
+                f["pj_per_byte"].number() if "pj_per_byte" in f else 0.0,
+                f["latency"].int(minimum=0, maximum=MAX_LATENCY) if "latency" in f else 0)
+    graph.add_edge(src, dst, edge=edge)
+    return edge
+
+
+def _parse_staging(f: Field, storages: dict[str, Storage], graph: nx.DiGraph, edges: tuple[Edge, ...],
+                   edge_fields: list[Field]) -> tuple[Staging, tuple[Edge, ...]]:
+    """The `staging` field: its routes (fewest edges, ties by node names), with their nodes removed
+    from `storages` and `graph`; returns it and the edges that stay (the layers' ones)."""
+    f = f.keys(required=("from",), optional=("to",))
+    offchip = [s.name for s in storages.values() if s.offchip]
+    source = f["from"].str()
+    if source not in storages:
+        raise f["from"].error(f"unknown storage node '{source}'; storage nodes: {', '.join(storages)}")
+    if "to" in f:
+        target = f["to"].str()
+        if target not in offchip:
+            raise f["to"].error(f"'{target}' is not an off-chip storage; expected one of {', '.join(offchip)}")
+    elif len(offchip) == 1:
+        target = offchip[0]
+    else:
+        raise f.error(f"several off-chip storages ({', '.join(offchip)}): say which one the layers use with 'to'")
+    if source == target:
+        raise f["from"].error(f"'{source}' is where the layers read: staging must start farther out")
+    g = graph.subgraph(storages)
+    routes = []
+    for a, b, way in ((source, target, "to"), (target, source, "back from")):
+        paths = sorted(nx.all_shortest_paths(g, a, b)) if nx.has_path(g, a, b) else []
+        if not paths:
+            raise f["from"].error(f"no path along edges from '{source}' {way} '{target}'")
+        routes.append(tuple(graph.edges[u, v]["edge"] for u, v in itertools.pairwise(paths[0])))
+    nodes = {e.src for e in routes[0]} | {e.dst for e in routes[1]}
+    for node in sorted(nodes):
+        if storages[node].offchip:
+            raise f["from"].error(f"'{node}' is on the staging route, outside the layers' memory: it must not "
+                                  "be 'offchip: true' (only the storage the layers read is)")
+    on_route = {(e.src, e.dst) for route in routes for e in route}
+    for edge, item in zip(edges, edge_fields, strict=True):
+        if (edge.src in nodes or edge.dst in nodes) and (edge.src, edge.dst) not in on_route:
+            raise item.error(f"an edge from '{edge.src}' to '{edge.dst}' touches the staging route but is not on it "
+                             f"(route: {' -> '.join([source, *(e.dst for e in routes[0])])})")
+    staged = {n: storages.pop(n) for n in sorted(nodes)}
+    graph.remove_nodes_from(staged)
+    kept = tuple(e for e in edges if (e.src, e.dst) not in on_route)
+    return Staging(source, target, staged, routes[0], routes[1]), kept
+
+
+def _parse_capability(node_name: str, item: Field, storages: dict[str, Storage],
+                      compute_names: set[str]) -> Capability:
+    f = item.keys(required=("name", "expr", "operands", "dtypes", "cycles"), optional=_CAPABILITY_FIELDS)
+    name = f["name"].ident()
+    expr = parse_expr_field(f["expr"], immediates=True)
+    tensors = expr.tensors
+
+    fixed = {}
+    if "dims" in f:
+        for dim, value in f["dims"].mapping().items():
+            if dim not in expr.dims:
+                raise value.error(f"'{dim}' is not a dim of '{expr}' (dims: {', '.join(expr.dims)})")
+            fixed[dim] = value.int(minimum=1)
+
+    operands = {}
+    for tensor, value in _tensor_map(f["operands"], tensors).items():
+        places = [p.str() for p in value.items()] if isinstance(value.value, list) else [value.str()]
+        if not places:
+            raise value.error("expected a storage node or a non-empty list of them")
+        for place in places:
+            if place not in storages:
+                what = "a compute node" if place in compute_names else "not a node of the layers' memory"
+                raise value.error(f"'{place}' is {what}: an operand must name a storage node "
+                                  f"({', '.join(storages)})")
+        operands[tensor] = tuple(places)
+
+    dtypes = {t: dtype_field(v) for t, v in _tensor_map(f["dtypes"], tensors).items()}
+    problem = expr_dtype_problem(expr, dtypes[expr.output.tensor])
+    if problem:
+        raise f["dtypes"].error(problem)
+
+    streaming = [d for d in expr.dims if d not in fixed]
+    cycles = _cycle_formula(f["cycles"], expr, fixed, streaming)
+    interval = _cycle_formula(f["interval"], expr, fixed, streaming) if "interval" in f else None
+    if "pj_per_mac" in f and "pj_per_op" in f:
+        raise f["pj_per_op"].error("give either pj_per_mac or pj_per_op (they are the same field)")
+    energy = f.get("pj_per_mac") or f.get("pj_per_op")
+    return Capability(name, node_name, expr, fixed, operands, dtypes, cycles,
+                      energy.number() if energy else 0.0, interval)
+
+
+def _cycle_formula(f: Field, expr: TensorExpr, fixed: dict[str, int], streaming: list[str]) -> Arith:
+    """A cycle formula (`cycles` or `interval`) over the capability's dims, >= 1 where probed."""
+    formula = parse_arith_field(f)
+    unknown = formula.names - set(expr.dims)
+    if unknown:
+        raise f.error(f"unknown name(s) {', '.join(sorted(unknown))} in the cycle formula; "
+                      f"it may use the capability's dims: {', '.join(expr.dims)}")
+    for probe in (1, 2, 7, 1024):
+        try:
+            value = formula.evaluate({**fixed, **{d: probe for d in streaming}})
+        except ZeroDivisionError as exc:
+            raise f.error(str(exc)) from None
+        if value < 1:
+            raise f.error(f"the formula gives {value} cycles when the streaming dims are {probe}; "
+                          "expected at least 1")
+    return formula
+
+
+def _tensor_map(f: Field, tensors: tuple[str, ...]) -> dict[str, Field]:
+    """A mapping keyed by exactly the expression's tensors."""
+    children = f.mapping()
+    for key, child in children.items():
+        if key not in tensors:
+            raise child.error(f"'{key}' is not a tensor of the expression (tensors: {', '.join(tensors)})")
+    missing = [t for t in tensors if t not in children]
+    if missing:
+        raise f.error(f"missing entry for tensor(s) {', '.join(missing)}")
+    return {t: children[t] for t in tensors}
+
+
+def _check_reachable(acg: ACG, cap: Capability, operands: Field) -> None:
+    for tensor, places in cap.operands.items():
+        is_output = tensor == cap.expr.output.tensor
+        for place in places:
+            paths = write_paths(acg, place) if is_output else read_paths(acg, place)
+            if not paths:
+                direction = "write back to" if is_output else "be reached from"
+                raise operands.mapping()[tensor].error(
+                    f"operand {tensor} in {place} cannot {direction} off-chip memory "
+                    f"({', '.join(acg.offchip)}) along edges")
+
+
+def parse_expr_field(f: Field, immediates: bool = False) -> TensorExpr:
+    try:
+        return parse_tensor_expr(f.str(), immediates)
+    except NotationError as exc:
+        raise f.error(str(exc)) from None
+
+
+def parse_arith_field(f: Field) -> Arith:
+    if isinstance(f.value, bool) or not isinstance(f.value, int | str):
+        raise f.expected("an integer or a formula such as 'm + 64'")
+    try:
+        return parse_arith(f.value)
+    except NotationError as exc:
+        raise f.error(str(exc)) from None
+
+
+def dtype_field(f: Field) -> str:
+    if not isinstance(f.value, str) or f.value not in DTYPES:
+        raise f.expected(f"a dtype ({', '.join(DTYPES)})")
+    return f.value
+
+
+__all__ = ["ACG", "Capability", "Compute", "Edge", "Staging", "Storage", "SpecError", "load_acg", "parse_acg",
+           "read_paths", "write_paths", "home_paths", "peak_ops_per_cycle", "peak_macs_per_cycle", "storage_graph"]

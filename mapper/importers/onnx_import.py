@@ -4,8 +4,8 @@ Only shapes are read (`onnx.load(..., load_external_data=False)`, then ONNX shap
 be absent. Every layer is built through the op library (`mapper.spec.ops`), as the YAML entry a user would
 write; the workload is the parse of that YAML text, so `import_onnx(p)` equals loading the file that
 `covenant import p -o w.yaml` writes. Which ONNX op becomes what is in `mapper.importers.onnx_ops` and in
-the README's ONNX table. Every problem (a missing or corrupt file, an unsupported op, a symbolic batch
-dim) is a `SpecError`: one line naming the node, its op type and what is supported.
+the ONNX table of docs/design/importers.md. Every problem (a missing or corrupt file, an unsupported op,
+a symbolic batch dim) is a `SpecError`: one line naming the node, its op type and what is supported.
 
 The graph being converted is `mapper.importers.onnx_graph.OnnxGraph`.
 """

@@ -1,6 +1,6 @@
-"""What each ONNX op becomes (the README's ONNX table): one handler per op type over an `OnnxGraph`.
+"""What each ONNX op becomes (the ONNX table of docs/design/importers.md): one handler per op type over an `OnnxGraph`.
 
-Conventions of an imported int8 network (the README's "int8 quantisation convention"): activations
+Conventions of an imported int8 network (docs/design/importers.md, "The int8 convention"): activations
 between layers are int8; MAC layers accumulate in int32, and their requantisation epilogue (scale,
 shift, clip) absorbs a folded BatchNormalization, a bias (Conv B, Gemm C with any beta, an Add of a
 constant right after a MAC layer) and the ReLU (`activation: relu`); Clip(0, m) is a ReLU whose upper

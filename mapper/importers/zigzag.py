@@ -5,8 +5,8 @@ innermost first, each with a size in bits, ports with bandwidths in bits per cyc
 write cost per access, the operands I1/I2/O it holds and the array dimensions it serves) and an
 operational array (dimensions D1.. with sizes, the energy of one MAC); its mapping file says which
 layer dimension each array dimension unrolls. `zigzag_to_acg` reads both through the project's
-located loader (errors name file, line and field) and writes the ACG document (README, "ZigZag
-import", says what maps exactly and what is approximated):
+located loader (errors name file, line and field) and writes the ACG document (docs/design/importers.md,
+"ZigZag import", says what maps exactly and what is approximated):
 
 - a memory becomes a storage node: capacity = size / 8 per instance, `instances` = the product of
   the array dimensions it does not serve (a per-PE register file of a 32 x 32 array: 1024), pJ per
@@ -272,7 +272,7 @@ def chains(hw: Hardware, unroll: Unrolling) -> dict[str, list[Memory]]:
 
 
 def zigzag_to_acg(hw: Hardware, unroll: Unrolling | None) -> dict:
-    """The ACG document (plain data, in the README's format) of a ZigZag accelerator."""
+    """The ACG document (plain data, in the format of docs/formats/acg.md) of a ZigZag accelerator."""
     unroll = unroll or parse_mapping(None, hw)
     ch = chains(hw, unroll)
     used = [m for m in hw.memories if any(m in c for c in ch.values())]

@@ -1,6 +1,7 @@
 """The memory model of a network program: live ranges, the activation peak, the off-chip address plan.
 
-What "peak" means everywhere (DESIGN.md): activations only (weights live in their own region); a
+What "peak" means everywhere (docs/design/scheduling.md, "Memory model"): activations only (weights
+live in their own region); a
 buffer occupies its bytes from the start of its first producer's step to the end of its last
 reader's step; network inputs are live from the start, network outputs until the end; a
 concatenation is one buffer, live from its first part's producer to its last reader.

@@ -1,6 +1,6 @@
 """The Architecture Covenant Graph: an accelerator as data (storage, compute capabilities, edges).
 
-`load_acg` reads and validates the YAML format of the README into frozen dataclasses and a networkx
+`load_acg` reads and validates the YAML format of docs/formats/acg.md into frozen dataclasses and a networkx
 DiGraph; the queries later stages need are plain functions over it:
 
     >>> acg = load_acg("genesys")

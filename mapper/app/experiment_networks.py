@@ -100,21 +100,21 @@ def network_row(result: NetworkResult) -> dict:
     records = result.records
     statuses = {r.status for r in records}
     status = "infeasible" if not result.mapped else "optimal" if statuses == {"optimal"} else "feasible"
-    row = {"status": status, "macs": sum(r.macs for r in records), "predicted_cycles": t["predicted_cycles"],
-           "simulated_cycles": t["simulated_cycles"], "energy_pj": t["energy_pj"],
-           "solve_seconds": t["solve_seconds"], "valid": result.valid,
-           "error": result.error or (f"unmapped: {', '.join(t['unmapped'])}" if t["unmapped"] else None),
+    row = {"status": status, "macs": sum(r.macs for r in records), "predicted_cycles": t.predicted_cycles,
+           "simulated_cycles": t.simulated_cycles, "energy_pj": t.energy_pj,
+           "solve_seconds": t.solve_seconds, "valid": result.valid,
+           "error": result.error or (f"unmapped: {', '.join(t.unmapped)}" if t.unmapped else None),
            "capability": None, "mapping": None}
-    staging = t["staging"]
+    staging = t.staging
     if staging is None:  # the network's tensors start in the memory the layers read: compute is all
-        compute = t["simulated_cycles"] if t["simulated_cycles"] is not None else t["predicted_cycles"]
+        compute = t.simulated_cycles if t.simulated_cycles is not None else t.predicted_cycles
         row.update(staging_in_cycles=0.0, staging_out_cycles=0.0, staging_energy_pj=0.0, staging_bytes=0,
-                   end_to_end_cycles=compute, end_to_end_energy_pj=t["energy_pj"],
+                   end_to_end_cycles=compute, end_to_end_energy_pj=t.energy_pj,
                    end_to_end_prefetch_cycles=compute)
     else:
-        row.update(staging_in_cycles=staging["in_cycles"], staging_out_cycles=staging["out_cycles"],
-                   staging_energy_pj=staging["in_energy_pj"] + staging["out_energy_pj"],
-                   staging_bytes=staging["in_bytes"] + staging["out_bytes"],
-                   end_to_end_cycles=t["end_to_end_cycles"], end_to_end_energy_pj=t["end_to_end_energy_pj"],
-                   end_to_end_prefetch_cycles=t["end_to_end_prefetch_cycles"])
+        row.update(staging_in_cycles=staging.in_cycles, staging_out_cycles=staging.out_cycles,
+                   staging_energy_pj=staging.in_energy_pj + staging.out_energy_pj,
+                   staging_bytes=staging.in_bytes + staging.out_bytes,
+                   end_to_end_cycles=staging.end_to_end_cycles, end_to_end_energy_pj=staging.end_to_end_energy_pj,
+                   end_to_end_prefetch_cycles=staging.end_to_end_prefetch_cycles)
     return row

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from mapper.mapping.cost import Cost, evaluate, roofline_cycles
@@ -180,19 +180,34 @@ def map_layers(layers: Iterable[Layer], acg: ACG, options: Options, progress: Ca
     return out
 
 
-def totals(records: list[LayerResult]) -> dict:
-    """Whole-workload figures over the mapped layers (each weighted by its repeat count); `unmapped`
-    names the others. A figure is None when no layer is mapped or a mapped layer lacks it (e.g. no
-    simulated cycles without validation)."""
+@dataclass(frozen=True)
+class WorkloadTotals:
+    """Whole-workload figures of `covenant map` (its `total`, `to_dict`): cycles over the mapped layers,
+    each weighted by its repeat count (None when no layer is mapped or a mapped layer lacks the figure,
+    e.g. no simulated cycles without validation), the solve time, and the layers with no mapping."""
+
+    predicted_cycles: float | None
+    simulated_cycles: float | None
+    solve_seconds: float
+    layers: int
+    mapped: int
+    valid: int  # layers whose simulated output equals the reference
+    unmapped: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "unmapped": list(self.unmapped)}
+
+
+def totals(records: list[LayerResult]) -> WorkloadTotals:
+    """The `WorkloadTotals` of `records`."""
     mapped = [r for r in records if r.mapped]
 
     def total(field: str):
         values = [getattr(r, field) * r.count for r in mapped if getattr(r, field) is not None]
         return sum(values) if mapped and len(values) == len(mapped) else None
-    return {"predicted_cycles": total("predicted_cycles"), "simulated_cycles": total("simulated_cycles"),
-            "solve_seconds": math.fsum(r.solve_seconds for r in records),
-            "layers": len(records), "mapped": len(mapped), "valid": sum(r.valid is True for r in records),
-            "unmapped": [r.name for r in records if not r.mapped]}
+    return WorkloadTotals(total("predicted_cycles"), total("simulated_cycles"),
+                          math.fsum(r.solve_seconds for r in records), len(records), len(mapped),
+                          sum(r.valid is True for r in records), tuple(r.name for r in records if not r.mapped))
 
 
 def succeeded(record: LayerResult, validate: bool) -> bool:

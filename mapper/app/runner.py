@@ -55,12 +55,11 @@ def run_case(case: Case | NetworkCase) -> dict:
     except Exception as exc:  # a bug must not stop the other cases; the row says what happened
         record = replace(new_record(case.layer, case.strategy.name),
                          error=f"internal error: {type(exc).__name__}: {exc}")
-    mapping = record.mapping or {}
     return {  # `store` keeps the database's columns of it
         **record.to_dict(), "key": case.key, "acg": case.variant.label, "acg_digest": acg_digest(case.variant.acg),
         "workload": case.workload, "layer": case.layer.name, "layer_digest": str(hash_layer(case)),
         "strategy": case.strategy.label, "objective": case.objective, "time_limit": case.time_limit,
-        "seed": case.seed, "predicted_energy_pj": (mapping.get("predicted") or {}).get("energy_pj"),
+        "seed": case.seed, "predicted_energy_pj": record.predicted_energy_pj,
         "version": __version__, "wall_seconds": time.perf_counter() - start,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -63,7 +63,7 @@ class LayerResult:
     limit: str | None = None  # the search limit that stopped the strategy before a proof
     valid: bool | None = None
     error: str | None = None
-    mapping: dict | None = None  # the mapping document (mapping_to_dict)
+    mapping: Mapping | None = None  # the mapping, its predicted figures attached (`to_dict`: mapping_to_dict)
     reused_from: str | None = None  # the layer with the same computation whose result this is
     evaluations: int | None = None  # cost-model evaluations the strategy made (None: it counts none)
     measurements: int | None = None  # simulator measurements the strategy made (learned; measure=true)
@@ -73,8 +73,14 @@ class LayerResult:
     def mapped(self) -> bool:
         return self.mapping is not None
 
+    @property
+    def predicted_energy_pj(self) -> float | None:
+        """The energy the cost model predicted for the mapping (None: no mapping, or none predicted)."""
+        return None if self.mapping is None else dict(self.mapping.predicted).get("energy_pj")
+
     def to_dict(self) -> dict:
         out = dict(self.__dict__)
+        out["mapping"] = None if self.mapping is None else mapping_to_dict(self.mapping)
         if out["reused_from"] is None:
             del out["reused_from"]
         if out["cores"] == 1:
@@ -124,7 +130,7 @@ def score_mapping(record: LayerResult, mapping: Mapping, acg: ACG, validate: boo
                      energy_pj=float(cost.energy), dram_bytes=cost.dram_bytes,
                      roofline_cycles=float(roofline_cycles(mapping.layer, acg, cap)),
                      utilization=cost.ops / (float(cost.latency) * peak) if cost.latency else 0.0,
-                     mapping=mapping_to_dict(mapping))
+                     mapping=mapping)
     if not validate:
         return record, mapping
     problem = size_problem(mapping, cost)
@@ -170,7 +176,7 @@ def map_layers(layers: Iterable[Layer], acg: ACG, options: Options, progress: Ca
             record = replace(first, name=layer.name, count=layer.count, solve_seconds=0.0, reused_from=first.name)
             if mapping is not None:
                 mapping = replace(mapping, layer=replace(mapping.layer, name=layer.name))
-                record = replace(record, mapping=mapping_to_dict(mapping))
+                record = replace(record, mapping=mapping)
         else:
             record, mapping = map_layer(layer, acg, options, workload)
             done[key] = (record, mapping)

@@ -32,10 +32,11 @@ def run(workload: str, acg_name: str, fuse: str, cores: int, validate: bool, tim
     result = compile_network(load_model(workload), load_acg(acg_name),
                              CompileOptions(time_limit=time_limit, validate=validate, fuse=fuse, cores=cores))
     tot = result.totals()
-    cycles = tot["simulated_cycles"] if validate and tot["simulated_cycles"] else tot["predicted_cycles"]
+    cycles = tot.simulated_cycles if validate and tot.simulated_cycles else tot.predicted_cycles
     groups = [g for g in result.fusion.groups if g.homes] if result.fusion else []
-    return {"cycles": cycles, "energy": tot["energy_pj"], "dram": tot["dram_bytes"], "valid": result.valid,
-            "groups": tot.get("groups"), "onchip": tot.get("onchip_values", 0), "split": tot["split_steps"],
+    return {"cycles": cycles, "energy": tot.energy_pj, "dram": tot.dram_bytes, "valid": result.valid,
+            "groups": tot.fusion.groups if tot.fusion else None,
+            "onchip": tot.fusion.onchip_values if tot.fusion else 0, "split": tot.split_steps,
             "depth": sum(g.shared > 0 for g in groups), "parallel": sum(g.cores > 1 for g in groups),
             "seconds": time.perf_counter() - start}
 

@@ -81,10 +81,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
+    against_exhaustive(args.quick)
+    on_workloads(args.quick)
+    baselines(args.quick)
+    whole_resnet18()
 
-    # 1. CP-SAT vs exhaustive on small random layers.
+
+def against_exhaustive(quick: bool) -> None:
+    """1. CP-SAT vs exhaustive on small random layers."""
     tiny = load_acg("tiny")
-    layers = small_layers(10 if args.quick else 30, seed=7, acg=tiny)
+    layers = small_layers(10 if quick else 30, seed=7, acg=tiny)
     equal = 0
     for layer in layers:
         a = cpsat.solve(layer, tiny)
@@ -92,8 +98,10 @@ def main() -> None:
         equal += a.objective == b.objective
     line("small layers where the CP-SAT optimum equals the exhaustive optimum", f"{equal}/{len(layers)}")
 
-    # 2. Solve time, optimality, prediction accuracy and the roofline on the real workloads.
-    workloads = ["resnet50"] if args.quick else ["resnet50", "bert_base", "covenant14"]
+
+def on_workloads(quick: bool) -> None:
+    """2. Solve time, optimality, prediction accuracy and the roofline on the real workloads."""
+    workloads = ["resnet50"] if quick else ["resnet50", "bert_base", "covenant14"]
     times, gaps, deltas, ratios = [], [], [], []
     optimal = total = 0
     worst = (0.0, "")
@@ -128,9 +136,11 @@ def main() -> None:
     line("layers with |delta| > 2 %", sum(d > 0.02 for d in deltas))
     line("simulated cycles / roofline geomean", f"{geo(ratios):.3f}")
 
-    # 3. Baselines at equal wall time: random search and (time-limited) exhaustive get CP-SAT's time.
+
+def baselines(quick: bool) -> None:
+    """3. Baselines at equal wall time: random search and (time-limited) exhaustive get CP-SAT's time."""
     genesys = load_acg("genesys")
-    sample = unique_layers(load_workload("resnet50"))[:: 2 if not args.quick else 6]
+    sample = unique_layers(load_workload("resnet50"))[:: 2 if not quick else 6]
     vs_random, vs_exhaustive = [], []
     for layer in sample:
         try:
@@ -149,7 +159,9 @@ def main() -> None:
     line("exhaustive (time-limited) / cpsat cycles at equal time, geomean", f"{geo(vs_exhaustive):.2f} "
          f"({len(vs_exhaustive)}/{len(sample)} layers found a legal mapping)")
 
-    # 4. Whole ResNet-18 on tpu_like.
+
+def whole_resnet18() -> None:
+    """4. Whole ResNet-18 on tpu_like."""
     tpu = load_acg("tpu_like")
     start = time.perf_counter()
     cycles = solve_time = 0.0

@@ -57,14 +57,14 @@ def report(label: str, wl, acg, time_limit: float) -> None:
     run_reference(result.network, tensors)
     reference = time.perf_counter() - start
     sim = result.simulation_seconds
-    print(f"{label}.steps: {tot['layers']} ({tot['mapped']} mapped)")
+    print(f"{label}.steps: {tot.layers} ({tot.mapped} mapped)")
     print(f"{label}.valid_end_to_end: {result.valid}" + (f" ({result.error})" if result.error else ""))
-    print(f"{label}.simulated_cycles: {tot['simulated_cycles']}")
-    print(f"{label}.predicted_cycles: {tot['predicted_cycles']}")
-    print(f"{label}.energy_uj: {tot['energy_pj'] / 1e6 if tot['energy_pj'] else None}")
-    print(f"{label}.dram_bytes: {tot['dram_bytes']}")
-    print(f"{label}.peak_activation_bytes: {tot['peak_activation_bytes']}")
-    print(f"{label}.compile_seconds: {tot['compile_seconds']:.1f}")
+    print(f"{label}.simulated_cycles: {tot.simulated_cycles}")
+    print(f"{label}.predicted_cycles: {tot.predicted_cycles}")
+    print(f"{label}.energy_uj: {tot.energy_pj / 1e6 if tot.energy_pj else None}")
+    print(f"{label}.dram_bytes: {tot.dram_bytes}")
+    print(f"{label}.peak_activation_bytes: {tot.peak_activation_bytes}")
+    print(f"{label}.compile_seconds: {tot.compile_seconds:.1f}")
     print(f"{label}.simulation_seconds: {sim:.1f}" if sim is not None else f"{label}.simulation_seconds: -")
     print(f"{label}.reference_seconds: {reference:.1f}")
     if sim:

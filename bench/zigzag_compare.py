@@ -173,13 +173,13 @@ def compare_network(acg, onnx: Path, args) -> dict:
 
     def cycles(r):
         return r.simulated_cycles if r.simulated_cycles is not None else r.predicted_cycles
-    simulated = result.valid is not None and t["simulated_cycles"] is not None
-    return {"cycles": t["simulated_cycles"] if simulated else t["predicted_cycles"], "simulated": simulated,
-            "predicted_cycles": t["predicted_cycles"], "valid": result.valid, "error": result.error,
+    simulated = result.valid is not None and t.simulated_cycles is not None
+    return {"cycles": t.simulated_cycles if simulated else t.predicted_cycles, "simulated": simulated,
+            "predicted_cycles": t.predicted_cycles, "valid": result.valid, "error": result.error,
             "mac_cycles": math.fsum(cycles(r) for r in result.records if r.macs > 0 and cycles(r) is not None),
             "layers": len(result.records), "mac_layers": sum(r.macs > 0 for r in result.records),
-            "unmapped": t["unmapped"],
-            "groups": t["groups"], "energy_pj": t["energy_pj"], "dram_bytes": t["dram_bytes"],
+            "unmapped": list(t.unmapped),
+            "groups": t.fusion.groups if t.fusion else None, "energy_pj": t.energy_pj, "dram_bytes": t.dram_bytes,
             "compile_seconds": result.compile_seconds, "wall_seconds": wall, "cpu_seconds": cpu}
 
 

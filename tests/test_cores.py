@@ -78,6 +78,6 @@ def test_a_network_split_over_cores_is_simulated_bit_exact(tmp_path):
     result = compile_network(load_workload("tiny_net"), acg, CompileOptions(time_limit=5))
     assert result.valid is True
     split = [r for r in result.records if r.cores == 2]
-    assert split and result.totals()["split_steps"] == len(split)
+    assert split and result.totals().split_steps == len(split)
     one = compile_network(load_workload("tiny_net"), load_acg("tiny"), CompileOptions(time_limit=5))
-    assert result.totals()["predicted_cycles"] < one.totals()["predicted_cycles"]
+    assert result.totals().predicted_cycles < one.totals().predicted_cycles

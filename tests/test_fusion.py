@@ -92,7 +92,7 @@ def test_fused_network_is_simulated_bit_exact():
                 assert p is None or (p.first <= g.start and p.last >= g.stop - 1)
     assert not result.plan.overlapping()
     unfused = compile_network(load_workload("tiny_net"), load_acg("tiny"), CompileOptions(time_limit=5, fuse="none"))
-    assert result.totals()["dram_bytes"] < unfused.totals()["dram_bytes"]
+    assert result.totals().dram_bytes < unfused.totals().dram_bytes
     assert unfused.fusion is None and not unfused.network.onchip_values()
 
 

@@ -40,8 +40,8 @@ def test_tiny_net_validates_end_to_end(tiny_net):
     assert result.valid is True and result.first_mismatch is None and result.error is None
     assert all(r.valid is True and r.simulated_cycles > 0 for r in result.records)
     totals = result.totals()
-    assert totals["simulated_cycles"] == pytest.approx(sum(r.simulated_cycles for r in result.records))
-    assert totals["dram_bytes"] > 0 and totals["peak_activation_bytes"] == peak_bytes(result.network)
+    assert totals.simulated_cycles == pytest.approx(sum(r.simulated_cycles for r in result.records))
+    assert totals.dram_bytes > 0 and totals.peak_activation_bytes == peak_bytes(result.network)
 
 
 def test_network_outputs_equal_the_reference_bit_for_bit(tiny_net):

@@ -257,7 +257,7 @@ def test_compile_runs_the_optimal_order_unless_told_otherwise():
     kept = compile_network(wl, acg, CompileOptions(time_limit=5, validate=False, order="file", fuse="none"))
     assert optimal.peak_activation_bytes == best < kept.peak_activation_bytes == optimal.file_peak_bytes
     assert [s.layer.name for s in kept.network.steps] == [s.layer.name for s in build_network(wl).steps]
-    assert optimal.totals()["activations_fit_on_chip"] is False  # 512 B of OBUF
+    assert optimal.totals().activations_fit_on_chip is False  # 512 B of OBUF
     assert optimal.plan.arena_bytes >= best and not optimal.plan.overlapping()
 
 

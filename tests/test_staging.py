@@ -113,14 +113,14 @@ def test_network_with_staging_equals_the_reference_end_to_end() -> None:
     inputs = sum(result.network.buffers[result.network.values[v].buffer].bytes for v in result.network.inputs)
     assert st.plan.inbound_bytes == weights + inputs
     t = result.totals()
-    assert t["end_to_end_cycles"] == pytest.approx(t["staging"]["in_cycles"] + t["simulated_cycles"]
-                                                   + t["staging"]["out_cycles"])
-    assert t["end_to_end_ms"] == pytest.approx(t["end_to_end_cycles"] / 1e6)
+    s = t.staging
+    assert s.end_to_end_cycles == pytest.approx(s.in_cycles + t.simulated_cycles + s.out_cycles)
+    assert s.end_to_end_ms == pytest.approx(s.end_to_end_cycles / 1e6)
     # prefetching: no earlier than the last weight's landing or the compute, no later than serving serially
-    lower = max(t["staging"]["in_cycles"], t["simulated_cycles"]) + t["staging"]["out_cycles"]
-    assert lower <= t["end_to_end_prefetch_cycles"] <= t["end_to_end_cycles"]
+    lower = max(s.in_cycles, t.simulated_cycles) + s.out_cycles
+    assert lower <= s.end_to_end_prefetch_cycles <= s.end_to_end_cycles
     # 80 us per flash read, at most two in flight: the set-ups bound the phase from below
-    assert t["staging"]["in_cycles"] >= 80_000 * len(st.plan.inbound) / 2
+    assert s.in_cycles >= 80_000 * len(st.plan.inbound) / 2
 
 
 BAD = [

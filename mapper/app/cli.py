@@ -295,7 +295,7 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
             raise SpecError(args.output, None, "-o", f"cannot write the mappings: {exc.strerror or exc}") from None
     doc = {"acg": acg.name, "workload": wl.name, "objective": args.objective, "strategy": args.strategy,
            "strategy_options": dict(options.strategy_options), "layers": [r.to_dict() for r in records],
-           "total": totals(records)}
+           "total": totals(records).to_dict()}
     if args.json:
         print(json.dumps(doc, indent=2))
     else:

@@ -187,7 +187,7 @@ def compile_document(result: NetworkResult, acg: str, workload: str, options: Co
             "order": [s.layer.name for s in result.network.steps],
             "inputs": list(result.network.inputs),
             "outputs": list(result.network.outputs), "layers": [r.to_dict() for r in result.records],
-            "total": result.totals(), "error": result.error, "address_plan": plan,
+            "total": result.totals().to_dict(), "error": result.error, "address_plan": plan,
             "fusion": fusion_document(result)}
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from mapper import __version__
 from mapper.app.experiment import RESULT_FORMAT, Experiment, Strategy, Variant
+from mapper.app.results import ResultRow
 from mapper.mapping.mapping import acg_digest
 from mapper.network.compile import CompileOptions, NetworkResult, compile_network
 from mapper.network.flow import layer_key
@@ -75,7 +76,7 @@ def network_cases(exp: Experiment) -> list[NetworkCase]:
             for r in range(exp.repetitions)]
 
 
-def run_network_case(case: NetworkCase) -> dict:
+def run_network_case(case: NetworkCase) -> ResultRow:
     """Compile and simulate one network; its result row (never raises: a failure is a row with status
     'error')."""
     start = time.perf_counter()
@@ -84,37 +85,36 @@ def run_network_case(case: NetworkCase) -> dict:
     try:
         row = network_row(compile_network(case.workload, case.variant.acg, options))
     except SpecError as exc:
-        row = {"status": "error", "error": str(exc)}
+        row = ResultRow("", status="error", error=str(exc))
     except Exception as exc:  # a bug must not stop the other cases; the row says what happened
-        row = {"status": "error", "error": f"internal error: {type(exc).__name__}: {exc}"}
+        row = ResultRow("", status="error", error=f"internal error: {type(exc).__name__}: {exc}")
     acg = case.variant.acg
-    return {**row, **case.coordinates(), "key": case.key, "acg_digest": acg_digest(acg),
-            "layer_digest": case.key[:16], "time_limit": case.time_limit, "seed": case.seed,
-            "clock_ghz": acg.clock_ghz, "power_w": acg.power, "version": __version__,
-            "wall_seconds": time.perf_counter() - start, "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+    return replace(row, key=case.key, acg=case.variant.label, acg_digest=acg_digest(acg),
+                   workload=case.workload.name, layer=NETWORK_LAYER, layer_digest=case.key[:16],
+                   strategy=case.strategy.label, objective=case.objective, time_limit=case.time_limit,
+                   seed=case.seed, clock_ghz=acg.clock_ghz, power_w=acg.power, version=__version__,
+                   wall_seconds=time.perf_counter() - start, finished=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
-def network_row(result: NetworkResult) -> dict:
-    """The figures of a compiled network as a result row."""
+def network_row(result: NetworkResult) -> ResultRow:
+    """The figures of a compiled network as a result row (its key and the case's coordinates left to
+    `run_network_case`)."""
     t = result.totals()
     records = result.records
     statuses = {r.status for r in records}
     status = "infeasible" if not result.mapped else "optimal" if statuses == {"optimal"} else "feasible"
-    row = {"status": status, "macs": sum(r.macs for r in records), "predicted_cycles": t["predicted_cycles"],
-           "simulated_cycles": t["simulated_cycles"], "energy_pj": t["energy_pj"],
-           "solve_seconds": t["solve_seconds"], "valid": result.valid,
-           "error": result.error or (f"unmapped: {', '.join(t['unmapped'])}" if t["unmapped"] else None),
-           "capability": None, "mapping": None}
-    staging = t["staging"]
+    row = ResultRow("", status=status, macs=sum(r.macs for r in records), predicted_cycles=t.predicted_cycles,
+                    simulated_cycles=t.simulated_cycles, energy_pj=t.energy_pj, solve_seconds=t.solve_seconds,
+                    valid=result.valid,
+                    error=result.error or (f"unmapped: {', '.join(t.unmapped)}" if t.unmapped else None))
+    staging = t.staging
     if staging is None:  # the network's tensors start in the memory the layers read: compute is all
-        compute = t["simulated_cycles"] if t["simulated_cycles"] is not None else t["predicted_cycles"]
-        row.update(staging_in_cycles=0.0, staging_out_cycles=0.0, staging_energy_pj=0.0, staging_bytes=0,
-                   end_to_end_cycles=compute, end_to_end_energy_pj=t["energy_pj"],
-                   end_to_end_prefetch_cycles=compute)
-    else:
-        row.update(staging_in_cycles=staging["in_cycles"], staging_out_cycles=staging["out_cycles"],
-                   staging_energy_pj=staging["in_energy_pj"] + staging["out_energy_pj"],
-                   staging_bytes=staging["in_bytes"] + staging["out_bytes"],
-                   end_to_end_cycles=t["end_to_end_cycles"], end_to_end_energy_pj=t["end_to_end_energy_pj"],
-                   end_to_end_prefetch_cycles=t["end_to_end_prefetch_cycles"])
-    return row
+        compute = t.simulated_cycles if t.simulated_cycles is not None else t.predicted_cycles
+        return replace(row, staging_in_cycles=0.0, staging_out_cycles=0.0, staging_energy_pj=0.0, staging_bytes=0,
+                       end_to_end_cycles=compute, end_to_end_energy_pj=t.energy_pj,
+                       end_to_end_prefetch_cycles=compute)
+    return replace(row, staging_in_cycles=staging.in_cycles, staging_out_cycles=staging.out_cycles,
+                   staging_energy_pj=staging.in_energy_pj + staging.out_energy_pj,
+                   staging_bytes=staging.in_bytes + staging.out_bytes,
+                   end_to_end_cycles=staging.end_to_end_cycles, end_to_end_energy_pj=staging.end_to_end_energy_pj,
+                   end_to_end_prefetch_cycles=staging.end_to_end_prefetch_cycles)

@@ -7,7 +7,7 @@ rows, and a re-run computes just the keys that are missing. Rows are keyed by co
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "results.db")
     >>> db = open_db(path)
-    >>> store(db, {"key": "k1", "status": "optimal", "predicted_cycles": 10.0})
+    >>> store(db, ResultRow("k1", status="optimal", predicted_cycles=10.0))
     >>> done_keys(db), fetch(db, ["k1"])["k1"]["predicted_cycles"]
     ({'k1'}, 10.0)
 """
@@ -16,24 +16,86 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import get_args, get_origin, get_type_hints
 
 from mapper.spec.loader import SpecError
 
 SCHEMA = 1
-COLUMNS = {
-    "key": "TEXT PRIMARY KEY", "acg": "TEXT", "acg_digest": "TEXT", "workload": "TEXT", "layer": "TEXT",
-    "layer_digest": "TEXT", "strategy": "TEXT", "objective": "TEXT", "time_limit": "REAL", "seed": "INTEGER",
-    "status": "TEXT", "capability": "TEXT", "macs": "INTEGER", "predicted_cycles": "REAL",
-    "simulated_cycles": "REAL", "roofline_cycles": "REAL", "predicted_energy_pj": "REAL", "energy_pj": "REAL",
-    "utilization": "REAL", "solve_seconds": "REAL", "optimality_gap": "REAL", "valid": "INTEGER",
-    "error": "TEXT", "mapping": "TEXT", "version": "TEXT", "wall_seconds": "REAL", "finished": "TEXT",
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One case's result as the database stores it: a layer's (`mapper.app.runner.run_case`) or a whole
+    network's (`mapper.app.experiment_networks.network_row`). The fields, in order, are the columns of
+    the `results` table, their annotations its SQLite types (`COLUMNS`); a figure a case lacks is None.
+    `mapping` is the mapping document (`mapping_to_dict`), stored as sorted JSON."""
+
+    key: str = field(metadata={"sql": "TEXT PRIMARY KEY"})  # the case's content hash
+    acg: str | None = None
+    acg_digest: str | None = None
+    workload: str | None = None
+    layer: str | None = None
+    layer_digest: str | None = None
+    strategy: str | None = None
+    objective: str | None = None
+    time_limit: float | None = None
+    seed: int | None = None
+    status: str | None = None
+    capability: str | None = None
+    macs: int | None = None
+    predicted_cycles: float | None = None
+    simulated_cycles: float | None = None
+    roofline_cycles: float | None = None
+    predicted_energy_pj: float | None = None
+    energy_pj: float | None = None
+    utilization: float | None = None
+    solve_seconds: float | None = None
+    optimality_gap: float | None = None
+    valid: bool | None = None
+    error: str | None = None
+    mapping: dict | None = None
+    version: str | None = None
+    wall_seconds: float | None = None
+    finished: str | None = None  # ISO time, UTC
     # whole networks (`level: networks`): staging and end-to-end figures
-    "staging_in_cycles": "REAL", "staging_out_cycles": "REAL", "staging_energy_pj": "REAL",
-    "staging_bytes": "INTEGER", "end_to_end_cycles": "REAL", "end_to_end_energy_pj": "REAL",
-    "end_to_end_prefetch_cycles": "REAL",
-    "clock_ghz": "REAL", "power_w": "REAL",
-}
+    staging_in_cycles: float | None = None
+    staging_out_cycles: float | None = None
+    staging_energy_pj: float | None = None
+    staging_bytes: int | None = None
+    end_to_end_cycles: float | None = None
+    end_to_end_energy_pj: float | None = None
+    end_to_end_prefetch_cycles: float | None = None
+    clock_ghz: float | None = None
+    power_w: float | None = None
+
+    def values(self) -> dict:
+        """The row's column values as SQLite takes them (`mapping` as JSON text)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if isinstance(out["mapping"], dict):
+            out["mapping"] = json.dumps(out["mapping"], sort_keys=True)
+        return out
+
+
+SQL_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT", bool: "INTEGER", dict: "TEXT"}
+
+
+def _sql_type(f: Field, annotation) -> str:
+    """A field's SQLite column type: its `sql` metadata, else that of its annotation's non-None type."""
+    if "sql" in f.metadata:
+        return f.metadata["sql"]
+    kinds = [t for t in get_args(annotation) or (annotation,) if t is not type(None)]
+    assert len(kinds) == 1, f"{f.name}: one type besides None, got {annotation}"
+    return SQL_TYPES[get_origin(kinds[0]) or kinds[0]]
+
+
+def _columns() -> dict[str, str]:
+    hints = get_type_hints(ResultRow)
+    return {f.name: _sql_type(f, hints[f.name]) for f in fields(ResultRow)}
+
+
+COLUMNS = _columns()  # the `results` table: column -> SQLite type, in ResultRow's order
 
 
 def open_db(path: str | Path) -> sqlite3.Connection:
@@ -68,11 +130,9 @@ def open_db(path: str | Path) -> sqlite3.Connection:
                         "move it away or choose another --out folder") from None
 
 
-def store(db: sqlite3.Connection, row: dict) -> None:
+def store(db: sqlite3.Connection, row: ResultRow) -> None:
     """Insert or replace one result, atomically."""
-    values = {c: row.get(c) for c in COLUMNS}
-    if isinstance(values["mapping"], dict):
-        values["mapping"] = json.dumps(values["mapping"], sort_keys=True)
+    values = row.values()
     with db:
         db.execute(f"INSERT OR REPLACE INTO results ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
                    list(values.values()))

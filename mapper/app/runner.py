@@ -1,8 +1,8 @@
 """Run an experiment: compute the cases the database lacks, in worker processes or on Dask.
 
-Only the parent process writes the database, one transaction per finished case; workers return plain
-dicts. Cases with the same key (the same computation) run once. Strategies with `same_time_as` run in
-a second phase, once the solve times they copy are known.
+Only the parent process writes the database, one transaction per finished case; workers return
+`ResultRow`s. Cases with the same key (the same computation) run once. Strategies with `same_time_as`
+run in a second phase, once the solve times they copy are known.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from pathlib import Path
 from mapper import __version__
 from mapper.app.experiment import EXPERT, Case, Experiment, cases, parse_expert
 from mapper.app.experiment_networks import NetworkCase, network_cases, run_network_case
-from mapper.app.results import done_keys, fetch, open_db, store
+from mapper.app.results import ResultRow, done_keys, fetch, open_db, store
 from mapper.mapping.mapping import acg_digest
-from mapper.network.flow import Options, layer_key, map_layer, new_record, score_mapping
+from mapper.mapping.mapping_yaml import mapping_to_dict
+from mapper.network.flow import LayerResult, Options, layer_key, map_layer, new_record, score_mapping
 from mapper.spec.loader import SpecError
 
 
@@ -33,37 +34,43 @@ class RunSummary:
     out: Path
 
 
-def run_case(case: Case | NetworkCase) -> dict:
+def run_case(case: Case | NetworkCase) -> ResultRow:
     """Compute one case's result row (never raises: a failure is a row with status 'error')."""
     if isinstance(case, NetworkCase):
         return run_network_case(case)
     start = time.perf_counter()
     try:
-        if case.strategy.name == EXPERT:
-            record = new_record(case.layer, EXPERT)
-            try:
-                mapping = parse_expert(case)
-            except SpecError as exc:
-                record = replace(record, status="missing" if case.expert_text is None else "error", error=str(exc))
-            else:
-                record, _ = score_mapping(replace(record, status="given"), mapping, case.variant.acg, case.validate,
-                                          case.seed)
-        else:
-            options = Options(case.strategy.name, case.objective, case.time_limit, case.validate, case.seed,
-                              case.strategy.options)
-            record, _ = map_layer(case.layer, case.variant.acg, options, case.workload)
+        record = _layer_record(case)
     except Exception as exc:  # a bug must not stop the other cases; the row says what happened
         record = replace(new_record(case.layer, case.strategy.name),
                          error=f"internal error: {type(exc).__name__}: {exc}")
-    mapping = record.mapping or {}
-    return {  # `store` keeps the database's columns of it
-        **record.to_dict(), "key": case.key, "acg": case.variant.label, "acg_digest": acg_digest(case.variant.acg),
-        "workload": case.workload, "layer": case.layer.name, "layer_digest": str(hash_layer(case)),
-        "strategy": case.strategy.label, "objective": case.objective, "time_limit": case.time_limit,
-        "seed": case.seed, "predicted_energy_pj": (mapping.get("predicted") or {}).get("energy_pj"),
-        "version": __version__, "wall_seconds": time.perf_counter() - start,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return ResultRow(
+        key=case.key, acg=case.variant.label, acg_digest=acg_digest(case.variant.acg), workload=case.workload,
+        layer=case.layer.name, layer_digest=str(hash_layer(case)), strategy=case.strategy.label,
+        objective=case.objective, time_limit=case.time_limit, seed=case.seed, status=record.status,
+        capability=record.capability, macs=record.macs, predicted_cycles=record.predicted_cycles,
+        simulated_cycles=record.simulated_cycles, roofline_cycles=record.roofline_cycles,
+        predicted_energy_pj=record.predicted_energy_pj, energy_pj=record.energy_pj,
+        utilization=record.utilization, solve_seconds=record.solve_seconds, optimality_gap=record.optimality_gap,
+        valid=record.valid, error=record.error,
+        mapping=None if record.mapping is None else mapping_to_dict(record.mapping), version=__version__,
+        wall_seconds=time.perf_counter() - start, finished=datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def _layer_record(case: Case) -> LayerResult:
+    """One layer case's record: the given (expert) mapping scored, or the strategy's mapping."""
+    if case.strategy.name == EXPERT:
+        record = new_record(case.layer, EXPERT)
+        try:
+            mapping = parse_expert(case)
+        except SpecError as exc:
+            return replace(record, status="missing" if case.expert_text is None else "error", error=str(exc))
+        record, _ = score_mapping(replace(record, status="given"), mapping, case.variant.acg, case.validate,
+                                  case.seed)
+        return record
+    options = Options(case.strategy.name, case.objective, case.time_limit, case.validate, case.seed,
+                      case.strategy.options)
+    return map_layer(case.layer, case.variant.acg, options, case.workload)[0]
 
 
 def hash_layer(case: Case) -> str:
@@ -73,7 +80,7 @@ def hash_layer(case: Case) -> str:
 # --------------------------------------------------------------------------------------------------
 # Executors: each yields (case, row) as cases finish
 
-def run_local(todo: list[Case], jobs: int) -> Iterable[tuple[Case, dict]]:
+def run_local(todo: list[Case], jobs: int) -> Iterable[tuple[Case, ResultRow]]:
     if jobs <= 1 or len(todo) <= 1:
         for case in todo:
             yield case, run_case(case)
@@ -88,7 +95,7 @@ def run_local(todo: list[Case], jobs: int) -> Iterable[tuple[Case, dict]]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def run_dask(todo: list[Case], scheduler: str | None, jobs: int) -> Iterable[tuple[Case, dict]]:
+def run_dask(todo: list[Case], scheduler: str | None, jobs: int) -> Iterable[tuple[Case, ResultRow]]:
     if not todo:  # nothing to do: do not start or contact a cluster
         return
     try:

@@ -23,7 +23,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from mapper.mapping.mapping import Mapping
@@ -32,7 +32,7 @@ from mapper.network.flow import LayerResult, Options, layer_key, map_layers
 from mapper.network.fusion import FusionPlan, band_layers, fused_network, plan_fusion
 from mapper.network.reference import calibrate, seeded_tensors
 from mapper.network.schedule import memory_graph, onchip_capacity, optimal_schedule, order_peak
-from mapper.network.staging_cost import PhaseCost, StagingResult, predict_staging
+from mapper.network.staging_cost import PhaseCost, StagingResult, StagingTotals, predict_staging
 from mapper.program.lower import lower
 from mapper.program.memory import AddressPlan, peak_bytes, plan_memory
 from mapper.program.network import Network, build_network
@@ -84,29 +84,24 @@ class NetworkResult:
     def mapped(self) -> bool:
         return all(r.mapped for r in self.records)
 
-    def totals(self) -> dict:
+    def totals(self) -> NetworkTotals:
+        """The network's totals: `total` of `covenant compile --json` (`to_dict`)."""
         def total(field: str):
             values = [getattr(r, field) for r in self.records if getattr(r, field) is not None]
             return sum(values) if values else None
-        return {"predicted_cycles": total("predicted_cycles"), "simulated_cycles": total("simulated_cycles"),
-                "energy_pj": total("energy_pj"), "dram_bytes": total("dram_bytes"),
-                "peak_activation_bytes": self.peak_activation_bytes, "arena_bytes": self.plan.arena_bytes,
-                "file_order_peak_bytes": self.file_peak_bytes, "onchip_bytes": self.onchip_bytes,
-                "activations_fit_on_chip": self.peak_activation_bytes <= self.onchip_bytes,
-                "weight_bytes": self.plan.weight_bytes, "compile_seconds": self.compile_seconds,
-                "simulation_seconds": self.simulation_seconds,
-                "solve_seconds": math.fsum(r.solve_seconds for r in self.records),
-                "layers": len(self.records), "mapped": sum(r.mapped for r in self.records),
-                "unmapped": [r.name for r in self.records if not r.mapped],
-                "valid": sum(r.valid is True for r in self.records), "network_valid": self.valid,
-                "first_mismatch": self.first_mismatch,
-                "split_steps": sum(s is not None and s.parallel for s in self.splits),
-                **self.fusion_totals(), **self.staging_totals()}
+        return NetworkTotals(
+            total("predicted_cycles"), total("simulated_cycles"), total("energy_pj"), total("dram_bytes"),
+            self.peak_activation_bytes, self.plan.arena_bytes, self.file_peak_bytes, self.onchip_bytes,
+            self.peak_activation_bytes <= self.onchip_bytes, self.plan.weight_bytes, self.compile_seconds,
+            self.simulation_seconds, math.fsum(r.solve_seconds for r in self.records), len(self.records),
+            sum(r.mapped for r in self.records), tuple(r.name for r in self.records if not r.mapped),
+            sum(r.valid is True for r in self.records), self.valid, self.first_mismatch,
+            sum(s is not None and s.parallel for s in self.splits), self.fusion_totals(), self.staging_totals())
 
-    def staging_totals(self) -> dict:
-        """Staging and end-to-end figures (ACGs with `staging`); compute = the steps' totals."""
+    def staging_totals(self) -> StagingTotals | None:
+        """Staging and end-to-end figures (None: the ACG has no `staging`); compute = the steps' totals."""
         if self.staging is None:
-            return {"staging": None}
+            return None
         records = [r for r in self.records if r.mapped]
         cycles = [r.simulated_cycles if r.simulated_cycles is not None else r.predicted_cycles for r in records]
         energy = [r.energy_pj for r in records]
@@ -114,12 +109,63 @@ class NetworkResult:
         return self.staging.totals(math.fsum(cycles) if complete else None,
                                    math.fsum(energy) if complete else None, self.clock_ghz)
 
-    def fusion_totals(self) -> dict:
+    def fusion_totals(self) -> FusionTotals | None:
+        """The fused groups' figures (None: compiled with --fuse none)."""
         if self.fusion is None:
-            return {"groups": None}
-        return {"groups": sum(len(g.homes) > 0 for g in self.fusion.groups),
-                "onchip_values": len(self.network.onchip_values()),
-                "objective_unfused": self.fusion.unfused_cost, "objective_fused": self.fusion.cost}
+            return None
+        return FusionTotals(sum(len(g.homes) > 0 for g in self.fusion.groups), len(self.network.onchip_values()),
+                            self.fusion.unfused_cost, self.fusion.cost)
+
+
+@dataclass(frozen=True)
+class FusionTotals:
+    """What fusion gave a compiled network: groups keeping a value on chip, the values kept, and the
+    objective layer by layer and fused (entries of `covenant compile --json`'s `total`)."""
+
+    groups: int
+    onchip_values: int
+    objective_unfused: float
+    objective_fused: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NetworkTotals:
+    """A compiled network's whole-network figures (sums over its steps where a step has a figure, else
+    None), its memory plan and verdict: `total` of `covenant compile --json`, which `to_dict` gives
+    (`fusion`'s and `staging`'s entries in line: `groups`/`staging` null when there is none)."""
+
+    predicted_cycles: float | None
+    simulated_cycles: float | None
+    energy_pj: float | None
+    dram_bytes: int | None
+    peak_activation_bytes: int
+    arena_bytes: int
+    file_order_peak_bytes: int | None
+    onchip_bytes: int
+    activations_fit_on_chip: bool
+    weight_bytes: int
+    compile_seconds: float
+    simulation_seconds: float | None
+    solve_seconds: float
+    layers: int
+    mapped: int
+    unmapped: tuple[str, ...]  # the steps with no mapping
+    valid: int  # steps whose simulated output equals the reference
+    network_valid: bool | None
+    first_mismatch: str | None
+    split_steps: int  # steps split over cores
+    fusion: FusionTotals | None = None
+    staging: StagingTotals | None = None
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("fusion", "staging")}
+        out["unmapped"] = list(self.unmapped)
+        out.update(self.fusion.to_dict() if self.fusion is not None else {"groups": None})
+        out.update(self.staging.to_dict() if self.staging is not None else {"staging": None})
+        return out
 
 
 def compile_network(wl: Workload, acg: ACG, options: CompileOptions,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from mapper.mapping.cost import Cost, evaluate, roofline_cycles
@@ -63,7 +63,7 @@ class LayerResult:
     limit: str | None = None  # the search limit that stopped the strategy before a proof
     valid: bool | None = None
     error: str | None = None
-    mapping: dict | None = None  # the mapping document (mapping_to_dict)
+    mapping: Mapping | None = None  # the mapping, its predicted figures attached (`to_dict`: mapping_to_dict)
     reused_from: str | None = None  # the layer with the same computation whose result this is
     evaluations: int | None = None  # cost-model evaluations the strategy made (None: it counts none)
     measurements: int | None = None  # simulator measurements the strategy made (learned; measure=true)
@@ -73,8 +73,14 @@ class LayerResult:
     def mapped(self) -> bool:
         return self.mapping is not None
 
+    @property
+    def predicted_energy_pj(self) -> float | None:
+        """The energy the cost model predicted for the mapping (None: no mapping, or none predicted)."""
+        return None if self.mapping is None else dict(self.mapping.predicted).get("energy_pj")
+
     def to_dict(self) -> dict:
         out = dict(self.__dict__)
+        out["mapping"] = None if self.mapping is None else mapping_to_dict(self.mapping)
         if out["reused_from"] is None:
             del out["reused_from"]
         if out["cores"] == 1:
@@ -124,7 +130,7 @@ def score_mapping(record: LayerResult, mapping: Mapping, acg: ACG, validate: boo
                      energy_pj=float(cost.energy), dram_bytes=cost.dram_bytes,
                      roofline_cycles=float(roofline_cycles(mapping.layer, acg, cap)),
                      utilization=cost.ops / (float(cost.latency) * peak) if cost.latency else 0.0,
-                     mapping=mapping_to_dict(mapping))
+                     mapping=mapping)
     if not validate:
         return record, mapping
     problem = size_problem(mapping, cost)
@@ -170,7 +176,7 @@ def map_layers(layers: Iterable[Layer], acg: ACG, options: Options, progress: Ca
             record = replace(first, name=layer.name, count=layer.count, solve_seconds=0.0, reused_from=first.name)
             if mapping is not None:
                 mapping = replace(mapping, layer=replace(mapping.layer, name=layer.name))
-                record = replace(record, mapping=mapping_to_dict(mapping))
+                record = replace(record, mapping=mapping)
         else:
             record, mapping = map_layer(layer, acg, options, workload)
             done[key] = (record, mapping)
@@ -180,19 +186,34 @@ def map_layers(layers: Iterable[Layer], acg: ACG, options: Options, progress: Ca
     return out
 
 
-def totals(records: list[LayerResult]) -> dict:
-    """Whole-workload figures over the mapped layers (each weighted by its repeat count); `unmapped`
-    names the others. A figure is None when no layer is mapped or a mapped layer lacks it (e.g. no
-    simulated cycles without validation)."""
+@dataclass(frozen=True)
+class WorkloadTotals:
+    """Whole-workload figures of `covenant map` (its `total`, `to_dict`): cycles over the mapped layers,
+    each weighted by its repeat count (None when no layer is mapped or a mapped layer lacks the figure,
+    e.g. no simulated cycles without validation), the solve time, and the layers with no mapping."""
+
+    predicted_cycles: float | None
+    simulated_cycles: float | None
+    solve_seconds: float
+    layers: int
+    mapped: int
+    valid: int  # layers whose simulated output equals the reference
+    unmapped: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "unmapped": list(self.unmapped)}
+
+
+def totals(records: list[LayerResult]) -> WorkloadTotals:
+    """The `WorkloadTotals` of `records`."""
     mapped = [r for r in records if r.mapped]
 
     def total(field: str):
         values = [getattr(r, field) * r.count for r in mapped if getattr(r, field) is not None]
         return sum(values) if mapped and len(values) == len(mapped) else None
-    return {"predicted_cycles": total("predicted_cycles"), "simulated_cycles": total("simulated_cycles"),
-            "solve_seconds": math.fsum(r.solve_seconds for r in records),
-            "layers": len(records), "mapped": len(mapped), "valid": sum(r.valid is True for r in records),
-            "unmapped": [r.name for r in records if not r.mapped]}
+    return WorkloadTotals(total("predicted_cycles"), total("simulated_cycles"),
+                          math.fsum(r.solve_seconds for r in records), len(records), len(mapped),
+                          sum(r.valid is True for r in records), tuple(r.name for r in records if not r.mapped))
 
 
 def succeeded(record: LayerResult, validate: bool) -> bool:

@@ -7,7 +7,7 @@ The simulator never reads this module: `sim.staging` times the same transfers on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 
 from mapper.program.network import Network
@@ -63,22 +63,49 @@ class StagingResult:
     def phase_out(self) -> PhaseCost:
         return self.simulated_out or self.predicted_out
 
-    def totals(self, compute_cycles: float | None, compute_energy_pj: float | None, clock_ghz: float) -> dict:
-        """The `total` entries of `covenant compile --json` (simulated figures where there are some)."""
+    def totals(self, compute_cycles: float | None, compute_energy_pj: float | None,
+               clock_ghz: float) -> StagingTotals:
+        """The staging entries of `covenant compile --json`'s `total` (simulated figures where there are some)."""
         cycles = None if compute_cycles is None else self.phase_in.cycles + compute_cycles + self.phase_out.cycles
         energy = None if compute_energy_pj is None else \
             self.phase_in.energy_pj + compute_energy_pj + self.phase_out.energy_pj
-        return {"staging": {"from": self.plan.source, "to": self.plan.target,
-                            "in_bytes": self.plan.inbound_bytes, "out_bytes": self.plan.outbound_bytes,
-                            "in_transfers": len(self.plan.inbound),
-                            "in_cycles": self.phase_in.cycles, "out_cycles": self.phase_out.cycles,
-                            "in_energy_pj": self.phase_in.energy_pj, "out_energy_pj": self.phase_out.energy_pj,
-                            "predicted_in_cycles": self.predicted_in.cycles,
-                            "predicted_out_cycles": self.predicted_out.cycles,
-                            "simulated": self.simulated_in is not None, "returned_valid": self.returned_valid},
-                "end_to_end_cycles": cycles, "end_to_end_energy_pj": energy,
-                "end_to_end_ms": None if cycles is None else cycles / clock_ghz / 1e6,
-                "end_to_end_prefetch_cycles": self.prefetch_cycles}
+        return StagingTotals(self.plan.source, self.plan.target, self.plan.inbound_bytes, self.plan.outbound_bytes,
+                             len(self.plan.inbound), self.phase_in.cycles, self.phase_out.cycles,
+                             self.phase_in.energy_pj, self.phase_out.energy_pj, self.predicted_in.cycles,
+                             self.predicted_out.cycles, self.simulated_in is not None, self.returned_valid,
+                             cycles, energy, None if cycles is None else cycles / clock_ghz / 1e6,
+                             self.prefetch_cycles)
+
+
+@dataclass(frozen=True)
+class StagingTotals:
+    """A cold request's staging and end-to-end figures: the `staging` entry of `covenant compile --json`'s
+    `total` (`source`, `target`: its `from` and `to`; up to `returned_valid`) and the `end_to_end_*`
+    entries beside it (None where a step has no figure). `to_dict` gives those entries."""
+
+    source: str  # the storage the request's tensors start in (JSON `from`)
+    target: str  # the storage the layers read them from (JSON `to`)
+    in_bytes: int
+    out_bytes: int
+    in_transfers: int
+    in_cycles: float
+    out_cycles: float
+    in_energy_pj: float
+    out_energy_pj: float
+    predicted_in_cycles: float
+    predicted_out_cycles: float
+    simulated: bool
+    returned_valid: bool | None
+    end_to_end_cycles: float | None
+    end_to_end_energy_pj: float | None
+    end_to_end_ms: float | None
+    end_to_end_prefetch_cycles: float | None
+
+    def to_dict(self) -> dict:
+        staging = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("end_to_end")}
+        staging = {"from": staging.pop("source"), "to": staging.pop("target"), **staging}
+        return {"staging": staging, **{f.name: getattr(self, f.name) for f in fields(self)
+                                       if f.name.startswith("end_to_end")}}
 
 
 def predict_staging(net: Network, acg: ACG) -> StagingResult | None:

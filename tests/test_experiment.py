@@ -3,6 +3,7 @@ mappings, and the dask executor."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -85,6 +86,19 @@ def test_cli_run_writes_report_csv_and_plots(tmp_path: Path, capsys) -> None:
     assert "## Sweep" in report and "tiny[obuf=512B]" in report
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 8
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cli_run_json_prints_every_row(tmp_path: Path, capsys) -> None:
+    path = write_experiment(tmp_path, SWEEP)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--jobs", "1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["cases"], doc["computed"], len(doc["rows"])) == (8, 6, 8)
+    assert all(r["valid"] for r in doc["rows"])
+    assert main(["run", str(path), "--out", str(out), "--jobs", "1", "--json"]) == 0  # resumed: the same rows
+    again = json.loads(capsys.readouterr().out)
+    assert (again["computed"], again["reused"]) == (0, 6)
+    assert [r["key"] for r in again["rows"]] == [r["key"] for r in doc["rows"]]
 
 
 def test_kill_and_resume_loses_nothing(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ an experiment skips what is done, and identical layers (ResNet's repeated blocks
 
 Override paths walk mappings by key and lists by the `name` of their items
 (`capabilities.mvmul` is the capability named mvmul), edges by `FROM->TO` (`edges.DRAM->IBUF`).
-The README documents every field.
+docs/formats/experiment.md documents every field.
 """
 
 from __future__ import annotations

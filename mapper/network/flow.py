@@ -1,6 +1,6 @@
 """Map layers end to end: solve with a strategy, then prove the mapping on the simulator.
 
-One `LayerResult` per layer (`to_dict`: the `covenant map --json` schema of DESIGN.md). Layers with the same
+One `LayerResult` per layer (`to_dict`: the `covenant map --json` schema of docs/cli.md). Layers with the same
 computation (expression, extents, dtypes, shapes) are solved and simulated once: the later ones
 reuse the record (`reused_from` names the first; their solve time is 0).
 """
@@ -44,7 +44,7 @@ def layer_key(layer: Layer) -> tuple:
 @dataclass(frozen=True)
 class LayerResult:
     """What mapping one layer gave: the one record of `covenant map`/`compile` output, experiment rows
-    and reports (`to_dict` is the JSON schema of DESIGN.md)."""
+    and reports (`to_dict` is the JSON schema of docs/cli.md)."""
 
     name: str
     strategy: str

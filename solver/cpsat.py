@@ -356,31 +356,43 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
     bound = Fraction(lat_bound * en_bound, ts * es)
     last, quanta = frugal, (1, 1)
     if best is not None and lat_bound > 0 and en_bound > 0:
-        # Any better mapping has L x E <= U: cap each figure by U over the other's bound, then
-        # minimise floor(L / a) x floor(E / b) with quanta that keep the product within int64.
-        target = best[0] * ts * es
-        lat_cap, en_cap = math.floor(target / en_bound), math.floor(target / lat_bound)
-        a = max(1, -(-lat_cap // QUANTUM))
-        b = max(1, -(-en_cap * (lat_cap // a) // PRODUCT))
-        quanta = (a, b)
-        mm = pb.mm
-        mm.m.Add(pb.latency <= lat_cap)
-        mm.m.Add(pb.energy <= en_cap)
-        ql, qe = mm.var(0, lat_cap // a, "qlat"), mm.var(0, en_cap // b, "qen")
-        mm.m.AddDivisionEquality(ql, pb.latency, a)
-        mm.m.AddDivisionEquality(qe, pb.energy, b)
-        product = mm.var(0, (lat_cap // a) * (en_cap // b), "qedp")
-        mm.m.AddMultiplicationEquality(product, [ql, qe])
-        last = run(product, 1)
+        last, quanta = _edp_product(pb, run, best[0], lat_bound, en_bound)
         if last.status == cp_model.MODEL_INVALID:
             return _no_mapping(last, pb, layer, acg, "edp", det_limit, start)
         if last.status == cp_model.OPTIMAL or last.status == cp_model.FEASIBLE or last.status == cp_model.UNKNOWN:
-            bound = max(bound, Fraction(last.bound * a * b, ts * es))
+            bound = max(bound, Fraction(last.bound * quanta[0] * quanta[1], ts * es))
         elif last.status == cp_model.INFEASIBLE:  # nothing beats the incumbent
             bound = best[0]
     if best is None:
         return _no_mapping(last, pb, layer, acg, "edp", det_limit, start)
-    bound = min(bound, best[0])
+    return _edp_solution(pb, best, min(bound, best[0]), quanta, runs, used, wall, det_limit, (lat_bound, en_bound),
+                         start)
+
+
+def _edp_product(pb: _Problem, run, incumbent: Fraction, lat_bound: int, en_bound: int) -> tuple[_Run, tuple[int, int]]:
+    """Any better mapping has L x E <= U (the incumbent's EDP): cap each figure by U over the other's
+    bound, then minimise floor(L / a) x floor(E / b) with quanta (a, b) that keep the product within
+    int64. The run and the quanta."""
+    ts, es = pb.sc.time, pb.sc.energy
+    target = incumbent * ts * es
+    lat_cap, en_cap = math.floor(target / en_bound), math.floor(target / lat_bound)
+    a = max(1, -(-lat_cap // QUANTUM))
+    b = max(1, -(-en_cap * (lat_cap // a) // PRODUCT))
+    mm = pb.mm
+    mm.m.Add(pb.latency <= lat_cap)
+    mm.m.Add(pb.energy <= en_cap)
+    ql, qe = mm.var(0, lat_cap // a, "qlat"), mm.var(0, en_cap // b, "qen")
+    mm.m.AddDivisionEquality(ql, pb.latency, a)
+    mm.m.AddDivisionEquality(qe, pb.energy, b)
+    product = mm.var(0, (lat_cap // a) * (en_cap // b), "qedp")
+    mm.m.AddMultiplicationEquality(product, [ql, qe])
+    return run(product, 1), (a, b)
+
+
+def _edp_solution(pb: _Problem, best: tuple[Fraction, Mapping], bound: Fraction, quanta: tuple[int, int],
+                  runs: list[_Run], used: list[float], wall: float, det_limit: float, bounds: tuple[int, int],
+                  start: float) -> Solution:
+    """The sweep's best mapping, its proven bound, what stopped the sweep and the quantisation's note."""
     status = "optimal" if bound == best[0] else "feasible"
     limit = ""
     if status != "optimal" and any(r.status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE) for r in runs):
@@ -389,6 +401,6 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
     note = "" if status == "optimal" or limit else f"EDP minimised in quanta of {quanta[0]} x {quanta[1]} " \
         "model units (latency, energy)" + ("" if exact_model else " of a relaxed model (coefficients rounded down)") \
         + ": the gap is the quantisation's"
+    figures = (("latency", Fraction(bounds[0], pb.sc.time)), ("energy", Fraction(bounds[1], pb.sc.energy)))
     return Solution("cpsat", "edp", status, best[1], best[0], bound, time.perf_counter() - start, reason=note,
-                    limit=limit, exact=exact_model,
-                    bounds=(("latency", Fraction(lat_bound, ts)), ("energy", Fraction(en_bound, es))))
+                    limit=limit, exact=exact_model, bounds=figures)

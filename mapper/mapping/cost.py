@@ -3,6 +3,23 @@
 Every strategy scores candidates with `evaluate`, and the CP-SAT model encodes exactly these
 formulas, so its objective equals `evaluate(decoded mapping)` (tests hold them equal).
 
+`evaluate` is the sum and maximum of named pieces; `solver/cpbuild.py` builds the CP-SAT
+counterpart of each under the same name, in the same order, so the two read side by side:
+
+    instruction_cycles   compute: the instructions' initiation intervals, plus the last one's drain
+    last_tile_cycles     the instructions of the last tile of the innermost data-moving level
+    streams              the transfers on every edge (bytes moved, tiles, engines, pJ per byte)
+    busy                 per engine, bytes / bandwidth + transfers x set-up
+    prologue             the first tiles' loads (the largest per-engine sum)
+    stalls               the transfers a single-buffered tile waits for
+    epilogue             the last output tile's write-back
+    chains               the write-back chain of a double-buffered output (a bound of its own)
+    latency_bound        the largest of the serial sum, the engines' bounds and the chains
+    transfer_energy      bytes moved x pJ per byte (dynamic energy per access)
+    compute_energy       iteration points x pJ per op
+    operand_energy       every instruction's operand accesses
+    static_energy        static power x latency
+
 Traffic. A tensor's tile at storage level k (k >= 1 on its path) is reloaded whenever it changes
 while the loops of levels < k run: with those loops flattened outermost first,
 

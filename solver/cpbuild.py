@@ -40,7 +40,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from mapper.mapping.cost import exact, relevant_dims, static_pj_per_cycle, transfer, writeback_engines
+from mapper.mapping.cost import Stream, exact, relevant_dims, static_pj_per_cycle, transfer, writeback_engines
 from mapper.mapping.mapping import tile_capacity
 from mapper.spec.acg import ACG, Capability
 from solver.cpmodel import Model, Term, add, lits, neg, scale
@@ -328,14 +328,14 @@ def _writeback(c: _Ctx, e: Edge) -> None:
     c.flows.chains.append((add(terms[0], last_wb, *terms[1:]), [e.lit, e.double], e.transfers, (c.tag, "count", k, t)))
 
 
-def busy(c: _Ctx, s, moved: Term, count: Term, lit) -> None:
+def busy(c: _Ctx, s: Stream, moved: Term, count: Term, lit) -> None:
     """A transfer's busy time on each of its engines: bytes / bandwidth + transfers x set-up."""
     paid = scale(c.mm.when(count, [lit], "count"), s.setup * c.sc.time) if s.setup else (0, 0, 0)
     for e in s.engines:
         c.flows.busy.setdefault(e, []).append(add(scale(moved, c.sc.per_byte(s.bandwidth)), paid))
 
 
-def prologue(c: _Ctx, s, e: Edge) -> None:
+def prologue(c: _Ctx, s: Stream, e: Edge) -> None:
     """A load's first tile (with its set-up) on each of its engines."""
     first = scale(c.mm.when(c.sizes.tile[e.k, e.tensor], [e.lit], "first"), c.sc.per_byte(s.bandwidth))
     setup = s.setup * c.sc.time
@@ -400,7 +400,7 @@ def latency_bound(c: _Ctx, compute: Term, last: Term, drain: Term) -> Term:
     return c.mm.maximum(bounds + chains(c, compute, drain), "latency")
 
 
-def transfer_energy(c: _Ctx, s, moved: Term) -> None:
+def transfer_energy(c: _Ctx, s: Stream, moved: Term) -> None:
     """The bytes a transfer moves x its pJ per byte (source read, destination write, edge)."""
     c.flows.energy.append(scale(moved, c.sc.pj(s.pj_per_byte)))
 

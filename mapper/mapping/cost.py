@@ -221,26 +221,6 @@ def tile_sum(m: Mapping, tensor: str, level: int, per_dim: dict[str, dict[int, i
     return total
 
 
-def streams(m: Mapping, acg: ACG) -> list[Stream]:
-    """Every transfer stream of the mapping, per tensor and storage level."""
-    out_t = m.layer.expr.output.tensor
-    result = []
-    for tensor, path in m.placement:
-        for k in range(1, len(path)):
-            nbytes = tile_bytes(m.layer, tensor, m.tile(k))
-            last = tile_bytes(m.layer, tensor, last_tile(m, k))
-            n, w, once = loads(m, tensor, k), reuse(m, tensor, k), tile_sum(m, tensor, k)
-            if tensor != out_t:
-                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "load", nbytes, n, w * once, last))
-                continue
-            result.append(transfer(acg, tensor, path[k], path[k - 1], k, "writeback", nbytes, n, w * once, last))
-            back = n - distinct(m, tensor, k)
-            if back or acg.edge(path[k - 1], path[k]) is not None:
-                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "reload", nbytes, back,
-                                       (w - 1) * once, last))
-    return result
-
-
 def _cycles_of(cap: Capability, binding, per_dim: dict[str, dict[int, int]]) -> int:
     """Cycles of the instructions whose extents per dim are `per_dim` (extent -> count) run back to
     back: every instruction's initiation interval (its cycles, without an `interval`), plus the
@@ -287,6 +267,26 @@ def last_tile_cycles(m: Mapping, cap: Capability) -> int:
         s = m.spatial_of(d)
         per_dim[d] = {k: v for k, v in ((s, last[d] // s), (last[d] % s, 1)) if k and v}
     return _cycles_of(cap, m.binding, per_dim) + drain(m, cap)
+
+
+def streams(m: Mapping, acg: ACG) -> list[Stream]:
+    """Every transfer stream of the mapping, per tensor and storage level."""
+    out_t = m.layer.expr.output.tensor
+    result = []
+    for tensor, path in m.placement:
+        for k in range(1, len(path)):
+            nbytes = tile_bytes(m.layer, tensor, m.tile(k))
+            last = tile_bytes(m.layer, tensor, last_tile(m, k))
+            n, w, once = loads(m, tensor, k), reuse(m, tensor, k), tile_sum(m, tensor, k)
+            if tensor != out_t:
+                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "load", nbytes, n, w * once, last))
+                continue
+            result.append(transfer(acg, tensor, path[k], path[k - 1], k, "writeback", nbytes, n, w * once, last))
+            back = n - distinct(m, tensor, k)
+            if back or acg.edge(path[k - 1], path[k]) is not None:
+                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "reload", nbytes, back,
+                                       (w - 1) * once, last))
+    return result
 
 
 def operand_bytes(m: Mapping, tensor: str) -> int:

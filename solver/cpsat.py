@@ -43,7 +43,7 @@ from mapper.mapping.cost import evaluate, exact, static_pj_per_cycle, transfer
 from mapper.mapping.mapping import Mapping
 from mapper.spec.acg import ACG
 from mapper.spec.workload import Layer
-from solver.cpbuild import Scales, build
+from solver.cpbuild import Built, Scales, build
 from solver.cpmodel import Model, lits
 from solver.space import (
     Point,
@@ -107,7 +107,7 @@ class _Problem:
     mm: Model
     spaces: list[Space]
     picks: list
-    built: list[dict]
+    built: list[Built]
     sc: Scales
     latency: object
     energy: object
@@ -120,8 +120,8 @@ def _problem(spaces: list[Space], acg: ACG) -> _Problem:
         mm = Model()
         picks = mm.onehot(len(spaces), "binding")
         built = [build(mm, s, acg, p, sc) for s, p in zip(spaces, picks, strict=True)]
-        lat_hi = max(b["latency"][2] for b in built)
-        en_hi = max(b["energy"][2] for b in built)
+        lat_hi = max(b.latency[2] for b in built)
+        en_hi = max(b.energy[2] for b in built)
         if lat_hi <= BUDGET and en_hi <= BUDGET:
             break
         # Lower the scale (a relaxation: coefficients round down) so the largest term fits.
@@ -131,12 +131,12 @@ def _problem(spaces: list[Space], acg: ACG) -> _Problem:
         if (static_pj_per_cycle(acg) * sc.energy / sc.time).denominator != 1:  # static energy rounds down
             sc = Scales(sc.time, sc.energy, sc.exact_time, False)
     figures = []
-    for which in ("latency", "energy"):
-        lo = min(b[which][1] for b in built)
-        hi = max(b[which][2] for b in built)
+    for which, terms in (("latency", [b.latency for b in built]), ("energy", [b.energy for b in built])):
+        lo = min(t[1] for t in terms)
+        hi = max(t[2] for t in terms)
         v = mm.var(lo, hi, which)
-        for b, pick in zip(built, picks, strict=True):
-            mm.m.Add(v == b[which][0]).OnlyEnforceIf(lits(pick))
+        for term, pick in zip(terms, picks, strict=True):
+            mm.m.Add(v == term[0]).OnlyEnforceIf(lits(pick))
         figures.append(v)
     return _Problem(mm, spaces, picks, built, sc, *figures)
 
@@ -183,12 +183,12 @@ def _solution(pb: _Problem, solver: cp_model.CpSolver) -> tuple[int, Point]:
         return bool(lit) if isinstance(lit, int) else bool(solver.BooleanValue(lit))
 
     k = next(i for i, pk in enumerate(pb.picks) if on(pk))
-    space, chosen = pb.spaces[k], pb.built[k]["vars"]
+    space, chosen = pb.spaces[k], pb.built[k]
     chains = tuple(opts[next(i for i, lit in enumerate(xs) if on(lit))]
-                   for opts, xs in zip(space.options, chosen["x"], strict=True))
-    paths = tuple(next(i for i, lit in enumerate(chosen["z"][t]) if on(lit)) for t in space.tensors)
-    stationary = tuple(next(s for s, lit in chosen["y"][j].items() if on(lit)) for j in range(space.levels - 1))
-    double = tuple(sorted(pair for pair, lit in chosen["db"].items() if on(lit)))
+                   for opts, xs in zip(space.options, chosen.chains, strict=True))
+    paths = tuple(next(i for i, lit in enumerate(chosen.paths[t]) if on(lit)) for t in space.tensors)
+    stationary = tuple(next(s for s, lit in chosen.stationary[j].items() if on(lit)) for j in range(space.levels - 1))
+    double = tuple(sorted(pair for pair, lit in chosen.double.items() if on(lit)))
     return k, Point(chains, paths, stationary, double)
 
 
@@ -196,7 +196,7 @@ def _hint(pb: _Problem, k: int, point: Point) -> None:
     """Suggest a point of binding k to the solver (its search starts from it)."""
     m = pb.mm.m
     m.ClearHints()
-    space, chosen = pb.spaces[k], pb.built[k]["vars"]
+    space, chosen = pb.spaces[k], pb.built[k]
 
     def suggest(lits_: list, on: int | None) -> None:
         for i, lit in enumerate(lits_):
@@ -204,13 +204,13 @@ def _hint(pb: _Problem, k: int, point: Point) -> None:
                 m.AddHint(lit, i == on)
 
     suggest(pb.picks, k)
-    for opts, xs, chain in zip(space.options, chosen["x"], point.chains, strict=True):
+    for opts, xs, chain in zip(space.options, chosen.chains, point.chains, strict=True):
         suggest(xs, opts.index(chain))
     for t, i in zip(space.tensors, point.paths, strict=True):
-        suggest(chosen["z"][t], i)
+        suggest(chosen.paths[t], i)
     for j, choice in enumerate(point.stationary):
-        suggest(list(chosen["y"][j].values()), list(chosen["y"][j]).index(choice))
-    for pair, lit in chosen["db"].items():
+        suggest(list(chosen.stationary[j].values()), list(chosen.stationary[j]).index(choice))
+    for pair, lit in chosen.double.items():
         m.AddHint(lit, pair in point.double)
 
 
@@ -356,31 +356,43 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
     bound = Fraction(lat_bound * en_bound, ts * es)
     last, quanta = frugal, (1, 1)
     if best is not None and lat_bound > 0 and en_bound > 0:
-        # Any better mapping has L x E <= U: cap each figure by U over the other's bound, then
-        # minimise floor(L / a) x floor(E / b) with quanta that keep the product within int64.
-        target = best[0] * ts * es
-        lat_cap, en_cap = math.floor(target / en_bound), math.floor(target / lat_bound)
-        a = max(1, -(-lat_cap // QUANTUM))
-        b = max(1, -(-en_cap * (lat_cap // a) // PRODUCT))
-        quanta = (a, b)
-        mm = pb.mm
-        mm.m.Add(pb.latency <= lat_cap)
-        mm.m.Add(pb.energy <= en_cap)
-        ql, qe = mm.var(0, lat_cap // a, "qlat"), mm.var(0, en_cap // b, "qen")
-        mm.m.AddDivisionEquality(ql, pb.latency, a)
-        mm.m.AddDivisionEquality(qe, pb.energy, b)
-        product = mm.var(0, (lat_cap // a) * (en_cap // b), "qedp")
-        mm.m.AddMultiplicationEquality(product, [ql, qe])
-        last = run(product, 1)
+        last, quanta = _edp_product(pb, run, best[0], lat_bound, en_bound)
         if last.status == cp_model.MODEL_INVALID:
             return _no_mapping(last, pb, layer, acg, "edp", det_limit, start)
         if last.status == cp_model.OPTIMAL or last.status == cp_model.FEASIBLE or last.status == cp_model.UNKNOWN:
-            bound = max(bound, Fraction(last.bound * a * b, ts * es))
+            bound = max(bound, Fraction(last.bound * quanta[0] * quanta[1], ts * es))
         elif last.status == cp_model.INFEASIBLE:  # nothing beats the incumbent
             bound = best[0]
     if best is None:
         return _no_mapping(last, pb, layer, acg, "edp", det_limit, start)
-    bound = min(bound, best[0])
+    return _edp_solution(pb, best, min(bound, best[0]), quanta, runs, used, wall, det_limit, (lat_bound, en_bound),
+                         start)
+
+
+def _edp_product(pb: _Problem, run, incumbent: Fraction, lat_bound: int, en_bound: int) -> tuple[_Run, tuple[int, int]]:
+    """Any better mapping has L x E <= U (the incumbent's EDP): cap each figure by U over the other's
+    bound, then minimise floor(L / a) x floor(E / b) with quanta (a, b) that keep the product within
+    int64. The run and the quanta."""
+    ts, es = pb.sc.time, pb.sc.energy
+    target = incumbent * ts * es
+    lat_cap, en_cap = math.floor(target / en_bound), math.floor(target / lat_bound)
+    a = max(1, -(-lat_cap // QUANTUM))
+    b = max(1, -(-en_cap * (lat_cap // a) // PRODUCT))
+    mm = pb.mm
+    mm.m.Add(pb.latency <= lat_cap)
+    mm.m.Add(pb.energy <= en_cap)
+    ql, qe = mm.var(0, lat_cap // a, "qlat"), mm.var(0, en_cap // b, "qen")
+    mm.m.AddDivisionEquality(ql, pb.latency, a)
+    mm.m.AddDivisionEquality(qe, pb.energy, b)
+    product = mm.var(0, (lat_cap // a) * (en_cap // b), "qedp")
+    mm.m.AddMultiplicationEquality(product, [ql, qe])
+    return run(product, 1), (a, b)
+
+
+def _edp_solution(pb: _Problem, best: tuple[Fraction, Mapping], bound: Fraction, quanta: tuple[int, int],
+                  runs: list[_Run], used: list[float], wall: float, det_limit: float, bounds: tuple[int, int],
+                  start: float) -> Solution:
+    """The sweep's best mapping, its proven bound, what stopped the sweep and the quantisation's note."""
     status = "optimal" if bound == best[0] else "feasible"
     limit = ""
     if status != "optimal" and any(r.status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE) for r in runs):
@@ -389,6 +401,6 @@ def _edp(pb: _Problem, layer: Layer, acg: ACG, det_limit: float, wall: float, se
     note = "" if status == "optimal" or limit else f"EDP minimised in quanta of {quanta[0]} x {quanta[1]} " \
         "model units (latency, energy)" + ("" if exact_model else " of a relaxed model (coefficients rounded down)") \
         + ": the gap is the quantisation's"
+    figures = (("latency", Fraction(bounds[0], pb.sc.time)), ("energy", Fraction(bounds[1], pb.sc.energy)))
     return Solution("cpsat", "edp", status, best[1], best[0], bound, time.perf_counter() - start, reason=note,
-                    limit=limit, exact=exact_model,
-                    bounds=(("latency", Fraction(lat_bound, ts)), ("energy", Fraction(en_bound, es))))
+                    limit=limit, exact=exact_model, bounds=figures)

@@ -3,6 +3,23 @@
 Every strategy scores candidates with `evaluate`, and the CP-SAT model encodes exactly these
 formulas, so its objective equals `evaluate(decoded mapping)` (tests hold them equal).
 
+`evaluate` is the sum and maximum of named pieces; `solver/cpbuild.py` builds the CP-SAT
+counterpart of each under the same name, in the same order, so the two read side by side:
+
+    instruction_cycles   compute: the instructions' initiation intervals, plus the last one's drain
+    last_tile_cycles     the instructions of the last tile of the innermost data-moving level
+    streams              the transfers on every edge (bytes moved, tiles, engines, pJ per byte)
+    busy                 per engine, bytes / bandwidth + transfers x set-up
+    prologue             the first tiles' loads (the largest per-engine sum)
+    stalls               the transfers a single-buffered tile waits for
+    epilogue             the last output tile's write-back
+    chains               the write-back chain of a double-buffered output (a bound of its own)
+    latency_bound        the largest of the serial sum, the engines' bounds and the chains
+    transfer_energy      bytes moved x pJ per byte (dynamic energy per access)
+    compute_energy       iteration points x pJ per op
+    operand_energy       every instruction's operand accesses
+    static_energy        static power x latency
+
 Traffic. A tensor's tile at storage level k (k >= 1 on its path) is reloaded whenever it changes
 while the loops of levels < k run: with those loops flattened outermost first,
 
@@ -204,26 +221,6 @@ def tile_sum(m: Mapping, tensor: str, level: int, per_dim: dict[str, dict[int, i
     return total
 
 
-def streams(m: Mapping, acg: ACG) -> list[Stream]:
-    """Every transfer stream of the mapping, per tensor and storage level."""
-    out_t = m.layer.expr.output.tensor
-    result = []
-    for tensor, path in m.placement:
-        for k in range(1, len(path)):
-            nbytes = tile_bytes(m.layer, tensor, m.tile(k))
-            last = tile_bytes(m.layer, tensor, last_tile(m, k))
-            n, w, once = loads(m, tensor, k), reuse(m, tensor, k), tile_sum(m, tensor, k)
-            if tensor != out_t:
-                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "load", nbytes, n, w * once, last))
-                continue
-            result.append(transfer(acg, tensor, path[k], path[k - 1], k, "writeback", nbytes, n, w * once, last))
-            back = n - distinct(m, tensor, k)
-            if back or acg.edge(path[k - 1], path[k]) is not None:
-                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "reload", nbytes, back,
-                                       (w - 1) * once, last))
-    return result
-
-
 def _cycles_of(cap: Capability, binding, per_dim: dict[str, dict[int, int]]) -> int:
     """Cycles of the instructions whose extents per dim are `per_dim` (extent -> count) run back to
     back: every instruction's initiation interval (its cycles, without an `interval`), plus the
@@ -272,6 +269,26 @@ def last_tile_cycles(m: Mapping, cap: Capability) -> int:
     return _cycles_of(cap, m.binding, per_dim) + drain(m, cap)
 
 
+def streams(m: Mapping, acg: ACG) -> list[Stream]:
+    """Every transfer stream of the mapping, per tensor and storage level."""
+    out_t = m.layer.expr.output.tensor
+    result = []
+    for tensor, path in m.placement:
+        for k in range(1, len(path)):
+            nbytes = tile_bytes(m.layer, tensor, m.tile(k))
+            last = tile_bytes(m.layer, tensor, last_tile(m, k))
+            n, w, once = loads(m, tensor, k), reuse(m, tensor, k), tile_sum(m, tensor, k)
+            if tensor != out_t:
+                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "load", nbytes, n, w * once, last))
+                continue
+            result.append(transfer(acg, tensor, path[k], path[k - 1], k, "writeback", nbytes, n, w * once, last))
+            back = n - distinct(m, tensor, k)
+            if back or acg.edge(path[k - 1], path[k]) is not None:
+                result.append(transfer(acg, tensor, path[k - 1], path[k], k, "reload", nbytes, back,
+                                       (w - 1) * once, last))
+    return result
+
+
 def operand_bytes(m: Mapping, tensor: str) -> int:
     """The bytes of `tensor` that every instruction reads (or writes), summed over the instructions."""
     per_dim = {d: tile_extents(m, d, m.levels) for d in m.layer.dims}
@@ -287,57 +304,108 @@ def writeback_engines(binding, acg: ACG, out_t: str) -> frozenset[str]:
 
 
 def evaluate(m: Mapping, acg: ACG) -> Cost:
-    """The cost of mapping `m` on `acg` (assumed legal: see `mapping.check_legal`)."""
+    """The cost of mapping `m` on `acg` (assumed legal: see `mapping.check_legal`): its pieces, in the
+    order `solver/cpbuild.py` builds their CP-SAT counterparts (see the module doc)."""
     layer, cap = m.layer, acg.capability(m.binding.capability)
-    out_t = layer.expr.output.tensor
-    result = streams(m, acg)
     instructions, compute = instruction_cycles(m, cap)
+    last = last_tile_cycles(m, cap)
+    result = streams(m, acg)
+    engines = busy(result)
+    first, stall, tail = prologue(result), stalls(m, result), epilogue(result)
+    latency = latency_bound(m, acg, cap, result, engines, compute, first + stall + tail, last, tail)
+    energy = transfer_energy(result) + compute_energy(layer, cap) + operand_energy(m, acg) + \
+        static_energy(acg, latency)
+    return Cost(latency, energy, compute, first, stall, tail,
+                tuple(sorted({f"compute:{cap.node}": Fraction(compute), **engines}.items())),
+                tuple(result), instructions, math.prod(layer.dims.values()))
 
-    busy: dict[str, Fraction] = {f"compute:{cap.node}": Fraction(compute)}
-    first: dict[str, Fraction] = {}
-    stalls = epilogue = Fraction(0)
+
+def busy(result: list[Stream]) -> dict[str, Fraction]:
+    """Engine -> the cycles its transfers keep it busy (bytes / bandwidth + transfers x set-up)."""
+    engines: dict[str, Fraction] = {}
     for s in result:
         for e in s.engines:
-            busy[e] = busy.get(e, Fraction(0)) + s.cycles
-        single = not m.is_double_buffered(s.tensor, s.dst if s.kind != "writeback" else s.src)
+            engines[e] = engines.get(e, Fraction(0)) + s.cycles
+    return engines
+
+
+def _single(m: Mapping, s: Stream) -> bool:
+    """Whether the tile a stream moves is single-buffered where it is held (a write-back's source)."""
+    return not m.is_double_buffered(s.tensor, s.dst if s.kind != "writeback" else s.src)
+
+
+def prologue(result: list[Stream]) -> Fraction:
+    """The first tiles: the largest per-engine sum of the loads' first tiles."""
+    first: dict[str, Fraction] = {}
+    for s in result:
         if s.kind == "load":
             for e in s.engines:
                 first[e] = first.get(e, Fraction(0)) + s.tile_cycles
-            if single:
-                stalls += s.cycles - s.tile_cycles
-        elif s.kind == "writeback":
-            epilogue += s.last_cycles
-            if single:
-                stalls += s.cycles - s.last_cycles
-        elif single:  # reload
-            stalls += s.cycles
-    prologue = max(first.values(), default=Fraction(0))
-    # The busiest transfer engine cannot finish before the compute of the last tile it fed; an engine
-    # that only brings data in (never a write-back) is also followed by the last write-back.
-    transfer_bound = max((v for e, v in busy.items() if not e.startswith("compute:")), default=Fraction(0))
-    last = last_tile_cycles(m, cap)
-    bounds = [prologue + compute + stalls + epilogue, transfer_bound + last]
-    outbound = writeback_engines(m.binding, acg, out_t)
-    bounds += [v + last + epilogue for e, v in busy.items() if not e.startswith("compute:") and e not in outbound]
-    # A double-buffered output tile: its slot is refilled (initialised or reloaded) only after the tile
-    # two visits back was written back, which waits for that tile's last instruction to complete (its
-    # drain), so two visits take write-back + reload + compute + a drain per visit.
+    return max(first.values(), default=Fraction(0))
+
+
+def stalls(m: Mapping, result: list[Stream]) -> Fraction:
+    """A single-buffered tile cannot move while its predecessor is in use: every load after the first,
+    every write-back but the last, and every reload adds its transfer time."""
+    total = Fraction(0)
+    for s in result:
+        if _single(m, s):
+            total += s.cycles - {"load": s.tile_cycles, "writeback": s.last_cycles}.get(s.kind, 0)
+    return total
+
+
+def epilogue(result: list[Stream]) -> Fraction:
+    """The last output tile's write-back, level by level."""
+    return sum((s.last_cycles for s in result if s.kind == "writeback"), Fraction(0))
+
+
+def chains(m: Mapping, cap: Capability, result: list[Stream], compute: int) -> list[Fraction]:
+    """A double-buffered output tile: its slot is refilled (initialised or reloaded) only after the tile
+    two visits back was written back, which waits for that tile's last instruction to complete (its
+    drain), so two visits take write-back + reload + compute + a drain per visit."""
     tail = drain(m, cap)
+    bounds = []
     for s in result:
         if s.kind == "writeback" and m.is_double_buffered(s.tensor, s.src):
             back = sum(r.cycles for r in result if r.kind == "reload" and r.level == s.level)
             bounds.append((s.cycles + back + compute + s.count * tail) / 2)
-    latency = max(bounds)
+    return bounds
 
-    ops = math.prod(layer.dims.values())
-    energy = sum((s.bytes * s.pj_per_byte for s in result), Fraction(0)) + ops * exact(cap.pj_per_op)
-    energy += static_pj_per_cycle(acg) * latency
+
+def latency_bound(m: Mapping, acg: ACG, cap: Capability, result: list[Stream], engines: dict[str, Fraction],
+                  compute: int, waits: Fraction, last: int, tail: Fraction) -> Fraction:
+    """The largest of: compute + prologue + stalls + epilogue (`waits`); the busiest transfer engine
+    followed by the compute of the last tile it fed (`last`); an engine that only brings data in (never
+    a write-back) followed by that and the last write-back (`tail`, the epilogue); the chains."""
+    bounds = [compute + waits, max(engines.values(), default=Fraction(0)) + last]
+    outbound = writeback_engines(m.binding, acg, m.layer.expr.output.tensor)
+    bounds += [v + last + tail for e, v in engines.items() if e not in outbound]
+    return max(bounds + chains(m, cap, result, compute))
+
+
+def transfer_energy(result: list[Stream]) -> Fraction:
+    """Every byte moved x (source read + destination write + edge) pJ/B."""
+    return sum((s.bytes * s.pj_per_byte for s in result), Fraction(0))
+
+
+def compute_energy(layer: Layer, cap: Capability) -> Fraction:
+    """Every iteration point x the capability's pJ per op."""
+    return math.prod(layer.dims.values()) * exact(cap.pj_per_op)
+
+
+def operand_energy(m: Mapping, acg: ACG) -> Fraction:
+    """Every instruction's access to its operand tiles in the storage it reads (and writes: the output)."""
+    energy = Fraction(0)
     for tensor, path in m.placement:
         st = acg.storages[path[-1]]
-        pj = exact(st.read_pj_per_byte) + (exact(st.write_pj_per_byte) if tensor == out_t else 0)
+        pj = exact(st.read_pj_per_byte) + (exact(st.write_pj_per_byte) if tensor == m.layer.expr.output.tensor else 0)
         energy += operand_bytes(m, tensor) * pj
-    return Cost(latency, energy, compute, prologue, stalls, epilogue, tuple(sorted(busy.items())),
-                tuple(result), instructions, ops)
+    return energy
+
+
+def static_energy(acg: ACG, latency: Fraction) -> Fraction:
+    """The ACG's static power over the latency."""
+    return static_pj_per_cycle(acg) * latency
 
 
 def static_pj_per_cycle(acg: ACG) -> Fraction:

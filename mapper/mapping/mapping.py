@@ -244,11 +244,19 @@ def check_legal(m: Mapping, acg: ACG) -> list[str]:
 
 def resource_problems(m: Mapping, acg: ACG) -> list[str]:
     """The violations of a mapping whose binding is known to be valid: extents, factors, placement,
-    edges, buffering and capacity."""
+    edges, buffering and capacity (each group checked only once the ones before it hold)."""
+    for check in (_factor_problems, _cover_problems, _edge_problems):
+        problems = check(m, acg)
+        if problems:
+            return problems
+    return over_capacity(m, acg)
+
+
+def _factor_problems(m: Mapping, acg: ACG) -> list[str]:
+    """The instruction's extents, the spatial factors and the loop factors."""
     problems = []
     layer, b = m.layer, m.binding
     cap = acg.capability(b.capability)
-    # extents
     for e, extent in cap.fixed.items():
         used = math.prod(m.spatial_of(d) for d in b.fused(e))
         if used > extent:
@@ -259,22 +267,26 @@ def resource_problems(m: Mapping, acg: ACG) -> list[str]:
             problems.append(f"dim {d} is temporal in the binding but has spatial factor {s}")
         if s < 1:
             problems.append(f"dim {d}: spatial factor {s} < 1")
-    # factors
     for level, loops in enumerate(m.loops):
         for d, f in loops:
             if d not in layer.dims:
                 problems.append(f"level {level}: '{d}' is not a dim of layer {layer.name}")
             elif f < 1:
                 problems.append(f"level {level}: factor {f} of dim {d} < 1")
-    if problems:
-        return problems
+    return problems
+
+
+def _cover_problems(m: Mapping, acg: ACG) -> list[str]:
+    """Every dim's factors cover its extent, the outermost one without iterating past it; and every
+    tensor's placement is one of its storage paths, no longer than the nest."""
+    problems = []
+    layer, b = m.layer, m.binding
     for d, extent in layer.dims.items():
         nominal = [m.nominal(d, lv) for lv in range(m.levels + 1)]
         if nominal[0] < extent:
             problems.append(f"dim {d}: factors cover {nominal[0]} of its extent {extent}")
         elif m.levels and nominal[0] - nominal[1] >= extent:
             problems.append(f"dim {d}: the outermost factor {m.factor(d, 0)} iterates past the extent {extent}")
-    # placement and edges
     for tensor in layer.tensors:
         paths = b.paths.get(tensor, ())
         path = dict(m.placement).get(tensor)
@@ -287,8 +299,14 @@ def resource_problems(m: Mapping, acg: ACG) -> list[str]:
         if len(path) > m.levels:
             problems.append(f"tensor {tensor}: placement has {len(path)} storages but the nest has "
                             f"{m.levels} levels")
-    if problems:
-        return problems
+    return problems
+
+
+def _edge_problems(m: Mapping, acg: ACG) -> list[str]:
+    """The output's partial sums have an edge to return by, double buffering is where the tensor is
+    and the storage supports it, and what a fused group keeps on chip fits where it is kept."""
+    problems = []
+    layer = m.layer
     out = layer.expr.output.tensor
     for j, (src, dst) in enumerate(zip(m.path(out), m.path(out)[1:], strict=False), start=1):
         if _revisits_output(m, j) and acg.edge(src, dst) is None:
@@ -300,7 +318,6 @@ def resource_problems(m: Mapping, acg: ACG) -> list[str]:
             problems.append(f"tensor {tensor} is double-buffered in {storage}, which is not on its path")
         elif not st.double_buffer:
             problems.append(f"{storage} does not support double buffering (tensor {tensor})")
-    # capacities
     for storage, held in layer.onchip.reserved + tuple((s, 0) for _, s in layer.onchip.homes):
         st = acg.storages.get(storage)
         if st is None or st.offchip or st.instances != 1:
@@ -308,9 +325,7 @@ def resource_problems(m: Mapping, acg: ACG) -> list[str]:
         elif held < 0 or layer.onchip_bytes(storage) > st.total_capacity:
             problems.append(f"{storage}: the fused group keeps {layer.onchip_bytes(storage)} B there, "
                             f"it holds {st.total_capacity} B")
-    if problems:
-        return problems
-    return problems + over_capacity(m, acg)
+    return problems
 
 
 def _revisits_output(m: Mapping, level: int) -> bool:

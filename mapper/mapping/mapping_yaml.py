@@ -20,12 +20,12 @@ from pathlib import Path
 
 import yaml
 
-from mapper.mapping.binding import bind
+from mapper.mapping.binding import Binding, bind
 from mapper.mapping.mapping import FORMAT, Mapping, acg_digest, check_legal
 from mapper.spec.acg import ACG, dtype_field, load_acg, parse_expr_field
 from mapper.spec.files import write_text
 from mapper.spec.loader import Field, SpecError, load_yaml, load_yaml_text
-from mapper.spec.workload import OnChip, make_layer
+from mapper.spec.workload import Layer, OnChip, make_layer
 
 
 def mapping_to_dict(m: Mapping) -> dict:
@@ -81,15 +81,42 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
                   optional=("double_buffer", "predicted"))
     if f["format"].value != FORMAT:
         raise f["format"].expected(f"'{FORMAT}'")
-    acg_f = f["acg"].keys(required=("name", "digest"))
+    acg, digest = _parse_acg(f["acg"], acg)
+    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes", "onchip"))
+    layer = _parse_layer(lf, acg)
+    binding = _parse_binding(f["binding"], layer, acg)
+    placement = tuple((t, tuple(s.str() for s in f["placement"].child(t).items())) for t in layer.tensors)
+    loops = _parse_loops(f["loops"])
+    spatial = tuple((d, v.int(minimum=1)) for d, v in f["spatial"].mapping().items())
+    double = []
+    if "double_buffer" in f:
+        for t, v in f["double_buffer"].mapping().items():
+            double.extend((t, s.str()) for s in v.items())
+    predicted = ()
+    if "predicted" in f:
+        figures = f["predicted"].mapping().items()
+        predicted = tuple((k, v.number(minimum=-math.inf, maximum=math.inf)) for k, v in figures)
+    workload = lf["workload"].ident() if "workload" in lf and lf["workload"].value not in ("", None) else ""
+    m = Mapping(acg.name, digest, layer, binding, placement, loops, spatial, tuple(double), predicted, workload)
+    problems = check_legal(m, acg)
+    if problems:
+        raise illegal_mapping_error(root.source, f, problems)
+    return m
+
+
+def _parse_acg(field: Field, acg: ACG | None) -> tuple[ACG, str]:
+    """The ACG the mapping is for (loaded by name without `acg`) and its digest, checked against `acg`."""
+    acg_f = field.keys(required=("name", "digest"))
     acg_name, digest = acg_f["name"].str(), acg_f["digest"].str()
     if acg is None:
         acg = load_acg(acg_name)
     if acg.name != acg_name or acg_digest(acg) != digest:
-        raise f["acg"].error(f"the mapping is for ACG '{acg_name}' ({digest}); '{acg.name}' is "
-                             f"{acg_digest(acg)}")
+        raise field.error(f"the mapping is for ACG '{acg_name}' ({digest}); '{acg.name}' is {acg_digest(acg)}")
+    return acg, digest
 
-    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes", "onchip"))
+
+def _parse_layer(lf: dict[str, Field], acg: ACG) -> Layer:
+    """The layer: its expression, dims, dtypes, input shapes and what stays on chip while it runs."""
     expr = parse_expr_field(lf["expr"])
     dims = {d: v.int(minimum=1) for d, v in lf["dims"].mapping().items()}
     if set(dims) != set(expr.dims):
@@ -103,25 +130,27 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
             if t not in expr.inputs:
                 raise v.error(f"'{t}' is not an input tensor of the expression")
             shapes[t] = tuple(x.int(minimum=1) for x in v.items())
-    layer = make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes,
-                       onchip=_parse_onchip(lf["onchip"], expr.tensors, acg) if "onchip" in lf else OnChip())
+    return make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes,
+                      onchip=_parse_onchip(lf["onchip"], expr.tensors, acg) if "onchip" in lf else OnChip())
 
-    bf = f["binding"].keys(required=("capability", "tensors", "dims"))
+
+def _parse_binding(field: Field, layer: Layer, acg: ACG) -> Binding:
+    """The binding named by the document, which must be one of the layer's bindings on the ACG."""
+    bf = field.keys(required=("capability", "tensors", "dims"))
     cap_name = bf["capability"].str()
     tensors = {t: v.str() for t, v in bf["tensors"].mapping().items()}
     bdims = {d: v.str() for d, v in bf["dims"].mapping().items()}
     match = [b for b in bind(layer, acg) if b.capability == cap_name and dict(b.tensors) == tensors
              and {d: e for d, e in b.dims if e is not None} == bdims]
     if not match:
-        raise f["binding"].error(f"not a valid binding of layer {layer.name} on {acg.name}")
-    binding = match[0]
+        raise field.error(f"not a valid binding of layer {layer.name} on {acg.name}")
+    return match[0]
 
-    placement = []
-    for t in layer.tensors:
-        pf = f["placement"].child(t)
-        placement.append((t, tuple(s.str() for s in pf.items())))
+
+def _parse_loops(field: Field) -> tuple[tuple[tuple[str, int], ...], ...]:
+    """The loops per level, outermost first: [dim, factor] pairs."""
     loops = []
-    for lv in f["loops"].items():
+    for lv in field.items():
         level = []
         for item in lv.items():
             pair = item.items()
@@ -129,22 +158,7 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
                 raise item.expected("a pair [dim, factor]")
             level.append((pair[0].str(), pair[1].int(minimum=1)))
         loops.append(tuple(level))
-    spatial = tuple((d, v.int(minimum=1)) for d, v in f["spatial"].mapping().items())
-    double = []
-    if "double_buffer" in f:
-        for t, v in f["double_buffer"].mapping().items():
-            double.extend((t, s.str()) for s in v.items())
-    predicted = ()
-    if "predicted" in f:
-        figures = f["predicted"].mapping().items()
-        predicted = tuple((k, v.number(minimum=-math.inf, maximum=math.inf)) for k, v in figures)
-    workload = lf["workload"].ident() if "workload" in lf and lf["workload"].value not in ("", None) else ""
-    m = Mapping(acg.name, digest, layer, binding, tuple(placement), tuple(loops), spatial, tuple(double),
-                predicted, workload)
-    problems = check_legal(m, acg)
-    if problems:
-        raise illegal_mapping_error(root.source, f, problems)
-    return m
+    return tuple(loops)
 
 
 def _parse_onchip(f: Field, tensors, acg: ACG) -> OnChip:

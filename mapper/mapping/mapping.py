@@ -107,7 +107,7 @@ def footprint(access: Access, tile: dict[str, int], shape: tuple[int, ...]) -> t
     1 x 1 convolution, or the kernel tiled to 1) it gathers the 4 rows read, not the 7 spanned. The
     progression is exactly the positions read whenever those form one (always when the kernel tile
     is 1 or at least the stride); a kernel tile strictly between 1 and the stride reads runs with
-    gaps, and the progression covering them is moved (see the README, "Strided transfers")."""
+    gaps, and the progression covering them is moved (docs/design/cost-model.md, "Strided transfers")."""
     out = []
     for idx, n in zip(access.indices, shape, strict=True):
         step = math.gcd(*(abs(c) for d, c in idx.terms if tile[d] > 1)) or 1

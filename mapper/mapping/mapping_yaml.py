@@ -1,6 +1,6 @@
-"""The Mapping file format (`covenant-mapping/1`, README "Instruction mapping and the Mapping
-format"): a Mapping to a YAML document and back. Loading checks the ACG digest, the binding and the
-legality (`mapper.mapping.mapping.check_legal`), and names every violation at the line of its field.
+"""The Mapping file format (`covenant-mapping/1`, docs/formats/mapping.md): a Mapping to a YAML document
+and back. Loading checks the ACG digest, the binding and the legality (`mapper.mapping.mapping.check_legal`),
+and names every violation at the line of its field.
 
     >>> from mapper.spec.acg import load_acg
     >>> from mapper.mapping.mapping import greedy_mapping

@@ -192,26 +192,32 @@ def _solution(pb: _Problem, solver: cp_model.CpSolver) -> tuple[int, Point]:
     return k, Point(chains, paths, stationary, double)
 
 
+def point_values(pb: _Problem, k: int, point: Point) -> list[tuple[object, bool]]:
+    """The value of every decision literal of the model (a constant where presolve fixed one) at
+    binding k's `point`: the binding's pick, then `Built`'s chains, paths, stationary choices and
+    double buffering, in the order the hints are given."""
+    space, built = pb.spaces[k], pb.built[k]
+
+    def onehot(literals: list, on: int | None) -> list[tuple[object, bool]]:
+        return [(lit, i == on) for i, lit in enumerate(literals)]
+
+    out = onehot(pb.picks, k)
+    for opts, xs, chain in zip(space.options, built.chains, point.chains, strict=True):
+        out += onehot(xs, opts.index(chain))
+    for t, i in zip(space.tensors, point.paths, strict=True):
+        out += onehot(built.paths[t], i)
+    for j, choice in enumerate(point.stationary):
+        out += onehot(list(built.stationary[j].values()), list(built.stationary[j]).index(choice))
+    return out + [(lit, pair in point.double) for pair, lit in built.double.items()]
+
+
 def _hint(pb: _Problem, k: int, point: Point) -> None:
     """Suggest a point of binding k to the solver (its search starts from it)."""
     m = pb.mm.m
     m.ClearHints()
-    space, chosen = pb.spaces[k], pb.built[k]
-
-    def suggest(lits_: list, on: int | None) -> None:
-        for i, lit in enumerate(lits_):
-            if not isinstance(lit, int):
-                m.AddHint(lit, i == on)
-
-    suggest(pb.picks, k)
-    for opts, xs, chain in zip(space.options, chosen.chains, point.chains, strict=True):
-        suggest(xs, opts.index(chain))
-    for t, i in zip(space.tensors, point.paths, strict=True):
-        suggest(chosen.paths[t], i)
-    for j, choice in enumerate(point.stationary):
-        suggest(list(chosen.stationary[j].values()), list(chosen.stationary[j]).index(choice))
-    for pair, lit in chosen.double.items():
-        m.AddHint(lit, pair in point.double)
+    for lit, on in point_values(pb, k, point):
+        if not isinstance(lit, int):
+            m.AddHint(lit, on)
 
 
 def _greedy(spaces: list[Space], acg: ACG, objective: str) -> tuple[Fraction, Space, Point] | None:

@@ -32,24 +32,11 @@ def test_both_models_define_the_same_pieces_in_the_same_order() -> None:
 def _fixed(pb: cpsat._Problem, k: int, point: Point) -> tuple[int, int]:
     """The model's (latency, energy) with its decisions fixed to binding k's point."""
     m = pb.mm.m
-    built, space = pb.built[k], pb.spaces[k]
-
-    def fix(literals: list, on: int | None) -> None:
-        for i, lit in enumerate(literals):
-            if not isinstance(lit, int):
-                m.Add(lit == int(i == on))
-            else:
-                assert lit == int(i == on)
-
-    fix(pb.picks, k)
-    for opts, onehot, chain in zip(space.options, built.chains, point.chains, strict=True):
-        fix(onehot, opts.index(chain))
-    for t, i in zip(space.tensors, point.paths, strict=True):
-        fix(built.paths[t], i)
-    for j, choice in enumerate(point.stationary):
-        fix(list(built.stationary[j].values()), list(built.stationary[j]).index(choice))
-    for pair, lit in built.double.items():
-        m.Add(lit == int(pair in point.double))
+    for lit, on in cpsat.point_values(pb, k, point):
+        if isinstance(lit, int):
+            assert lit == int(on)
+        else:
+            m.Add(lit == int(on))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     assert solver.Solve(m) == cp_model.OPTIMAL

@@ -11,6 +11,8 @@
              ──simulate_network► every step on the simulator, reading and writing the simulated
                                  off-chip arena, each output compared with the reference bit for bit
 
+Each phase is timed (`mapper.network.phases`: `NetworkResult.phases`).
+
     >>> from mapper.spec.acg import load_acg
     >>> from mapper.spec.workload import load_workload
     >>> result = compile_network(load_workload("tiny_net"), load_acg("tiny"), CompileOptions(time_limit=5))

@@ -10,7 +10,8 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from mapper.app.cli import main
-from mapper.app.cli_output import format_si, print_map
+from mapper.app.cli_output import format_phases, format_si, print_map
+from mapper.network.phases import PHASES
 
 WIDE_COLUMNS = ("layer", "capability", "status", "MACs", "predicted", "simulated", "Δ", "util.", "energy",
                 "solve", "gap", "valid")
@@ -101,3 +102,14 @@ def test_show_tables_fit_80_columns(what: str, name: str, capsys, monkeypatch) -
     assert "…" not in wide
     headers = ("instances", "write pJ/B", "pJ/op") if what == "acg" else ("kind", "dtypes", "shapes (inputs")
     assert all(h in wide for h in headers) and not any(h in out for h in headers)
+
+
+def test_the_time_line_names_every_phase_and_the_solves() -> None:
+    total = {"phases": dict.fromkeys(PHASES, 0.5), "layer_solves": 13, "layer_solve_seconds": 94.2,
+             "fusion_solves": 60, "fusion_solve_seconds": 2.71, "slowest_solve": {"layer": "fc", "seconds": 93.67}}
+    line = format_phases(total)
+    assert line.startswith("time (s): schedule 0.50, build 0.50,") and line.endswith("; slowest solve fc 93.67")
+    assert "layer mapping 0.50 (13 solves, 94.20 in the solver), fusion search 0.50 (60 solves, 2.71 in" in line
+    line = format_phases({**total, "fusion_solves": 0, "slowest_solve": None})
+    assert "fusion search 0.50, final mapping" in line and line.endswith("simulation 0.50")
+    assert format_phases({}) is None

@@ -15,6 +15,7 @@ from mapper.network.flow import Options, map_layer, map_layers
 from mapper.network.fusion import (
     best_partition,
     brute_force_partition,
+    candidate_groups,
     fusable_values,
     group_cost,
     home_options,
@@ -144,3 +145,19 @@ def test_compile_cli_reports_groups_and_writes_simulable_fused_steps(tmp_path):
     sim = subprocess.run([sys.executable, "-m", "mapper.app.cli", "simulate", str(mapping), "--json"],
                          capture_output=True, text=True)
     assert sim.returncode == 0 and json.loads(sim.stdout)["valid"] is True, sim.stdout + sim.stderr
+
+
+def test_progress_is_heard_through_the_fusion_search():
+    """A recording callback hears every phase in turn, and the fusion search once per candidate group
+    (before it is solved: the group's steps named) and once when done."""
+    calls: list[tuple[str, int, int]] = []
+    result = compile_network(load_workload("tiny_net"), load_acg("tiny"), CompileOptions(time_limit=5, validate=False),
+                             progress=lambda what, done, total: calls.append((what, done, total)))
+    candidates = candidate_groups(len(result.network.steps))
+    search = [(i, c) for i, c in enumerate(calls) if c[0].startswith("fusion search: ")]
+    assert [c[1:] for _, c in search] == [(k, candidates) for k in range(candidates + 1)]
+    assert search[0][1][0] == "fusion search: conv1 .. conv1.requant (2 steps)" and search[-1][1][0].endswith("done")
+    first, last = search[0][0], search[-1][0]
+    assert calls[0][0] == "scheduling" and any(c[0].startswith("mapping ") for c in calls[:first])
+    assert any(c[0].startswith("final mapping ") for c in calls[last:])
+    assert result.phases.fusion_solves >= 1 and result.phases.fusion_search > 0

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mapper.app.cli import main
 from mapper.network.compile import CompileOptions, compile_network
+from mapper.network.phases import PHASES, Stopwatch
 from mapper.network.reference import calibrate, run_reference, seeded_tensors
 from mapper.program.lower import lower
 from mapper.program.memory import AddressPlan, Placement, live_bytes, live_ranges, peak_bytes, plan_memory
@@ -23,6 +24,7 @@ from mapper.spec.workload import load_workload, parse_workload
 from sim.network import simulate_network
 
 TINY = load_acg("tiny")
+CLOCK = 0.05  # seconds of slack between a sum of timed phases and the figure that encloses them
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +220,50 @@ def test_compile_json_document(capsys, tmp_path):
     assert [s["layer"] for s in written["steps"]] == doc["order"]
     banded = sum((g["bands"] - 1) * len(g["steps"]) for g in doc["fusion"]["groups"])  # a mapping per band
     assert len(list((tmp_path / "prog" / "mappings").glob("*.yaml"))) == len(doc["order"]) + banded
+    assert list(total)[-6:] == ["phases", "layer_solves", "layer_solve_seconds", "fusion_solves",
+                                "fusion_solve_seconds", "slowest_solve"]  # added at the end
+    phases = total["phases"]
+    assert list(phases) == list(PHASES) and all(isinstance(s, float) and s >= 0 for s in phases.values())
+    compiling = PHASES[:PHASES.index("lowering")]  # the rest is the simulation's
+    assert sum(phases[p] for p in compiling) <= total["compile_seconds"] + CLOCK
+    assert sum(phases.values()) <= total["compile_seconds"] + total["simulation_seconds"] + CLOCK
+    assert phases["layer_mapping"] > 0 and phases["fusion_search"] > 0 and phases["simulation"] > 0
+    assert total["fusion_solves"] >= 1 and 0 < total["fusion_solve_seconds"] <= phases["fusion_search"] + CLOCK
+    assert total["layer_solves"] >= len(doc["order"]) - sum(r.get("reused_from") is not None for r in doc["layers"])
+    assert 0 < total["layer_solve_seconds"] <= phases["layer_mapping"] + CLOCK
+    slowest = total["slowest_solve"]
+    solving = phases["layer_mapping"] + phases["fusion_search"] + phases["final_mapping"]
+    assert slowest["layer"] and 0 < slowest["seconds"] <= solving + CLOCK  # one solve (a banded step's record sums its)
+
+
+def test_compile_json_without_fusion_has_no_fusion_solves(capsys):
+    code = main(["compile", "--acg", "tiny", "--workload", "tiny_net", "--json", "--time-limit", "5",
+                 "--fuse", "none", "--no-validate"])
+    total = json.loads(capsys.readouterr().out)["total"]
+    assert code == 0 and total["fusion_solves"] == 0 and total["fusion_solve_seconds"] == 0
+    assert total["layer_solves"] >= 1 and total["slowest_solve"]["seconds"] <= total["layer_solve_seconds"]
+    phases = total["phases"]
+    assert list(phases) == list(PHASES) and all(isinstance(s, float) and s >= 0 for s in phases.values())
+    assert phases["fusion_search"] == phases["lowering"] == phases["simulation"] == 0  # neither ran
+    assert phases["layer_mapping"] > 0 and sum(phases.values()) <= total["compile_seconds"] + CLOCK
+
+
+def test_phases_of_a_layer_by_layer_compile(tiny_net):
+    _, result = tiny_net
+    times = result.phases
+    assert times.fusion_solves == 0 and times.fusion_search == 0 and times.fusion_solve_seconds == 0
+    assert all(s >= 0 for s in times.seconds().values()) and times.lowering > 0 and times.simulation > 0
+    assert times.total <= result.compile_seconds + result.simulation_seconds + CLOCK
+
+
+def test_the_stopwatch_adds_up_a_phase_timed_in_several_blocks():
+    watch = Stopwatch()
+    for _ in range(2):
+        with watch("memory_plan"):
+            sum(range(10_000))
+    with pytest.raises(KeyError, match="unknown phase"), watch("linking"):
+        pass
+    watch.note(fusion_solves=3, fusion_solve_seconds=1.5)
+    times = watch.times()
+    assert times.memory_plan > 0 and times.build == 0 and (times.fusion_solves, times.fusion_solve_seconds) == (3, 1.5)
+    assert times.to_dict()["slowest_solve"] is None and list(times.to_dict()["phases"]) == list(PHASES)

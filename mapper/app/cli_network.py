@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mapper.app.cli_output import format_bytes, print_map
+from mapper.app.cli_output import format_bytes, format_phases, print_map
 from mapper.importers.model import load_model
 from mapper.importers.onnx_import import import_onnx_yaml
 from mapper.importers.zigzag import import_zigzag
@@ -245,6 +245,8 @@ def print_compile(console: Console, doc: dict, wide: bool = False) -> None:
                   f"weights {format_bytes(tot['weight_bytes'])}); compiled in {tot['compile_seconds']:.1f} s",
                   highlight=False)
     console.print(verdict, highlight=False)
+    if format_phases(tot):
+        console.print(format_phases(tot), highlight=False)
     staging = tot.get("staging")
     if staging is not None:  # a cold request: staging in, compute, return, one after the other
         console.print(f"staging: {format_bytes(staging['in_bytes'])} in {staging['in_transfers']} transfers "

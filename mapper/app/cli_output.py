@@ -303,3 +303,22 @@ def print_map(console: Console, doc: dict, wide: bool = False) -> None:
     if tot["unmapped"]:
         shown = ", ".join(tot["unmapped"][:10]) + (", ..." if len(tot["unmapped"]) > 10 else "")
         console.print(f"unmapped: {escape(shown)}", highlight=False)
+
+
+def format_phases(total: dict) -> str | None:
+    """The `time:` line of `covenant compile`: seconds per phase of `total.phases`, in the order they
+    ran, the solving phases with their solves, and the slowest solve (None: a document without phases)."""
+    phases = total.get("phases")
+    if phases is None:
+        return None
+    solves = {"layer_mapping": "layer", "fusion_search": "fusion"}
+    parts = []
+    for name, seconds in phases.items():
+        part = f"{name.replace('_', ' ')} {seconds:.2f}"
+        count = total.get(f"{solves.get(name)}_solves")
+        if count:
+            part += f" ({count} solves, {total[f'{solves[name]}_solve_seconds']:.2f} in the solver)"
+        parts.append(part)
+    slowest = total.get("slowest_solve")
+    tail = f"; slowest solve {slowest['layer']} {slowest['seconds']:.2f}" if slowest else ""
+    return "time (s): " + ", ".join(parts) + tail

@@ -9,6 +9,7 @@
     cores.py        a step split over several cores that share off-chip memory
     staging_cost.py the predicted cost of staging a network's tensors in and out
     compile.py      schedule, map every step, lower, plan memory, simulate end to end
+    phases.py       where a compile's time goes: seconds per phase, the solves
 
 The network program they build and read (`Network`, windows, the memory and staging plans) is one
 layer down, in `mapper.program`, where the network simulator reads it too.

@@ -2,13 +2,16 @@
 
     Workload ──build_network──► Network (steps in order, requantisation inserted)
              ──calibrate──────► shifts from the reference run on the seeded input
+             ──map_layers─────► each step solved alone (identical computations solved once)
              ──plan_fusion────► groups of steps whose intermediate values stay on chip (DP over
                                 the order, each candidate group's steps solved with that residency)
-             ──map_layers─────► a Mapping per step (identical computations solved once)
+             ──map_layers─────► a Mapping per step of the fused network (mostly solves made above)
              ──plan_memory────► the off-chip address plan (no two live buffers overlap)
              ──lower──────────► a Program per step
              ──simulate_network► every step on the simulator, reading and writing the simulated
                                  off-chip arena, each output compared with the reference bit for bit
+
+Each phase is timed (`mapper.network.phases`: `NetworkResult.phases`).
 
     >>> from mapper.spec.acg import load_acg
     >>> from mapper.spec.workload import load_workload
@@ -28,8 +31,9 @@ from typing import Any
 
 from mapper.mapping.mapping import Mapping
 from mapper.network.cores import Split, best_split, objective_value, shared_view
-from mapper.network.flow import LayerResult, Options, layer_key, map_layers
+from mapper.network.flow import LayerResult, Options, map_layers
 from mapper.network.fusion import FusionPlan, band_layers, fused_network, plan_fusion
+from mapper.network.phases import PhaseTimes, Stopwatch
 from mapper.network.reference import calibrate, seeded_tensors
 from mapper.network.schedule import memory_graph, onchip_capacity, optimal_schedule, order_peak
 from mapper.network.staging_cost import PhaseCost, StagingResult, StagingTotals, predict_staging
@@ -79,6 +83,7 @@ class NetworkResult:
     fusion: FusionPlan | None = None  # the groups (None: --fuse none)
     splits: tuple[Split | None, ...] = ()  # per step, its split over cores (None: one core)
     staging: StagingResult | None = None  # a cold request's input, weights and outputs (ACG `staging`)
+    phases: PhaseTimes = PhaseTimes()  # where the compile's (and the simulation's) time went
 
     @property
     def mapped(self) -> bool:
@@ -96,7 +101,8 @@ class NetworkResult:
             self.simulation_seconds, math.fsum(r.solve_seconds for r in self.records), len(self.records),
             sum(r.mapped for r in self.records), tuple(r.name for r in self.records if not r.mapped),
             sum(r.valid is True for r in self.records), self.valid, self.first_mismatch,
-            sum(s is not None and s.parallel for s in self.splits), self.fusion_totals(), self.staging_totals())
+            sum(s is not None and s.parallel for s in self.splits), self.fusion_totals(), self.staging_totals(),
+            self.phases)
 
     def staging_totals(self) -> StagingTotals | None:
         """Staging and end-to-end figures (None: the ACG has no `staging`); compute = the steps' totals."""
@@ -135,7 +141,8 @@ class FusionTotals:
 class NetworkTotals:
     """A compiled network's whole-network figures (sums over its steps where a step has a figure, else
     None), its memory plan and verdict: `total` of `covenant compile --json`, which `to_dict` gives
-    (`fusion`'s and `staging`'s entries in line: `groups`/`staging` null when there is none)."""
+    (`fusion`'s and `staging`'s entries in line: `groups`/`staging` null when there is none; then the
+    seconds per phase, `phases`, and the solves, `PhaseTimes.to_dict`)."""
 
     predicted_cycles: float | None
     simulated_cycles: float | None
@@ -159,69 +166,113 @@ class NetworkTotals:
     split_steps: int  # steps split over cores
     fusion: FusionTotals | None = None
     staging: StagingTotals | None = None
+    phases: PhaseTimes = PhaseTimes()
 
     def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("fusion", "staging")}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("fusion", "staging", "phases")}
         out["unmapped"] = list(self.unmapped)
         out.update(self.fusion.to_dict() if self.fusion is not None else {"groups": None})
         out.update(self.staging.to_dict() if self.staging is not None else {"staging": None})
+        out.update(self.phases.to_dict())
         return out
 
 
 def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
                     progress: Callable[[str, int, int], None] | None = None) -> NetworkResult:
-    """Compile `wl` for `acg` (and, with `options.validate`, simulate it end to end).
+    """Compile `wl` for `acg` (and, with `options.validate`, simulate it end to end), timing each phase
+    (`NetworkResult.phases`); `progress(what, done, total)` hears of each phase and step as it goes
+    (total 0: not known).
 
     Raises SpecError for a network that cannot be compiled at all (its activations do not fit
     off-chip memory, a conversion between layers that does not exist); a layer with no mapping is
     a record with its reason, and the result is then not simulated."""
-    start = time.perf_counter()
-    net, file_peak = _ordered(wl, options)
-    _check_fits(wl, acg, net, plan_memory(net))
-    tensors = seeded_tensors(net, options.seed)
-    net, reference = calibrate(net, tensors)
+    start, watch, report = time.perf_counter(), Stopwatch(), progress or _silent
+    with watch("schedule"):
+        report("scheduling", 0, 0)
+        order, file_peak = _order(wl, options)
+    with watch("build"):
+        net = build_network(wl, order)
+    with watch("memory_plan"):
+        _check_fits(wl, acg, net, plan_memory(net))
+    with watch("calibrate"):
+        report("calibrating", 0, 0)
+        tensors = seeded_tensors(net, options.seed)
+        net, reference = calibrate(net, tensors)
     solved: dict = {}  # layer_key -> (record, mapping): fusion's solves are the final mapping's too
     split_solved: dict = {}  # core count -> the same, for the slices of steps split over cores
-    fusion = None
+    step_cost = _step_cost(acg, options, solved, split_solved)
+    with watch("layer_mapping"):
+        for k, step in enumerate(net.steps):
+            report(f"mapping {step.layer.name}", k, len(net.steps))
+            step_cost(step.layer)
+    fusion, mapped = None, _solves(solved, split_solved)
     if options.fuse == "auto":
-        fusion = plan_fusion(net, acg, _step_cost(acg, options, solved, split_solved, progress),
-                             parallel_cost=_parallel_cost(acg, options, split_solved) if acg.cores > 1 else None)
-        net = fused_network(net, fusion)
+        with watch("fusion_search"):
+            fusion = plan_fusion(net, acg, step_cost, progress=progress,
+                                 parallel_cost=_parallel_cost(acg, options, split_solved) if acg.cores > 1 else None)
+            net = fused_network(net, fusion)
+    searched = _solves(solved, split_solved)
+    with watch("final_mapping"):
+        records, mappings, splits = _final_mapping(net, fusion, acg, options, solved, split_solved, report)
+    _note_solves(watch, mapped, searched, _solves(solved, split_solved))
+    with watch("memory_plan"):
+        interleaved = tuple((g.start, g.stop) for g in fusion.groups if g.bands > 1) if fusion else ()
+        plan, peak, staging = plan_memory(net, interleaved), peak_bytes(net), predict_staging(net, acg)
+    result = NetworkResult(net, tuple(records), mappings, plan, peak, time.perf_counter() - start,
+                           file_peak_bytes=file_peak, onchip_bytes=onchip_capacity(acg)[1], fusion=fusion,
+                           splits=splits, clock_ghz=acg.clock_ghz, staging=staging, phases=watch.times())
+    if not options.validate:
+        return result
+    if not result.mapped:
+        return replace(result, error="not simulated: some layers have no mapping")
+    return _validate(result, acg, tensors, reference, report, watch)
+
+
+def _silent(what: str, done: int, total: int) -> None:
+    """A progress callback that tells no one."""
+
+
+def _solves(solved: dict, split_solved: dict) -> list[LayerResult]:
+    """The records of the solves made so far (whole steps and slices; a cache only grows)."""
+    return [r for r, _ in solved.values()] + [r for done in split_solved.values() for r, _ in done.values()]
+
+
+def _note_solves(watch: Stopwatch, mapped: list[LayerResult], searched: list[LayerResult],
+                 every: list[LayerResult]) -> None:
+    """The solves of layer mapping (`mapped`: all made by its end), of the fusion search (those made
+    by its end, `searched`, less those) and the slowest of `every` solve."""
+    def seconds(records: list[LayerResult]) -> float:
+        return math.fsum(r.solve_seconds for r in records)
+    slowest = max(every, key=lambda r: r.solve_seconds, default=None)
+    watch.note(layer_solves=len(mapped), layer_solve_seconds=seconds(mapped),
+               fusion_solves=len(searched) - len(mapped),
+               fusion_solve_seconds=max(0.0, seconds(searched) - seconds(mapped)),
+               slowest_solve=None if slowest is None else slowest.name,
+               slowest_solve_seconds=0.0 if slowest is None else slowest.solve_seconds)
+
+
+def _final_mapping(net: Network, fusion: FusionPlan | None, acg: ACG, options: CompileOptions, solved: dict,
+                   split_solved: dict, report: Callable[[str, int, int], None]) -> tuple:
+    """Per step of the (fused) network: its record, its mapping (None: banded or unmapped) and its split."""
     steps = [s.layer for s in net.steps]
     banded = _banded_steps(net, fusion, acg, options, solved, split_solved)
     todo = [i for i in range(len(steps)) if i not in banded]
-
     done = itertools.count(1)
 
     def mapped(name: str) -> None:
-        count = next(done)
-        if progress:
-            progress(f"mapping {name}", count, len(todo))
+        report(f"final mapping {name}", next(done), len(todo))
     results = dict(zip(todo, map_layers([steps[i] for i in todo], acg, options.layer_options(), progress=mapped,
                                         done=solved), strict=True))
     records = [banded[i].record(steps[i].name) if i in banded else results[i][0] for i in range(len(steps))]
     splits = _splits(net, acg, options, records, split_solved, banded)
     mappings = tuple(results[i][1] if i in results else None for i in range(len(steps)))
-    interleaved = tuple((g.start, g.stop) for g in fusion.groups if g.bands > 1) if fusion else ()
-    result = NetworkResult(net, tuple(records), mappings, plan_memory(net, interleaved), peak_bytes(net),
-                           time.perf_counter() - start, file_peak_bytes=file_peak,
-                           onchip_bytes=onchip_capacity(acg)[1], fusion=fusion, splits=splits,
-                           clock_ghz=acg.clock_ghz, staging=predict_staging(net, acg))
-    if not options.validate:
-        return result
-    if not result.mapped:
-        return replace(result, error="not simulated: some layers have no mapping")
-    return _validate(result, acg, tensors, reference, progress)
+    return records, mappings, splits
 
 
-def _step_cost(acg: ACG, options: CompileOptions, solved: dict, split_solved: dict, progress) -> Callable:
+def _step_cost(acg: ACG, options: CompileOptions, solved: dict, split_solved: dict) -> Callable:
     """A step's objective at its optimum (None: no mapping), on the best number of cores for a step
     that keeps nothing on chip; each distinct computation is solved once."""
-    solves = itertools.count(1)
-
     def cost(layer) -> float | None:
-        if progress and layer_key(layer) not in solved:
-            progress(f"fusion: solving {layer.name}", next(solves), 0)
         record, _ = map_layers([layer], acg, options.layer_options(), done=solved)[0]
         if not record.mapped:
             return None
@@ -289,52 +340,61 @@ def _splits(net: Network, acg: ACG, options: CompileOptions, records: list[Layer
     return tuple(out)
 
 
-def _ordered(wl: Workload, options: CompileOptions) -> tuple[Network, int]:
-    """The network in the order `options.order` asks for (the file's unless the optimal one has a lower
-    peak: ties keep the file's order), with the file order's peak."""
+def _order(wl: Workload, options: CompileOptions) -> tuple[list[str] | None, int]:
+    """The order `options.order` asks for (None: the file's, also kept unless the optimal one has a
+    lower peak), with the file order's peak."""
     g = memory_graph(wl)
     file_peak = order_peak(g, g.units)
     if options.order == "optimal":
         best = optimal_schedule(g, time_limit=options.time_limit)
         if best.peak_bytes < file_peak:
-            return build_network(wl, list(best.order)), file_peak
-    return build_network(wl), file_peak
+            return list(best.order), file_peak
+    return None, file_peak
 
 
-def _validate(result: NetworkResult, acg: ACG, tensors, reference, progress) -> NetworkResult:
+def _validate(result: NetworkResult, acg: ACG, tensors, reference, report: Callable[[str, int, int], None],
+              watch: Stopwatch) -> NetworkResult:
+    """`result` simulated end to end (its lowering and simulation timed on `watch`)."""
     net = result.network
     start = time.perf_counter()
-    units = _units(result)
-
+    with watch("lowering"):
+        report("lowering", 0, 0)
+        units = _units(result)
     done = itertools.count(1)
 
     def simulated(name: str) -> None:
-        count = next(done)
-        if progress:
-            progress(f"simulating {name}", count, len(net.steps))
-    staging = result.staging
+        report(f"simulating {name}", next(done), len(net.steps))
     try:
-        if staging is not None:  # the layers read what staging brought into their off-chip memory
-            phase_in = run_phase(staging.plan.inbound, acg, tensors)
-            tensors = phase_in.arrived
-        run = simulate_network(net, units, result.plan, acg, tensors, reference, progress=simulated)
-        if staging is not None:
-            phase_out = run_phase(staging.plan.outbound, acg, run.outputs)
-            returned = all(outputs_equal(phase_out.arrived[n], reference[n].reshape(phase_out.arrived[n].shape))
-                           for n in net.outputs)
-            staging = replace(staging, simulated_in=PhaseCost(phase_in.cycles, phase_in.energy_pj),
-                              simulated_out=PhaseCost(phase_out.cycles, phase_out.energy_pj),
-                              returned_valid=returned,
-                              prefetch_cycles=prefetch_end(_needs(result, run), phase_in.landed) + phase_out.cycles)
+        with watch("simulation"):
+            staging, run = _simulate(result, acg, units, tensors, reference, simulated)
     except SimError as exc:
         return replace(result, valid=False, error=f"simulation failed: {exc}",
-                       simulation_seconds=time.perf_counter() - start)
+                       simulation_seconds=time.perf_counter() - start, phases=watch.times())
     mismatch = run.first_mismatch or (None if staging is None or staging.returned_valid
                                       else f"{', '.join(net.outputs)} (returned to {staging.plan.source})")
     return replace(result, records=_with_simulation(result.records, run), valid=mismatch is None,
                    first_mismatch=mismatch, simulation_seconds=time.perf_counter() - start, staging=staging,
                    error=None if mismatch is None else
-                   f"the simulated output of '{mismatch}' differs from the reference")
+                   f"the simulated output of '{mismatch}' differs from the reference", phases=watch.times())
+
+
+def _simulate(result: NetworkResult, acg: ACG, units: list[Unit], tensors, reference,
+              simulated: Callable[[str], None]) -> tuple[StagingResult | None, NetworkRun]:
+    """The staging (its simulated figures filled in) and the network's run: staging in, the steps,
+    the outputs back (raises SimError for what the simulator rejects)."""
+    net, staging = result.network, result.staging
+    if staging is not None:  # the layers read what staging brought into their off-chip memory
+        phase_in = run_phase(staging.plan.inbound, acg, tensors)
+        tensors = phase_in.arrived
+    run = simulate_network(net, units, result.plan, acg, tensors, reference, progress=simulated)
+    if staging is None:
+        return None, run
+    phase_out = run_phase(staging.plan.outbound, acg, run.outputs)
+    returned = all(outputs_equal(phase_out.arrived[n], reference[n].reshape(phase_out.arrived[n].shape))
+                   for n in net.outputs)
+    return replace(staging, simulated_in=PhaseCost(phase_in.cycles, phase_in.energy_pj),
+                   simulated_out=PhaseCost(phase_out.cycles, phase_out.energy_pj), returned_valid=returned,
+                   prefetch_cycles=prefetch_end(_needs(result, run), phase_in.landed) + phase_out.cycles), run
 
 
 def _needs(result: NetworkResult, run: NetworkRun) -> list[tuple[float, tuple[str, ...]]]:

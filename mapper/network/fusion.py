@@ -82,6 +82,15 @@ def best_partition(n: int, group_cost: Callable[[int, int], float | None],
     return best[n], tuple(reversed(runs))
 
 
+def candidate_groups(n: int, max_group: int = MAX_GROUP) -> int:
+    """How many runs of 2..`max_group` consecutive steps `best_partition` costs over `n` steps.
+
+    >>> candidate_groups(13), candidate_groups(1)
+    (33, 0)
+    """
+    return sum(min(j, max_group) - 1 for j in range(1, n + 1))
+
+
 def brute_force_partition(n: int, group_cost: Callable[[int, int], float | None],
                           max_group: int = MAX_GROUP) -> tuple[float, tuple[tuple[int, int], ...]]:
     """`best_partition` by enumerating all 2^(n-1) partitions (for tests on small networks)."""
@@ -291,9 +300,11 @@ def _bridged(net: Network, start: int, stop: int, values: list[str]) -> bool:
 
 
 def plan_fusion(net: Network, acg: ACG, step_cost: StepCost, max_group: int = MAX_GROUP,
-                parallel_cost: ParallelCost | None = None) -> FusionPlan:
+                parallel_cost: ParallelCost | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> FusionPlan:
     """The partition of `net`'s steps into fused groups with the least total cost under `step_cost`
-    (and, on several cores, `parallel_cost` for a group's bands run at once)."""
+    (and, on several cores, `parallel_cost` for a group's bands run at once); `progress(what, done,
+    total)` hears of each candidate group before it is solved, and of the last one done."""
     n = len(net.steps)
     single = [step_cost(s.layer) for s in net.steps]
     unfused = math.fsum(c for c in single if c is not None)
@@ -301,11 +312,15 @@ def plan_fusion(net: Network, acg: ACG, step_cost: StepCost, max_group: int = MA
         return FusionPlan(tuple(Group(i, i + 1, (), c or 0.0) for i, c in enumerate(single)), unfused, unfused)
     options: dict[str, list[str]] = {}
     groups: dict[tuple[int, int], Group | None] = {}
+    candidates = candidate_groups(n, max_group)
 
     def cost_of(i: int, j: int) -> float | None:
         if j - i == 1:
             return single[i]
         if (i, j) not in groups:
+            if progress:
+                names = f"{net.steps[i].layer.name} .. {net.steps[j - 1].layer.name}"
+                progress(f"fusion search: {names} ({j - i} steps)", len(groups), candidates)
             for v in fusable_values(net, i, j):
                 if v not in options:
                     options[v] = home_options(net, acg, v)
@@ -315,6 +330,8 @@ def plan_fusion(net: Network, acg: ACG, step_cost: StepCost, max_group: int = MA
         return None if g is None else g.cost
 
     total, runs = best_partition(n, cost_of, max_group)
+    if progress:
+        progress("fusion search: done", len(groups), candidates)
     chosen = tuple(groups[(i, j)] if j - i > 1 else Group(i, j, (), single[i]) for i, j in runs)
     return FusionPlan(chosen, total, unfused)
 

@@ -64,12 +64,14 @@ WALL_FACTOR, WALL_MIN = 10, 60.0
 # it prunes here: with per-transfer counts in the model (edge set-up latency), level 1 (the default)
 # spent 40 s of wall time in the LP on ResNet-50 conv1 for a proof that level 0 finds in 1 s.
 LINEARIZATION = 0
-# Presolve probing at level 1, not CP-SAT's default 2: level 2 probes every Boolean of the model (its
+# Presolve probing off (level 0), not CP-SAT's default 2: level 2 probes every Boolean of the model (its
 # thousands of tile-choice literals) and was two thirds of the deterministic time of a latency solve
-# on hvx_like; level 0 is faster still on ResNet-50 but without probing's equivalences the presolve's
-# fixpoint loops (which count no deterministic time) took 3.7x the CPU time on a genesys GEMM
-# (128 x 1000 x 100). Level 1 proves the same optima (tests hold CP-SAT equal to exhaustive search).
-PROBING = 1
+# on hvx_like; level 1 still spent 3 of the 10 units of a tesla_npu_like GEMM probing, which left
+# DeepBench's GEMMs unproven there (docs/results/solve-times.md#gemm). Level 1 was kept once because
+# without it the presolve's fixpoint loops took 3.7x the CPU time on a genesys GEMM: that was the
+# lin_max presolve of `cpmodel.Model.maximum` over long sums, since removed. The optima are the same
+# (tests hold CP-SAT equal to exhaustive search).
+PROBING = 0
 
 
 def _lcm_of(values) -> int:

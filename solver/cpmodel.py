@@ -4,6 +4,14 @@ Domains are kept tight: a product's domain is the product of its factors' (or a 
 caller knows to be tighter), so that no domain and no linear sum comes near int64 overflow
 (`LIMIT`). A bound that would exceed it is clipped and counted in `Model.clipped`: the model is then
 a restriction (mappings beyond it are left out), which the caller reports.
+
+A maximum's arguments are variables (`Model.named`), never sums. CP-SAT's presolve of a lin_max
+whose arguments are long linear expressions (the latency's serial sum and per-engine busy sums: ten
+terms and more, coefficients up to ~1e6) ran for minutes in its fixpoint loop, which counts no
+deterministic time and does not heed the time limit: 82 s on the 1 x 10 x 8 GEMM on genesys
+(tiny_net's fc), which then stopped after presolve with no search at all. With each sum a variable
+of its own, defined by one linear equality, the same model presolves in 20 ms and is proven
+optimal in 0.07 s (figures: docs/results/solve-times.md#gemm). The model is the same relation.
 """
 
 from __future__ import annotations
@@ -100,8 +108,17 @@ class Model:
         if lo == hi:
             return (lo, lo, lo)
         v = self.m.NewBoolVar(self.name(prefix)) if (lo, hi) == (0, 1) else self.var(lo, hi, prefix)
-        self.m.AddMaxEquality(v, [t[0] for t in terms])
+        self.m.AddMaxEquality(v, [self.named(t, f"{prefix}_arg") for t in terms])
         return (v, lo, hi)
+
+    def named(self, term: Term, prefix: str):
+        """The term as a constant or a variable: a sum gets a variable of its own, defined by a linear
+        equality (`maximum`'s arguments; see the module doc)."""
+        if isinstance(term[0], int | cp_model.IntVar):
+            return term[0]
+        v = self.var(term[1], term[2], prefix)
+        self.m.Add(v == term[0])
+        return v
 
     def half(self, term: Term, prefix: str) -> Term:
         """floor(term / 2)."""

@@ -64,12 +64,19 @@ WALL_FACTOR, WALL_MIN = 10, 60.0
 # it prunes here: with per-transfer counts in the model (edge set-up latency), level 1 (the default)
 # spent 40 s of wall time in the LP on ResNet-50 conv1 for a proof that level 0 finds in 1 s.
 LINEARIZATION = 0
-# Presolve probing at level 1, not CP-SAT's default 2: level 2 probes every Boolean of the model (its
+# Presolve probing off (level 0), not CP-SAT's default 2: level 2 probes every Boolean of the model (its
 # thousands of tile-choice literals) and was two thirds of the deterministic time of a latency solve
-# on hvx_like; level 0 is faster still on ResNet-50 but without probing's equivalences the presolve's
-# fixpoint loops (which count no deterministic time) took 3.7x the CPU time on a genesys GEMM
-# (128 x 1000 x 100). Level 1 proves the same optima (tests hold CP-SAT equal to exhaustive search).
-PROBING = 1
+# on hvx_like; level 1 still spent 3 of the 10 units of a tesla_npu_like GEMM probing, which left
+# DeepBench's GEMMs unproven there (docs/results/solve-times.md#gemm). Level 1 was kept once because
+# without it the presolve's fixpoint loops took 3.7x the CPU time on a genesys GEMM: that was the
+# lin_max presolve of `cpmodel.Model.maximum` over long sums, since removed. The optima are the same
+# (tests hold CP-SAT equal to exhaustive search).
+PROBING = 0
+# One presolve round, not CP-SAT's default 3: a DeepBench GEMM's M dim has up to ~18,000 tile chains,
+# whose one-hots presolve expands to ~330,000 at-most-ones, and each round's clause-to-exactly-one
+# and at-most-one overlap passes spent their 1-unit work limits again: 6 of the 10 units of
+# tesla_npu_like's 7680 x 16 x 2560, which then ended with a 20 % gap (one round: proven in 7.9).
+PRESOLVE_ITERATIONS = 1
 
 
 def _lcm_of(values) -> int:
@@ -164,6 +171,7 @@ def _run(pb: _Problem, acg: ACG, minimise, det_limit: float, wall_limit: float, 
     p.random_seed = seed
     p.linearization_level = LINEARIZATION
     p.cp_model_probing_level = PROBING
+    p.max_presolve_iterations = PRESOLVE_ITERATIONS
     p.max_deterministic_time = max(det_limit, 1e-3)
     p.max_time_in_seconds = max(wall_limit, 1e-3)
     if workers > 1:

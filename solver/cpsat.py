@@ -17,9 +17,19 @@ incumbent EDP / energy bound. Every mapping left out is proven no better than th
 the mappings still in play have EDP >= Lb x their energy bound: a proven bound, never a rescaling
 of the incumbent.
 
+Ties. Latency and energy are lexicographic (`cost.rank`): after the objective's solve, a second
+solve on the same model minimises the tie-breaker (latency: energy; energy: latency) with the
+objective held at most at the value found (model units), hinted with the first solution. It gets
+what the first solve left of the deterministic limit and of the wall cap, at least `TIE_FLOOR` of
+each (fixed, so deterministic; a layer may take 1 + TIE_FLOOR times its limit). The first solve is
+today's single solve, so the objective, status, bound and gap never get worse; the second's mapping
+replaces the first's only if its `cost.rank` key is smaller. `Solution.tie_break`: 'optimal' when
+the tie-breaker is proven minimal over the mappings no worse in the objective (exact model).
+
 Smaller models, same optima. The best greedy mapping (the search's hint) is an incumbent; a binding
 whose floor (`floor_of`: its fewest instructions times its shortest interval, a lower bound of its
-compute cycles) exceeds it cannot hold the optimum and is not built (latency and energy only: EDP
+compute cycles) exceeds it cannot hold the optimum, nor a tie, and is not built (a floor equal to
+the incumbent's figure is kept) (latency and energy only: EDP
 reports latency and energy bounds over the whole space).
 
 Limits. `time_limit` (nominal seconds) is a limit on CP-SAT's deterministic time, its own count of

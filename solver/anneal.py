@@ -45,7 +45,7 @@ def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, opti
     begin = starts(scorer, rng, options.starts, options.greedy_start)
     if not begin:
         return scorer.solution("anneal", scorer.spent())
-    chains = [min((c for c in begin if c[0] == k), key=scorer.score) for k in sorted({c[0] for c in begin})]
+    chains = [min((c for c in begin if c[0] == k), key=scorer.key) for k in sorted({c[0] for c in begin})]
     values = [scorer.score(c) for c in chains]
     for step in range(options.steps):
         if scorer.spent():

@@ -17,9 +17,19 @@ incumbent EDP / energy bound. Every mapping left out is proven no better than th
 the mappings still in play have EDP >= Lb x their energy bound: a proven bound, never a rescaling
 of the incumbent.
 
+Ties. Latency and energy are lexicographic (`cost.rank`): after the objective's solve, a second
+solve on the same model minimises the tie-breaker (latency: energy; energy: latency) with the
+objective held at most at the value found (model units), hinted with the first solution. It gets
+what the first solve left of the deterministic limit and of the wall cap, at least `TIE_FLOOR` of
+each (fixed, so deterministic; a layer may take 1 + TIE_FLOOR times its limit). The first solve is
+today's single solve, so the objective, status, bound and gap never get worse; the second's mapping
+replaces the first's only if its `cost.rank` key is smaller. `Solution.tie_break`: 'optimal' when
+the tie-breaker is proven minimal over the mappings no worse in the objective (exact model).
+
 Smaller models, same optima. The best greedy mapping (the search's hint) is an incumbent; a binding
 whose floor (`floor_of`: its fewest instructions times its shortest interval, a lower bound of its
-compute cycles) exceeds it cannot hold the optimum and is not built (latency and energy only: EDP
+compute cycles) exceeds it cannot hold the optimum, nor a tie, and is not built (a floor equal to
+the incumbent's figure is kept) (latency and energy only: EDP
 reports latency and energy bounds over the whole space).
 
 Limits. `time_limit` (nominal seconds) is a limit on CP-SAT's deterministic time, its own count of
@@ -34,12 +44,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from ortools.sat.python import cp_model
 
-from mapper.mapping.cost import evaluate, exact, static_pj_per_cycle, transfer
+from mapper.mapping.cost import TIE_BREAK, evaluate, exact, rank, static_pj_per_cycle, transfer
 from mapper.mapping.mapping import Mapping
 from mapper.spec.acg import ACG
 from mapper.spec.workload import Layer
@@ -60,6 +70,7 @@ DET_PER_SECOND = 1.0  # CP-SAT deterministic units per nominal second of the tim
 BUDGET = 2**58  # the largest objective term a model may reach (sums stay below cpmodel.LIMIT)
 QUANTUM, PRODUCT = 2**30, 2**60  # EDP: latency in at most QUANTUM quanta, the product below PRODUCT
 WALL_FACTOR, WALL_MIN = 10, 60.0
+TIE_FLOOR = 0.1  # the tie-break solve's least share of the layer's limits (see the module doc)
 # CP-SAT's LP relaxation of the model's products (McCormick cuts over wide domains) costs far more than
 # it prunes here: with per-transfer counts in the model (edge set-up latency), level 1 (the default)
 # spent 40 s of wall time in the LP on ResNet-50 conv1 for a proof that level 0 finds in 1 s.
@@ -228,18 +239,18 @@ def _hint(pb: _Problem, k: int, point: Point) -> None:
             m.AddHint(lit, on)
 
 
-def _greedy(spaces: list[Space], acg: ACG, objective: str) -> tuple[Fraction, Space, Point] | None:
-    """The best legal greedy mapping that is a point of the space (its objective, space and point):
-    the search's starting hint, the incumbent that prunes bindings, and the fallback when the
-    search finds nothing within its limit (on big models the root relaxation alone can take a
+def _greedy(spaces: list[Space], acg: ACG, objective: str) -> tuple[tuple[Fraction, ...], Space, Point] | None:
+    """The best legal greedy mapping that is a point of the space (its `cost.rank` key, space and
+    point): the search's starting hint, the incumbent that prunes bindings, and the fallback when
+    the search finds nothing within its limit (on big models the root relaxation alone can take a
     while)."""
     best = None
     for space in spaces:
         point = greedy_point(space, acg)
         if point is not None:
-            value = evaluate(decode(space, point, acg), acg).objective(objective)
-            if best is None or value < best[0]:
-                best = (value, space, point)
+            key = rank(evaluate(decode(space, point, acg), acg), objective)
+            if best is None or key < best[0]:
+                best = (key, space, point)
     return best
 
 
@@ -255,8 +266,9 @@ def floor_of(space: Space, acg: ACG, objective: str) -> Fraction:
 
 def prune(spaces: list[Space], acg: ACG, objective: str, incumbent: Fraction | None) -> list[Space]:
     """The spaces whose floor does not exceed the incumbent's figure (the others cannot hold the
-    optimum, so the model leaves them out and stays exact). Not for EDP: its latency and energy
-    bounds (`Solution.bounds`) are proven over the whole space."""
+    optimum, so the model leaves them out and stays exact). A floor equal to the incumbent's figure
+    is kept: that binding may hold a mapping as fast (as frugal) and better on the tie-breaker. Not
+    for EDP: its latency and energy bounds (`Solution.bounds`) are proven over the whole space."""
     if incumbent is None or objective == "edp":
         return spaces
     return [s for s in spaces if floor_of(s, acg, objective) <= incumbent]
@@ -264,11 +276,12 @@ def prune(spaces: list[Space], acg: ACG, objective: str, incumbent: Fraction | N
 
 def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float = 10.0, workers: int = 1,
           seed: int = 0) -> Solution:
-    """The best mapping of `layer` on `acg` under the cost model (see the module doc)."""
+    """The best mapping of `layer` on `acg` under the cost model (see the module doc): the objective,
+    then (latency, energy) its tie-breaker with the objective held at the value found."""
     start = time.perf_counter()
     spaces = spaces_of(layer, acg)
     greedy = _greedy(spaces, acg, objective)
-    pb = _problem(prune(spaces, acg, objective, greedy[0] if greedy else None), acg)
+    pb = _problem(prune(spaces, acg, objective, greedy[0][0] if greedy else None), acg)
     wall = max(WALL_MIN, WALL_FACTOR * time_limit)
     det = time_limit * DET_PER_SECOND
     if pb.mm.clipped:
@@ -278,22 +291,47 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
         _hint(pb, *fallback)
     if objective == "edp":
         return _edp(pb, layer, acg, det, wall, seed, workers, start, fallback)
-    run = _run(pb, acg, objective, det, wall, seed, workers)
-    if run.mapping is None and run.status == cp_model.UNKNOWN and fallback is not None:
-        run = _greedy_run(pb, run, fallback, acg)
-    if run.mapping is None:
-        return _no_mapping(run, pb, layer, acg, objective, det, start)
-    true = evaluate(run.mapping, acg).objective(objective)
-    if fallback is not None and run.status != cp_model.OPTIMAL and greedy[0] < true:
+    first = _run(pb, acg, objective, det, wall, seed, workers)
+    if first.mapping is None and first.status == cp_model.UNKNOWN and fallback is not None:
+        first = _greedy_run(pb, first, fallback, acg)
+    if first.mapping is None:
+        return _no_mapping(first, pb, layer, acg, objective, det, start)
+    if fallback is not None and first.status != cp_model.OPTIMAL and \
+            greedy[0] < rank(evaluate(first.mapping, acg), objective):
         # the search stopped on a point worse than its hint (CP-SAT may drop a hint): keep the hint
-        run, true = _greedy_run(pb, run, fallback, acg), greedy[0]
+        first = _greedy_run(pb, first, fallback, acg)
+    run, tie = _tie_break(pb, acg, objective, first, det, wall, seed, workers)
+    true = evaluate(run.mapping, acg).objective(objective)
     divisor, is_exact = (pb.sc.time, pb.sc.exact_time) if objective == "latency" else \
         (pb.sc.energy, pb.sc.exact_energy)
     model_value = Fraction(run.latency if objective == "latency" else run.energy, divisor)
-    bound = min(Fraction(run.bound, divisor), true)
+    bound = min(Fraction(first.bound, divisor), true)
     status = "optimal" if bound == true else "feasible"
     return Solution("cpsat", objective, status, run.mapping, true, bound, time.perf_counter() - start,
-                    limit=_limit(run, det, wall), model_objective=model_value, exact=is_exact)
+                    limit=_limit(first, det, wall), model_objective=model_value, exact=is_exact, tie_break=tie)
+
+
+def _tie_break(pb: _Problem, acg: ACG, objective: str, first: _Run, det_limit: float, wall: float, seed: int,
+               workers: int) -> tuple[_Run, str]:
+    """Minimise the tie-breaker (`TIE_BREAK`) subject to the objective <= its value in `first` (model
+    units), hinted with `first`'s point, within what `first` left of the limits (at least `TIE_FLOOR`
+    of them). Its mapping replaces `first`'s only if its `cost.rank` key is smaller (in a relaxed
+    model the held value is not the exact figure). 'optimal' when the tie-breaker is proven minimal
+    over the mappings no worse in the objective (exact model), else 'feasible'."""
+    figures = {"latency": (pb.latency, first.latency), "energy": (pb.energy, first.energy)}
+    held, value = figures[objective]
+    pb.mm.m.Add(held <= value)
+    second = figures[TIE_BREAK[objective]][0]
+    _hint(pb, *first.point)
+    r = _run(pb, acg, second, max(det_limit - first.det, TIE_FLOOR * det_limit),
+             max(wall - first.wall, TIE_FLOOR * wall), seed, workers)
+    proven = r.status == cp_model.OPTIMAL and pb.sc.exact_time and pb.sc.exact_energy
+    better = r.mapping is not None and rank(evaluate(r.mapping, acg), objective) < \
+        rank(evaluate(first.mapping, acg), objective)
+    tie = "optimal" if proven else "feasible"
+    if not better:
+        return first, tie
+    return replace(r, bound=first.bound, det=first.det + r.det, wall=first.wall + r.wall), tie
 
 
 def _greedy_run(pb: _Problem, run: _Run, fallback: tuple[int, Point], acg: ACG) -> _Run:

@@ -46,7 +46,7 @@ def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, opti
     for _ in range(options.generations):
         if scorer.spent() or not population:
             break
-        ranked = sorted(population, key=scorer.score)
+        ranked = sorted(population, key=scorer.key)
         children = ranked[:min(options.elite, len(ranked))]
         for k in sorted({c[0] for c in ranked}):  # every binding keeps its best: a niche for crossover
             best = next(c for c in ranked if c[0] == k)
@@ -66,8 +66,8 @@ def solve(layer: Layer, acg: ACG, objective: str, time_limit: float | None, opti
 
 
 def select(population: list[Candidate], scorer: Scorer, rng: random.Random, size: int) -> Candidate:
-    """Tournament selection: the best of `size` points drawn at random."""
-    return min((rng.choice(population) for _ in range(size)), key=scorer.score)
+    """Tournament selection: the best (least `Scorer.key`) of `size` points drawn at random."""
+    return min((rng.choice(population) for _ in range(size)), key=scorer.key)
 
 
 def breed(scorer: Scorer, a: Candidate, b: Candidate, rng: random.Random, mutation: float) -> Candidate | None:

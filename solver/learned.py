@@ -79,7 +79,7 @@ def propose(scorer: Scorer, measured: dict[Candidate, object], rng: random.Rando
             options: LearnedOptions) -> list[Candidate]:
     """Neighbours of the best measured points and random points: up to `candidates`, legal and, with
     a prior, small enough to measure (deterministic order)."""
-    best = sorted((c for c, v in measured.items() if v is not None), key=lambda c: measured[c])[:options.parents]
+    best = sorted((c for c, v in measured.items() if v is not None), key=scorer.key)[:options.parents]
     pool = {}
     for k, point in best:
         if scorer.spent():

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mapper.mapping.cost import Cost, evaluate
+from mapper.mapping.cost import TIE_BREAK, Cost, evaluate, rank
 from mapper.mapping.mapping import Mapping
 from mapper.program.lower import lower
 from mapper.spec.acg import ACG
@@ -36,6 +36,7 @@ from solver.options import option
 from solver.space import Point, Progress, Solution, Space, greedy_point, layer_spaces, legal, sample
 
 Candidate = tuple[int, Point]  # (index of its space among the layer's spaces, point)
+Key = tuple[Fraction, ...]  # `cost.rank`: the objective, then its tie-breaker
 
 MAX_INSTRUCTIONS = 20_000  # default: larger programs are not measured
 
@@ -83,9 +84,9 @@ class Scorer:
         self.start = time.perf_counter()
         self.evaluations = self.measurements = 0
         self._mappings: dict[Candidate, Mapping | None] = {}
-        self._predicted: dict[Candidate, Fraction | None] = {}
-        self._measured: dict[Candidate, Fraction | None] = {}
-        self.best: tuple[Fraction, Candidate] | None = None
+        self._predicted: dict[Candidate, Key | None] = {}
+        self._measured: dict[Candidate, Key | None] = {}
+        self.best: tuple[Key, Candidate] | None = None
         self.trace: list[Progress] = []
 
     # -- the oracles ---------------------------------------------------------------------------------
@@ -97,22 +98,29 @@ class Scorer:
 
     def predict(self, cand: Candidate) -> Fraction | None:
         """The cost model's objective (None: illegal); one evaluation the first time."""
+        key = self._predict(cand)
+        return None if key is None else key[0]
+
+    def _predict(self, cand: Candidate) -> Key | None:
         if cand not in self._predicted:
             m = self.mapping(cand)
             if m is not None:
                 self.evaluations += 1
                 cost = evaluate(m, self.acg)
                 measurable = program_instructions(cost) <= self.budget.max_instructions
-                self._predicted[cand] = cost.objective(self.objective) if measurable or not self.budget.measure \
-                    else None
+                self._predicted[cand] = rank(cost, self.objective) if measurable or not self.budget.measure else None
             else:
                 self._predicted[cand] = None
         return self._predicted[cand]
 
     def measure(self, cand: Candidate) -> Fraction | None:
         """The simulated objective (None: illegal, wrong or too large to measure); one measurement."""
+        key = self._measure(cand)
+        return None if key is None else key[0]
+
+    def _measure(self, cand: Candidate) -> Key | None:
         if cand not in self._measured:
-            value = None
+            key = None
             if self.predict(cand) is not None:  # legal and small enough
                 self.measurements += 1
                 try:
@@ -121,17 +129,26 @@ class Scorer:
                     result = None
                 if result is not None and result.matches_reference:
                     cycles, energy = Fraction(result.cycles), Fraction(result.energy_pj)
-                    value = {"latency": cycles, "energy": energy, "edp": cycles * energy}[self.objective]
-            self._measured[cand] = value
+                    figures = {"latency": cycles, "energy": energy, "edp": cycles * energy}
+                    key = tuple(figures[f] for f in (self.objective, TIE_BREAK.get(self.objective)) if f)
+            self._measured[cand] = key
         return self._measured[cand]
 
+    def key(self, cand: Candidate) -> Key | None:
+        """The budget's oracle as a lexicographic key (`cost.rank`; measured: the simulated figures in
+        the same order); the best so far (the least key) and its history follow. The trace records
+        improvements of the objective only (a tie-break improvement keeps its figure)."""
+        key = self._measure(cand) if self.budget.measure else self._predict(cand)
+        if key is not None and (self.best is None or key < self.best[0]):
+            if self.best is None or key[0] < self.best[0][0]:
+                self.trace.append(Progress(self.seconds, self.evaluations, self.measurements, float(key[0])))
+            self.best = (key, cand)
+        return key
+
     def score(self, cand: Candidate) -> Fraction | None:
-        """The budget's oracle; the best so far and its history follow."""
-        value = self.measure(cand) if self.budget.measure else self.predict(cand)
-        if value is not None and (self.best is None or value < self.best[0]):
-            self.best = (value, cand)
-            self.trace.append(Progress(self.seconds, self.evaluations, self.measurements, float(value)))
-        return value
+        """The budget's oracle's objective (`key`'s first figure)."""
+        key = self.key(cand)
+        return None if key is None else key[0]
 
     def known(self, cand: Candidate) -> bool:
         """Whether scoring the candidate again would cost nothing."""
@@ -160,9 +177,9 @@ class Scorer:
             return Solution(strategy, self.objective, "infeasible", None, None, None, self.seconds, self.evaluations,
                             f"no legal mapping found in {self.evaluations} evaluations and {self.measurements} "
                             "measurements", limit, measurements=self.measurements)
-        value, cand = self.best
+        key, cand = self.best
         m = self.mapping(cand)
-        objective = evaluate(m, self.acg).objective(self.objective) if self.budget.measure else value
+        objective = evaluate(m, self.acg).objective(self.objective) if self.budget.measure else key[0]
         return Solution(strategy, self.objective, "feasible", m, objective, None, self.seconds, self.evaluations,
                         limit=limit, measurements=self.measurements, trace=tuple(self.trace))
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from mapper.mapping.binding import Binding, bind, no_binding_reason
-from mapper.mapping.cost import evaluate
+from mapper.mapping.cost import evaluate, rank
 from mapper.mapping.mapping import (
     Mapping,
     acg_digest,
@@ -115,6 +115,9 @@ class Solution:
     bounds: tuple[tuple[str, Fraction], ...] = ()  # proven lower bounds of other figures (EDP: latency, energy)
     measurements: int = 0  # simulator runs of lowered candidates (the learned strategy's costly oracle)
     trace: tuple[Progress, ...] = ()  # each improvement of the best so far (the local searches)
+    # CP-SAT's tie-break (`cost.rank`'s second figure, minimised with the objective held at its value):
+    # 'optimal' (proven minimal), 'feasible' (not proven) or None (no tie-break: EDP, other strategies)
+    tie_break: str | None = None
 
     @property
     def gap(self) -> float | None:
@@ -440,17 +443,19 @@ def greedy_point(space: Space, acg: ACG) -> Point | None:
 
 
 def best_of(candidates, acg: ACG, objective: str) -> tuple[Mapping | None, Fraction | None, int]:
-    """(best mapping, its objective, how many were scored) over candidate mappings (None = illegal)."""
-    best = best_value = None
+    """(best mapping, its objective, how many were scored) over candidate mappings (None = illegal),
+    ranked by `cost.rank`: the objective, ties broken by the other figure (the first one found wins
+    an exact tie)."""
+    best = best_key = None
     scored = 0
     for m in candidates:
         if m is None:
             continue
         scored += 1
-        value = evaluate(m, acg).objective(objective)
-        if best_value is None or value < best_value:
-            best, best_value = m, value
-    return best, best_value, scored
+        key = rank(evaluate(m, acg), objective)
+        if best_key is None or key < best_key:
+            best, best_key = m, key
+    return best, None if best_key is None else best_key[0], scored
 
 
 # --------------------------------------------------------------------------------------------------

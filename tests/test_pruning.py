@@ -42,7 +42,7 @@ def test_a_space_floor_bounds_every_point_and_pruning_keeps_the_optimum(objectiv
         best = min(evaluate(m, TINY).objective(objective) for m in (legal(space, p, TINY) for p in points(space))
                    if m is not None)
         assert floor <= best
-    incumbent = cpsat._greedy(spaces, TINY, objective)[0]
+    incumbent = cpsat._greedy(spaces, TINY, objective)[0][0]  # its rank key: the objective first
     if objective == "latency":  # vmac (4 lanes, no array) cannot beat the array's greedy mapping
         assert [s.binding.capability for s in cpsat.prune(spaces, TINY, objective, incumbent)] == ["mvmul"] * 2
     found, truth = cpsat.solve(GEMM, TINY, objective), exhaustive.solve(GEMM, TINY, objective)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mapper.mapping.cost import evaluate
+from mapper.mapping.cost import evaluate, rank
 from mapper.mapping.mapping import check_legal, greedy_mapping
 from mapper.program.lower import lower
 from mapper.spec.acg import load_acg, parse_acg
@@ -101,6 +101,9 @@ def test_cpsat_optimum_equals_exhaustive_and_simulates(spec, acg, objective) -> 
         return
     assert found.status == "optimal" and found.gap == 0
     assert found.objective == truth.objective
+    # Lexicographic: ties of the objective broken by the other figure, the same as exhaustive search's.
+    assert found.tie_break == "optimal"
+    assert rank(evaluate(found.mapping, acg), objective) == rank(evaluate(truth.mapping, acg), objective)
     # The model's objective is the cost model's figure for the decoded mapping, exactly.
     assert evaluate(found.mapping, acg).objective(objective) == found.objective
     assert check_legal(found.mapping, acg) == []
@@ -124,6 +127,7 @@ def test_cpsat_is_exact_with_setup_latency_intervals_and_power(extra, op, params
     layer = layer_from(op, **params)
     truth, found = exhaustive.solve(layer, acg, objective), cpsat.solve(layer, acg, objective)
     assert found.status == "optimal" and found.objective == truth.objective
+    assert rank(evaluate(found.mapping, acg), objective) == rank(evaluate(truth.mapping, acg), objective)
     assert evaluate(found.mapping, acg).objective(objective) == found.objective == found.model_objective
     assert simulate(lower(found.mapping), acg, seed=1).matches_reference
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mapper.app.cli import main
 from mapper.app.experiment import cases, load_experiment
-from mapper.mapping.cost import evaluate
+from mapper.mapping.cost import evaluate, rank
 from mapper.mapping.mapping import check_legal
 from mapper.network.flow import Options, map_layer
 from mapper.spec.acg import load_acg
@@ -28,7 +28,8 @@ from mapper.spec.workload import template_layer
 from solver import OptionError, cpsat, names, registry, solve
 from solver.neighbourhood import moves, neighbours, random_neighbour
 from solver.options import option
-from solver.space import Solution, greedy_point, layer_spaces, legal, sample
+from solver.search import Budget, Scorer
+from solver.space import Solution, greedy_point, layer_spaces, legal, points, sample
 
 TINY = load_acg("tiny")
 
@@ -226,3 +227,16 @@ def test_same_seed_same_result_and_records_count_the_work(strategy, budget) -> N
     assert (first.evaluations, first.measurements) == (second.evaluations, second.measurements)
     if budget.get("measure") or strategy == "learned":
         assert 0 < first.measurements <= budget.get("measurements", 10)
+
+
+
+def test_the_scorer_keeps_the_least_rank_key_among_equal_objectives() -> None:
+    """Every candidate scored: the scorer's best is the least `cost.rank` key (energy, then latency),
+    not the first of the most frugal; the layer has most frugal mappings of 8 different latencies."""
+    layer = template_layer("gemm", dict(M=1, N=4, K=8))
+    spaces = layer_spaces(layer, TINY)
+    scorer = Scorer(spaces, TINY, "energy", Budget(None))
+    keys = [key for key in (scorer.key((k, p)) for k, s in enumerate(spaces) for p in points(s)) if key is not None]
+    assert len({key[1] for key in keys if key[0] == min(keys)[0]}) == 8
+    assert scorer.best[0] == min(keys) == rank(evaluate(scorer.solution("t").mapping, TINY), "energy")
+    assert scorer.trace[-1].best == float(min(keys)[0])

@@ -143,6 +143,21 @@ class Cost:
         return sum(s.bytes for s in self.streams if s.offchip)
 
 
+TIE_BREAK = {"latency": "energy", "energy": "latency"}  # the figure that breaks an objective's ties
+
+
+def rank(cost: Cost, objective: str) -> tuple[Fraction, ...]:
+    """The lexicographic key every strategy minimises: the objective, then its tie-breaker (latency:
+    energy; energy: latency; EDP: none, its sweep already trades one for the other).
+
+    >>> c = Cost(Fraction(10), Fraction(7), Fraction(0), Fraction(0), Fraction(0), Fraction(0), (), (), 0, 0)
+    >>> rank(c, "latency"), rank(c, "energy"), rank(c, "edp")
+    ((Fraction(10, 1), Fraction(7, 1)), (Fraction(7, 1), Fraction(10, 1)), (Fraction(70, 1),))
+    """
+    second = TIE_BREAK.get(objective)
+    return (cost.objective(objective),) if second is None else (cost.objective(objective), cost.objective(second))
+
+
 def relevant_dims(layer: Layer, tensor: str) -> frozenset[str]:
     """The dims whose loops change `tensor`'s tile (those its accesses index)."""
     return _relevant(layer.expr, tensor)

@@ -130,6 +130,7 @@ def test_map_json_maps_and_validates_every_layer(tmp_path, capsys) -> None:
     assert [r["name"] for r in doc["layers"]] == ["conv1", "pool", "add", "fc"]
     for r in doc["layers"]:
         assert r["status"] == "optimal" and r["valid"] is True and r["error"] is None
+        assert r["tie_break"] == "optimal"  # energy proven minimal among the fastest mappings
         assert r["predicted_cycles"] > 0 and r["simulated_cycles"] > 0 and r["mapping"]["format"]
         assert (tmp_path / "out" / f"{r['name']}.yaml").is_file()
     assert doc["total"]["simulated_cycles"] == sum(r["simulated_cycles"] for r in doc["layers"])

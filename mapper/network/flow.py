@@ -68,6 +68,7 @@ class LayerResult:
     evaluations: int | None = None  # cost-model evaluations the strategy made (None: it counts none)
     measurements: int | None = None  # simulator measurements the strategy made (learned; measure=true)
     cores: int = 1  # how many cores run it (a network step split over cores: `mapper.network.cores`)
+    tie_break: str | None = None  # cpsat: whether the tie-breaking figure is proven minimal ('optimal', 'feasible')
 
     @property
     def mapped(self) -> bool:
@@ -85,6 +86,8 @@ class LayerResult:
             del out["reused_from"]
         if out["cores"] == 1:
             del out["cores"]
+        if out["tie_break"] is None:
+            del out["tie_break"]
         return out
 
 
@@ -108,7 +111,8 @@ def map_layer(layer: Layer, acg: ACG, options: Options, workload: str = "") -> t
         status = "skipped" if isinstance(exc, SpaceTooLarge) else "infeasible"  # skipped: too big to enumerate
         return replace(record, status=status, error=str(exc), solve_seconds=time.perf_counter() - start), None
     record = replace(record, solve_seconds=solution.seconds, limit=solution.limit or None,
-                     evaluations=solution.evaluated or None, measurements=solution.measurements or None)
+                     evaluations=solution.evaluated or None, measurements=solution.measurements or None,
+                     tie_break=solution.tie_break)
     if solution.mapping is None:  # 'error': an internal error of the strategy, named in the reason
         return replace(record, status="error" if solution.status == "error" else "infeasible",
                        error=solution.reason), None

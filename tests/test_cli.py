@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,29 @@ def test_map_bad_input_exits_2_with_one_line(argv, message) -> None:
                           cwd=PROJECT_ROOT)
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def _special(tmp_path: Path, kind: str) -> tuple[Path, Path]:
+    """An output path that is not ours to replace, and the file whose content must survive."""
+    victim = tmp_path / "elsewhere" / "victim.yaml"
+    victim.parent.mkdir()
+    victim.write_text("keep me\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    if kind == "fifo":
+        os.mkfifo(out / "m.yaml")
+    else:  # a symbolic link leading out of its folder
+        (out / "m.yaml").symlink_to(victim)
+    return out / "m.yaml", victim
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_outputs_never_replace_what_is_not_a_regular_file(tmp_path, capsys, kind) -> None:
+    target, victim = _special(tmp_path, kind)
+    before = os.lstat(target).st_mode
+    assert main(["map", "--acg", "tiny", "--workload", FUZZ, "--layer", "add", "-o", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["show", "acg", "tiny", "--png", str(target)]) == 2
+    assert os.lstat(target).st_mode == before and victim.read_text() == "keep me\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m.yaml"]  # no temporary file left

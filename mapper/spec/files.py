@@ -1,23 +1,60 @@
 """Writing result files: atomically (a temporary file in the same folder, renamed into place, so a
 reader or a killed run never sees half a file), with the usual permissions (0666 less the umask,
 like any file a program creates), and, for files named after a layer or an experiment, always inside
-the folder given (`files_in`)."""
+the folder given (`files_in`). A write replaces only a regular file or creates a missing one: a
+device (`-o /dev/null` as root), a FIFO, a socket, a folder or a symbolic link leading out of its
+folder is refused with a `SpecError` naming the path, before anything is written (`writable_target`)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from mapper.spec.loader import SpecError
 
 FILE_STEM_MAX = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def writable_target(path: str | Path) -> Path:
+    """`path`, if a write may replace it: missing, a regular file, or a symbolic link to a regular
+    file in the same folder (the link is replaced, never what it points to). Anything else raises a
+    `SpecError` naming the path, before any work is lost to it.
+
+    >>> writable_target("/dev/null")
+    Traceback (most recent call last):
+    ...
+    mapper.spec.loader.SpecError: /dev/null: is a device: covenant writes only regular files (give a file path)
+    """
+    target = Path(path)
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return target
+    if stat.S_ISLNK(mode):
+        real = target.resolve()
+        if real.parent != target.parent.resolve() or (real.exists() and not real.is_file()):
+            raise SpecError(str(target), None, "", f"is a symbolic link to {real}, outside its folder or not a "
+                                                   "regular file: covenant does not write through it")
+        return target
+    kind = next((name for test, name in _KINDS if test(mode)), None if stat.S_ISREG(mode) else "not a regular file")
+    if kind is not None:
+        raise SpecError(str(target), None, "", f"is {kind}: covenant writes only regular files (give a file path)")
+    return target
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Call `write(tmp_path)`, then rename the temporary file onto `path` (removed on failure).
+    """Call `write(tmp_path)`, then rename the temporary file onto `path` (removed on failure);
+    `path` must be a `writable_target`.
 
     >>> import tempfile, os
     >>> target = os.path.join(tempfile.mkdtemp(), "a.txt")
@@ -25,7 +62,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     >>> open(target).read(), len(os.listdir(os.path.dirname(target)))
     ('hello', 1)
     """
-    target = Path(path)
+    target = writable_target(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:

@@ -188,9 +188,10 @@ def _special(tmp_path: Path, kind: str) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink"])
-def test_outputs_never_replace_what_is_not_a_regular_file(tmp_path, capsys, kind) -> None:
+def test_outputs_never_replace_what_is_not_a_regular_file(tmp_path, capsys, monkeypatch, kind) -> None:
     target, victim = _special(tmp_path, kind)
     before = os.lstat(target).st_mode
+    monkeypatch.setattr("mapper.app.cli.map_layers", lambda *a, **k: pytest.fail("mapped before refusing -o"))
     assert main(["map", "--acg", "tiny", "--workload", FUZZ, "--layer", "add", "-o", str(target)]) == 2
     err = capsys.readouterr().err
     assert str(target) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

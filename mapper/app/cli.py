@@ -64,7 +64,7 @@ from mapper.network.flow import Options, map_layers, size_problem, succeeded, to
 from mapper.program.instructions import Alloc, Compute, Free, Init, Move
 from mapper.program.lower import lower
 from mapper.spec.acg import load_acg
-from mapper.spec.files import file_in, files_in
+from mapper.spec.files import file_in, files_in, writable_target
 from mapper.spec.loader import SpecError
 from sim.machine import SimError, simulate
 
@@ -272,6 +272,8 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
             raise SpecError(args.output, None, "-o", "several layers are written to a folder, but this is a file")
         if not (folder.is_dir() or (into_folder and folder.parent.is_dir())):
             raise SpecError(args.output, None, "-o", "the folder does not exist")
+        if not into_folder:
+            writable_target(out)  # refused before the work, not after it
     options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed,
                       strategy_options(args))
 

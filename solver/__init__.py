@@ -28,8 +28,12 @@ def solve(layer: Layer, acg: ACG, strategy: str = "cpsat", objective: str = "lat
     if cache is None:
         return run(layer, acg, strategy, objective, time_limit, resolved)
     key = solve_key(layer, acg, strategy, objective, time_limit, resolved)
-    solution = cache.get(key, layer, acg)
+    solution = cache.get(key, layer, acg)  # raises the NoMapping it stored
     if solution is None:
-        solution = run(layer, acg, strategy, objective, time_limit, resolved)
+        try:
+            solution = run(layer, acg, strategy, objective, time_limit, resolved)
+        except NoMapping as exc:
+            cache.put_no_mapping(key, exc)
+            raise
         cache.put(key, solution, acg)
     return solution

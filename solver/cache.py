@@ -11,7 +11,8 @@ The key is the SHA-256 of a canonical JSON document of:
   and the OR-tools version, so a change to the cost model, the space or a strategy never serves an
   old answer.
 
-An entry is checked on load, never trusted: its mapping is parsed as a mapping file is (`covenant-
+A layer that cannot run at all (`NoMapping`) is stored as that verdict and raised again on a hit.
+An entry with a solution is checked on load, never trusted: its mapping is parsed as a mapping file is (`covenant-
 mapping/1`, legality checked against the ACG), and the cost model must give it the figure stored
 with it. An entry that fails (corrupted, stale, for another ACG) is deleted and the layer solved
 again. A cache that cannot be opened (not a database, a folder that cannot be written) is a
@@ -54,7 +55,7 @@ from mapper.mapping.mapping_yaml import mapping_to_dict, parse_mapping
 from mapper.spec.acg import ACG
 from mapper.spec.loader import Field, SpecError
 from mapper.spec.workload import Layer
-from solver.space import Progress, Solution
+from solver.space import NoMapping, Progress, Solution, SpaceTooLarge
 
 FILE = "solves.sqlite"
 FORMAT = 1  # of the stored JSON; a change makes every older entry a miss
@@ -135,6 +136,10 @@ class SolveCache:
             return None
         if row is None:
             return None
+        verdict = _no_mapping(row[0])
+        if verdict is not None:
+            self.hits += 1
+            raise verdict
         solution = decode(row[0], layer, acg)
         if solution is None:
             self._delete(key)
@@ -153,12 +158,33 @@ class SolveCache:
         except sqlite3.Error:
             pass
 
+    def put_no_mapping(self, key: str, exc: NoMapping) -> None:
+        """Store the verdict that the layer cannot run (the strategy's `NoMapping`, or `SpaceTooLarge`)."""
+        doc = {"no_mapping": str(exc), "too_large": isinstance(exc, SpaceTooLarge)}
+        try:
+            with closing(self._connect()) as db, db:
+                db.execute("INSERT OR REPLACE INTO solves VALUES (?, ?)", (key, json.dumps(doc)))
+        except sqlite3.Error:
+            pass
+
     def _delete(self, key: str) -> None:
         try:
             with closing(self._connect()) as db, db:
                 db.execute("DELETE FROM solves WHERE key = ?", (key,))
         except sqlite3.Error:
             pass
+
+
+def _no_mapping(text: str) -> NoMapping | None:
+    """The stored verdict that a layer cannot run, as the exception its solve raised (None: an entry
+    with a solution)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("no_mapping"), str):
+        return None
+    return (SpaceTooLarge if doc.get("too_large") else NoMapping)(doc["no_mapping"])
 
 
 def _check(solution: Solution, acg: ACG) -> str:

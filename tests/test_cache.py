@@ -115,3 +115,14 @@ def test_a_cache_that_cannot_be_used_stops_the_command_at_once(tmp_path, capsys,
     err = capsys.readouterr().err
     assert code == 2 and "--cache" in err and "Traceback" not in err
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_a_layer_that_cannot_run_is_remembered_as_such(tmp_path):
+    from solver import NoMapping
+    cache = SolveCache(tmp_path)
+    no_macs = replace(ACG, computes={})
+    with pytest.raises(NoMapping) as first:
+        solve(gemm(), no_macs, cache=cache)
+    with pytest.raises(NoMapping) as again:
+        solve(gemm(), no_macs, cache=cache)
+    assert str(again.value) == str(first.value) and cache.hits == 1

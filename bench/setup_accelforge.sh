@@ -31,5 +31,14 @@ if ! command -v dot >/dev/null 2>&1; then
     $SUDO apt-get install -y graphviz
 fi
 
+# hwcomponents-cacti ships a CACTI binary linked against a newer C library than some systems have
+# (Debian 12: glibc 2.36, the binary wants 2.38); eyeriss and simba price their SRAMs with it. Rebuild
+# it from the sources the package ships when it cannot start.
+CACTI=$("$VENV/bin/python" -c "import hwcomponents_cacti, os; print(os.path.join(os.path.dirname(hwcomponents_cacti.__file__), 'cacti'))")
+if [ -d "$CACTI" ] && (cd "$CACTI" && ./cacti 2>&1 | grep -q "not found"); then
+    rm -rf "$CACTI/obj_dbg" "$CACTI/cacti"
+    make -C "$CACTI" -j 2 >"$VENV/cacti-build.log" 2>&1 || { tail "$VENV/cacti-build.log"; exit 1; }
+fi
+
 "$VENV/bin/python" -c "import importlib.metadata as m, accelforge; print('accelforge', m.version('accelforge'))"
 dot -V

@@ -32,14 +32,17 @@ memory keeps (`make_storage_choices_all_levels`), at most 64 listed.
 `map` prints {"accelforge", "arch_file", "workload_file", "jinja", "metric", "fused", "jobs",
 "max_fused_loops", "seconds", "cpu_seconds", "n_mappings", "latency_s", "energy_j", "edp",
 "dynamic_energy_j", "leak_energy_j", "mapping": text, "einsums": [{"name", "compute",
-"compute_clock_hz", "latency_s", "cycles", "energy_j", "edp", "latency_per_component": {name: s},
-"energy_per_component_action": {"name.action": J}, "actions": {"name.tensor.action": n},
-"mapping": text}]}. `seconds` is the wall time of `Spec.map_workload_to_arch` (pmapping generation,
-joining and AccelForge's detailed re-evaluation of the chosen mapping), `cpu_seconds` the CPU time of
-this process and of its worker processes over that call. `cycles` is `latency_s` times the compute
-unit's `compute` throughput (actions per second per instance): AccelForge reports seconds only.
-Unfused (the default) keeps every tensor in the outermost memory, as AccelForge's mapper tutorial
-does; `--fused` leaves the architecture's own keep rules (FFM fuses what bypasses that memory).
+"compute_throughput", "latency_s", "latency_in_compute_steps", "energy_j", "edp",
+"latency_per_component": {name: s}, "energy_per_component_action": {"name.action": J},
+"actions": {"name.tensor.action": n}, "mapping": text}]}. `seconds` is the wall time of
+`Spec.map_workload_to_arch` (pmapping generation, joining and AccelForge's detailed re-evaluation of
+the chosen mapping), `cpu_seconds` the CPU time of this process and of its worker processes over that
+call. `latency_in_compute_steps` is `latency_s` times the compute unit's `compute` throughput (its
+actions per second per instance): cycles when that unit does one action per cycle (tpu_v4i's MAC at
+1.05 GHz), not when its throughput folds in a width (tpu_v4i's ScalarUnit: 128 x 1.05e9).
+AccelForge itself reports seconds only. Unfused (the default) keeps every tensor in the outermost
+memory, as AccelForge's mapper tutorial does; `--fused` leaves the architecture's own keep rules
+(FFM fuses what bypasses that memory).
 """
 
 from __future__ import annotations
@@ -342,10 +345,10 @@ def einsum_results(one, spec: af.Spec) -> list[dict]:
         seconds = max((float(v) for v in lat.values()), default=0.0)
         joules = sum(float(v) for k, v in energy.items() if k[0] == einsum)
         clock = clocks.get((einsum, computes.get(einsum)))
-        cycles = seconds * clock if isinstance(clock, (int, float)) else None
+        steps = seconds * clock if isinstance(clock, (int, float)) else None
         result.append({
-            "name": einsum, "compute": computes.get(einsum), "compute_clock_hz": clock,
-            "latency_s": seconds, "cycles": cycles,
+            "name": einsum, "compute": computes.get(einsum), "compute_throughput": clock,
+            "latency_s": seconds, "latency_in_compute_steps": steps,
             "energy_j": joules, "edp": joules * seconds, "latency_per_component": lat,
             "energy_per_component_action": {f"{k[1]}.{k[2]}": plain(v) for k, v in energy.items()
                                             if k[0] == einsum},

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mapper.app.cli_output import format_bytes, format_phases, print_map
+from mapper.importers.accelforge import import_accelforge
 from mapper.importers.model import load_model
 from mapper.importers.onnx_import import import_onnx_yaml
 from mapper.importers.zigzag import import_zigzag
@@ -53,17 +54,29 @@ from solver.registry import resolve
 
 
 def add_import_parser(sub) -> None:
-    imp = sub.add_parser("import", help="convert an ONNX model into a workload YAML, or (covenant import zigzag "
-                                        "HW.yaml) a ZigZag accelerator into an ACG YAML")
-    imp.add_argument("model", metavar="MODEL.onnx | zigzag",
+    imp = sub.add_parser("import", help="convert an ONNX model into a workload YAML, (covenant import zigzag "
+                                        "HW.yaml) a ZigZag accelerator into an ACG YAML, or (covenant import "
+                                        "accelforge FILE) an AccelForge architecture or workload")
+    imp.add_argument("model", metavar="MODEL.onnx | zigzag | accelforge",
                      help="an ONNX model file (.onnx; weights may be absent, only shapes are read), or the word "
-                          "'zigzag' followed by a ZigZag hardware YAML file")
-    imp.add_argument("hardware", nargs="?", metavar="HARDWARE.yaml", help="with 'zigzag': ZigZag's hardware file")
+                          "'zigzag' followed by a ZigZag hardware YAML file, or 'accelforge' followed by an "
+                          "AccelForge architecture or workload YAML (or its evaluated .json document)")
+    imp.add_argument("hardware", nargs="?", metavar="FILE",
+                     help="with 'zigzag': ZigZag's hardware file; with 'accelforge': AccelForge's file")
     imp.add_argument("-o", "--output", metavar="FILE", help="write the workload (ACG) YAML here (default: stdout)")
     imp.add_argument("--dtype", choices=("int8", "float32"), default=None,
                      help="ONNX: int8 operands with int32 accumulators (default), or float32 throughout")
     imp.add_argument("--mapping", metavar="MAPPING.yaml",
                      help="zigzag: ZigZag's mapping file (its spatial unrolling); default: D1 K, D2 C, D3 OX, D4 OY")
+    imp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                     help="accelforge: a Jinja variable of AccelForge's files (repeatable), e.g. --set DECODE=true")
+    imp.add_argument("--python", metavar="PATH", help="accelforge: the Python of an environment with AccelForge "
+                                                      "(default $COVENANT_ACCELFORGE_PYTHON)")
+    imp.add_argument("--what", choices=("acg", "workload"),
+                     help="accelforge: what to import from an evaluated .json document (it holds both)")
+    imp.add_argument("--workload", metavar="WORKLOAD.yaml",
+                     help="accelforge: the workload an architecture is evaluated for (default: AccelForge's "
+                          "three-matmul example)")
 
 
 def cmd_import(args: argparse.Namespace, console: Console) -> int:
@@ -72,6 +85,9 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
         raise SpecError(args.output, None, "-o", "the folder does not exist")
     if out is not None and out.is_dir():
         raise SpecError(args.output, None, "-o", "expected a file name, got a folder")
+    if args.model == "accelforge":
+        return _import_accelforge(args, out, console)
+    _no_accelforge_options(args)
     zigzag = args.model == "zigzag" and args.hardware is not None
     if args.model == "zigzag" and args.hardware is None:
         raise SpecError("import zigzag", None, "", "expected a ZigZag hardware file: covenant import zigzag "
@@ -90,12 +106,35 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
     else:
         text, wl = import_onnx_yaml(args.model, args.dtype or "int8")
         summary = f"{len(wl.layers)} layers, {wl.macs:,} MACs"
+    _emit(text, summary, out, console)
+    return 0
+
+
+def _import_accelforge(args: argparse.Namespace, out: Path | None, console: Console) -> int:
+    if args.hardware is None:
+        usage = "covenant import accelforge ARCH.yaml|WORKLOAD.yaml|DOC.json [--set KEY=VALUE]..."
+        raise SpecError("import accelforge", None, "", f"expected AccelForge's file: {usage}")
+    if args.dtype is not None or args.mapping is not None:
+        raise SpecError("--dtype" if args.dtype else "--mapping", None, "", "does not apply to 'import accelforge'")
+    text, summary = import_accelforge(args.hardware, args.sets, args.python, args.what, args.workload)
+    _emit(text, summary, out, console)
+    return 0
+
+
+def _no_accelforge_options(args: argparse.Namespace) -> None:
+    for flag, value in (("--set", args.sets), ("--python", args.python), ("--what", args.what),
+                        ("--workload", args.workload)):
+        if value:
+            raise SpecError(flag, None, "", "applies to 'covenant import accelforge FILE' only")
+
+
+def _emit(text: str, summary: str, out: Path | None, console: Console) -> None:
+    """Print the imported YAML, or write it to `out` and say so."""
     if out is None:
         sys.stdout.write(text)
     else:
         write_text(out, text)
         console.print(f"wrote {escape(str(out))}: {summary}", highlight=False)
-    return 0
 
 
 def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:

@@ -37,6 +37,7 @@ from mapper.app.cli_network import (
     add_import_parser,
     add_schedule_parser,
     add_strategy_arguments,
+    cache_folder,
     cmd_compile,
     cmd_import,
     cmd_schedule,
@@ -275,7 +276,7 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
         if not into_folder:
             writable_target(out)  # refused before the work, not after it
     options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed,
-                      strategy_options(args))
+                      strategy_options(args), cache_folder(args))
 
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

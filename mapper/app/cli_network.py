@@ -48,6 +48,7 @@ from mapper.spec.acg import load_acg
 from mapper.spec.files import files_in, write_text
 from mapper.spec.loader import SpecError, parse_size
 from solver import OptionError, names
+from solver.cache import CacheError, default_folder, open_cache
 from solver.registry import resolve
 
 
@@ -103,6 +104,24 @@ def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option of the strategy, e.g. --strategy anneal --option steps=5000 (repeatable; "
                              "a wrong one lists the strategy's options)")
+    parser.add_argument("--cache", metavar="DIR", help="the solve cache's folder (default $COVENANT_CACHE, else "
+                                                      "~/.cache/covenant): a solve made before is reused, checked")
+    parser.add_argument("--no-cache", action="store_true", help="solve every layer afresh; read and write no cache")
+
+
+def cache_folder(args: argparse.Namespace) -> str | None:
+    """The solve cache's folder the command uses (None: no cache), opened now so that a cache that
+    cannot be used stops the command before any work (`SpecError` naming it)."""
+    if args.no_cache:
+        return None
+    folder = Path(args.cache) if args.cache else default_folder()
+    if folder is None:
+        return None
+    try:
+        open_cache(str(folder))
+    except CacheError as exc:
+        raise SpecError(args.cache or str(folder), None, "--cache", str(exc)) from None
+    return str(folder)
 
 
 def strategy_options(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
@@ -156,7 +175,7 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
     options = CompileOptions(args.objective, args.strategy, args.time_limit, not args.no_validate, args.seed,
-                             args.order, args.fuse, args.cores, strategy_options(args))
+                             args.order, args.fuse, args.cores, strategy_options(args), cache_folder(args))
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:

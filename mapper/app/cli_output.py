@@ -287,6 +287,11 @@ def print_wide(console: Console, table: Table) -> None:
         console.width = width
 
 
+def cache_note(hits: int) -> str:
+    """What the summary says of the solve cache (nothing when it served no solve)."""
+    return f" ({hits} from the solve cache, made before)" if hits else ""
+
+
 def print_map(console: Console, doc: dict, wide: bool = False) -> None:
     table = map_table(doc, wide)
     print_wide(console, table) if wide else console.print(table)
@@ -299,7 +304,8 @@ def print_map(console: Console, doc: dict, wide: bool = False) -> None:
     over = " (over the mapped layers)" if tot["unmapped"] and tot["mapped"] else ""
     console.print(f"{tot['mapped']}/{tot['layers']} layers mapped, {tot['valid']} validated; "
                   f"predicted {_num(tot['predicted_cycles'])} cycles, simulated {_num(tot['simulated_cycles'])}"
-                  f"{over}; solve time {tot['solve_seconds']:.1f} s", highlight=False)
+                  f"{over}; solve time {tot['solve_seconds']:.1f} s{cache_note(tot.get('cache_hits', 0))}",
+                  highlight=False)
     if tot["unmapped"]:
         shown = ", ".join(tot["unmapped"][:10]) + (", ..." if len(tot["unmapped"]) > 10 else "")
         console.print(f"unmapped: {escape(shown)}", highlight=False)
@@ -321,4 +327,6 @@ def format_phases(total: dict) -> str | None:
         parts.append(part)
     slowest = total.get("slowest_solve")
     tail = f"; slowest solve {slowest['layer']} {slowest['seconds']:.2f}" if slowest else ""
+    hits = total.get("cache_hits", 0)
+    tail += f"; {hits} solves from the solve cache (their solver seconds are those of the first run)" if hits else ""
     return "time (s): " + ", ".join(parts) + tail

@@ -59,10 +59,12 @@ class CompileOptions:
     fuse: str = "auto"  # 'auto': the solver decides which values stay on chip; 'none': layer by layer
     cores: int = 0  # the most cores a step may run on (0: as many as the ACG has)
     strategy_options: tuple[tuple[str, Any], ...] = ()  # given options of the strategy (solver.registry)
+    cache: str | None = None  # the solve cache's folder (solver.cache); None: every solve is made
 
     def layer_options(self) -> Options:
         # Steps are validated end to end, on the network's own data, not one by one on random tensors.
-        return Options(self.strategy, self.objective, self.time_limit, False, self.seed, self.strategy_options)
+        return Options(self.strategy, self.objective, self.time_limit, False, self.seed, self.strategy_options,
+                       self.cache)
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,7 @@ def _solves(solved: dict, split_solved: dict) -> list[LayerResult]:
 def _note_solves(watch: Stopwatch, mapped: list[LayerResult], searched: list[LayerResult],
                  every: list[LayerResult]) -> None:
     """The solves of layer mapping (`mapped`: all made by its end), of the fusion search (those made
-    by its end, `searched`, less those) and the slowest of `every` solve."""
+    by its end, `searched`, less those), the slowest of `every` solve and how many the cache served."""
     def seconds(records: list[LayerResult]) -> float:
         return math.fsum(r.solve_seconds for r in records)
     slowest = max(every, key=lambda r: r.solve_seconds, default=None)
@@ -248,7 +250,8 @@ def _note_solves(watch: Stopwatch, mapped: list[LayerResult], searched: list[Lay
                fusion_solves=len(searched) - len(mapped),
                fusion_solve_seconds=max(0.0, seconds(searched) - seconds(mapped)),
                slowest_solve=None if slowest is None else slowest.name,
-               slowest_solve_seconds=0.0 if slowest is None else slowest.solve_seconds)
+               slowest_solve_seconds=0.0 if slowest is None else slowest.solve_seconds,
+               cache_hits=sum(r.cached for r in every))
 
 
 def _final_mapping(net: Network, fusion: FusionPlan | None, acg: ACG, options: CompileOptions, solved: dict,

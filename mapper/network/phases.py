@@ -54,6 +54,7 @@ class PhaseTimes:
     fusion_solve_seconds: float = 0.0
     slowest_solve: str | None = None  # the layer (or slice) whose solve took longest, of the whole compile
     slowest_solve_seconds: float = 0.0
+    cache_hits: int = 0  # the solves (of every phase) the solve cache served (solver/cache.py)
 
     def seconds(self) -> dict[str, float]:
         """Phase name -> seconds, in the order the phases run."""
@@ -69,7 +70,8 @@ class PhaseTimes:
             {"layer": self.slowest_solve, "seconds": self.slowest_solve_seconds}
         return {"phases": self.seconds(), "layer_solves": self.layer_solves,
                 "layer_solve_seconds": self.layer_solve_seconds, "fusion_solves": self.fusion_solves,
-                "fusion_solve_seconds": self.fusion_solve_seconds, "slowest_solve": slowest}
+                "fusion_solve_seconds": self.fusion_solve_seconds, "slowest_solve": slowest,
+                "cache_hits": self.cache_hits}
 
 
 class Stopwatch:

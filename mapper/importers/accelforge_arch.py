@@ -307,13 +307,15 @@ GENERAL = (
 
 def _decisions(path: MacPath) -> list[str]:
     fixed, stream, rate = array_shape(path)
-    names = ", ".join(f"{op} = {path.tensors[op]} ({path.bits[op]:g}-bit)" for op in OPERANDS)
+    roles = {"A": "input", "B": "weight", "C": "output"}
+    names = ", ".join(f"{op} = {roles[op]} {path.tensors[op]} ({path.bits[op]:g}-bit)" for op in OPERANDS)
     steps = f"{stream} streams {rate} per cycle" if rate > 1 else f"{stream} streams one per cycle"
+    array = ", ".join(f"{f.name} {f.size} -> {f.role}" + (" (no reuse constraint: rows)" if f.free else "")
+                      for f in path.fanouts) or "no spatial fanout"
     out = [f"Operands: {names}. Path: {' > '.join(_node_text(n) for n in path.nodes)}.",
            f"Clock {_num(path.clock_hz / 1e9)} GHz: {path.compute}'s operations per second per instance "
-           f"(AccelForge has no clock). Array: " + ", ".join(
-               f"{f.name} {f.size} -> {f.role}" + (" (no reuse constraint: rows)" if f.free else "")
-               for f in path.fanouts) + f"; dims {fixed}, {steps}."]
+           f"(AccelForge has no clock). Array: {array}; fixed dims "
+           + ", ".join(f"{d} {v}" for d, v in fixed.items()) + f"; {steps}."]
     slow, where = slowdown(path)
     if where:
         out.append(f"Cycles x{float(slow):g}: {where}'s port cannot serve the MACs' accesses in one cycle "

@@ -53,11 +53,11 @@ BANDWIDTH_DIGITS = 3
 
 def _tiny() -> dict:
     """A two-level AccelForge path (DRAM, a 4-wide spatial reduction, a MAC) as the worker prints it."""
-    def memory(name, size, energy, throughput, keep, spatial=()):
+    def memory(name, size, energy, throughput, keep):
         acts = [{"name": a, "energy": energy, "throughput": throughput, "bits_per_action": 1}
                 for a in ("read", "write")]
         return {"kind": "Memory", "name": name, "size": size, "enabled": True, "actions": acts,
-                "spatial": list(spatial), "tensors": {"keep": keep}}
+                "spatial": [], "tensors": {"keep": keep}}
     nodes = [memory("DRAM", "inf", 10e-12, 64e9, ["I", "O", "W"]),
              {"kind": "Container", "name": "PE", "spatial": [{"name": "r", "fanout": 4, "reuse": ["O"],
                                                                 "may_reuse": ["O"]}]},
@@ -349,9 +349,13 @@ def _memory_notes(mem: Memory, path: MacPath) -> list[str]:
                        f"bandwidth and energies are per {path.bits[op]:g}-bit value (factor "
                        f"{_num(width(mem, op, path))}); the capability's C is {int_dtype(mem.widths[op])}.")
     if mem.copies > 1:
+        _, stream, _ = array_shape(path)
         parts = [f"{path.tensors[op]} {split(mem, op)} shares x {replicas(mem, op)} replicas" for op in mem.holds]
-        out.append(f"{mem.name}: {mem.copies} copies ({'; '.join(parts)}); instances = the shares along fixed dims; "
-                   "pJ per byte x the replicas.")
+        dealt = min(split(mem, op, stream) for op in mem.holds)
+        rows = " (a split along the streaming rows is not dealt: whole tiles per copy)" \
+            if dealt < min(split(mem, op) for op in mem.holds) else ""
+        out.append(f"{mem.name}: {mem.copies} copies ({'; '.join(parts)}): instances {dealt}{rows}; pJ per byte x "
+                   f"{max(replicas(mem, op) for op in mem.holds)} (the replicas).")
     if mem.shared and mem.read.rate != mem.write.rate:
         out.append(f"{mem.name}: one port with different read and write rates: the slower one.")
     return out

@@ -344,9 +344,12 @@ def _num(x: float) -> float | int:
 # The file
 
 def acg_text(doc: dict, header: list[str]) -> str:
-    """The ACG YAML text: a comment header, one flow-style line per storage node and edge."""
+    """The ACG YAML text: a comment header, one flow-style line per storage node and edge (and the
+    static `power` when the document has one)."""
     lines = [f"# {h}" if h else "#" for h in header]
-    lines += [f"name: {doc['name']}", f"clock_ghz: {doc['clock_ghz']}", "nodes:"]
+    lines += [f"name: {doc['name']}", f"clock_ghz: {_scalar(doc['clock_ghz'])}"]
+    lines += [f"power: {_scalar(doc['power'])}"] if doc.get("power") else []
+    lines.append("nodes:")
     for name, node in doc["nodes"].items():
         if node["kind"] == "storage":
             lines.append(f"  {name}: {_flow(node)}")
@@ -356,6 +359,11 @@ def acg_text(doc: dict, header: list[str]) -> str:
     lines.append("edges:")
     lines += [f"  - {_flow(e)}" for e in doc["edges"]]
     return "\n".join(lines) + "\n"
+
+
+def _scalar(value: float) -> str:
+    """A number as YAML reads it back as a number (PyYAML takes `1e-09` for a string: `1.0e-09`)."""
+    return yaml.safe_dump(value).removesuffix("\n...\n").strip()
 
 
 def _flow(value: dict) -> str:

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import yaml
 
+from mapper.importers.accelforge_arch import import_accelforge_arch
 from mapper.importers.accelforge_workload import einsums_to_workload
+from mapper.spec.acg import parse_acg
 from mapper.spec.loader import PROJECT_ROOT, SpecError, load_yaml_text
 from mapper.spec.workload import parse_workload
 
@@ -139,4 +141,7 @@ def import_accelforge(path: str, sets: list[str], python: str | None, what: str 
             doc = evaluate(file, Path(workload) if workload else DEFAULT_WORKLOAD, sets, python)
     if kind == "workload":
         return import_workload(doc, workload_name(doc.get("workload_file") or path, doc.get("jinja") or {}), path)
-    raise SpecError(path, None, "", "architecture import: not yet merged")  # replaced by accelforge_arch
+    text = import_accelforge_arch(doc, path)
+    acg = parse_acg(load_yaml_text(text, path))  # what covenant will read back: checked now
+    return text, f"ACG {acg.name}: {len(acg.storages)} storage nodes, {len(acg.edges)} edges, " \
+                 f"{len(acg.capabilities)} capabilities"

@@ -68,6 +68,7 @@ from solver.space import (
 
 DET_PER_SECOND = 1.0  # CP-SAT deterministic units per nominal second of the time limit
 BUDGET = 2**58  # the largest objective term a model may reach (sums stay below cpmodel.LIMIT)
+MAX_SCALE = (2**32, 2**56)  # the largest exact time and energy scales (units per cycle, per pJ)
 QUANTUM, PRODUCT = 2**30, 2**60  # EDP: latency in at most QUANTUM quanta, the product below PRODUCT
 WALL_FACTOR, WALL_MIN = 10, 60.0
 TIE_FLOOR = 0.1  # the tie-break solve's least share of the layer's limits (see the module doc)
@@ -133,7 +134,11 @@ class _Problem:
 
 def _problem(spaces: list[Space], acg: ACG) -> _Problem:
     time_scale, energy_scale = scales(spaces, acg)
-    sc = Scales(time_scale, energy_scale)
+    # A bandwidth written with many digits (584.7619047619 B/cycle) makes the exact time scale huge
+    # (2**43): its coefficients would leave CP-SAT's 64-bit integers. Past MAX_SCALE the model
+    # rounds, a relaxation, as when a term exceeds the budget below.
+    sc = Scales(min(time_scale, MAX_SCALE[0]), min(energy_scale, MAX_SCALE[1]),
+                time_scale <= MAX_SCALE[0], energy_scale <= MAX_SCALE[1])
     for _ in range(2):
         mm = Model()
         picks = mm.onehot(len(spaces), "binding")

@@ -71,14 +71,21 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.3f}" if a is not None and b else "-"
 
 
+def sci(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3e}"
+
+
 def print_rows(rows: list[dict]) -> None:
-    head = f"{'pair':28} {'einsum':12} {'AF s':>10} {'cov s':>10} {'ratio':>6} {'AF J':>10} {'cov J':>10} {'ratio':>6}"
-    print(head)
+    """The table: covenant's latency is the simulated one where simulated (`sim`), else predicted."""
+    print(f"{'pair':26} {'einsum':11} {'AF s':>9} {'cov s':>9} {'':3} {'ratio':>6} {'AF J':>9} {'cov J':>9} "
+          f"{'ratio':>6} {'cov solve':>9}  status")
     for r in rows:
         mine = r["cv_simulated_s"] or r["cv_predicted_s"]
-        print(f"{r['arch'] + '@' + r['workload']:28} {r['einsum']:12} {r['af_latency_s'] or 0:10.3e} "
-              f"{mine or 0:10.3e} {ratio(mine, r['af_latency_s']):>6} {r['af_energy_j'] or 0:10.3e} "
-              f"{r['cv_energy_j'] or 0:10.3e} {ratio(r['cv_energy_j'], r['af_energy_j']):>6}")
+        kind = "sim" if r["cv_simulated_s"] else "pred"
+        note = r["status"] + (f" ({r['error'][:60]})" if r["error"] else "")
+        print(f"{r['arch'] + '@' + r['workload']:26} {r['einsum']:11} {sci(r['af_latency_s']):>9} {sci(mine):>9} "
+              f"{kind:3} {ratio(mine, r['af_latency_s']):>6} {sci(r['af_energy_j']):>9} {sci(r['cv_energy_j']):>9} "
+              f"{ratio(r['cv_energy_j'], r['af_energy_j']):>6} {r['cv_solve_s']:9.2f}  {note}")
 
 
 def main() -> None:

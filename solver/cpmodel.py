@@ -35,9 +35,9 @@ class Model:
         return f"{prefix}_{self.count}"
 
     def var(self, lo: int, hi: int, prefix: str):
-        if hi > LIMIT:
+        if hi > LIMIT:  # counted: the solver then reports the model as out of range, never solves it
             self.clipped += 1
-            hi = max(lo, LIMIT)
+            lo, hi = min(lo, LIMIT), LIMIT
         return self.m.NewIntVar(lo, hi, self.name(prefix))
 
     def onehot(self, n: int, prefix: str) -> list:

@@ -132,6 +132,10 @@ class _Problem:
     energy: object
 
 
+class OutOfRange(Exception):
+    """The layer's figures do not fit CP-SAT's 64-bit integers at any scale the model takes."""
+
+
 def _problem(spaces: list[Space], acg: ACG) -> _Problem:
     time_scale, energy_scale = scales(spaces, acg)
     # A bandwidth written with many digits (584.7619047619 B/cycle) makes the exact time scale huge
@@ -142,7 +146,10 @@ def _problem(spaces: list[Space], acg: ACG) -> _Problem:
     for _ in range(2):
         mm = Model()
         picks = mm.onehot(len(spaces), "binding")
-        built = [build(mm, s, acg, p, sc) for s, p in zip(spaces, picks, strict=True)]
+        try:
+            built = [build(mm, s, acg, p, sc) for s, p in zip(spaces, picks, strict=True)]
+        except (TypeError, OverflowError):  # OR-tools refuses a coefficient past 64 bits
+            raise OutOfRange("a coefficient of the model exceeds 64 bits") from None
         lat_hi = max(b.latency[2] for b in built)
         en_hi = max(b.energy[2] for b in built)
         if lat_hi <= BUDGET and en_hi <= BUDGET:
@@ -153,6 +160,9 @@ def _problem(spaces: list[Space], acg: ACG) -> _Problem:
                     sc.exact_time and lat_hi <= BUDGET, sc.exact_energy and en_hi <= BUDGET)
         if (static_pj_per_cycle(acg) * sc.energy / sc.time).denominator != 1:  # static energy rounds down
             sc = Scales(sc.time, sc.energy, sc.exact_time, False)
+    if lat_hi > BUDGET or en_hi > BUDGET:  # even at one unit per cycle and per pJ
+        raise OutOfRange(f"latency up to {lat_hi / sc.time:.3g} cycles or energy up to {en_hi / sc.energy:.3g} "
+                         f"pJ is past the model's range (2**58 units)")
     figures = []
     for which, terms in (("latency", [b.latency for b in built]), ("energy", [b.energy for b in built])):
         lo = min(t[1] for t in terms)
@@ -286,7 +296,10 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
     start = time.perf_counter()
     spaces = spaces_of(layer, acg)
     greedy = _greedy(spaces, acg, objective)
-    pb = _problem(prune(spaces, acg, objective, greedy[0][0] if greedy else None), acg)
+    try:
+        pb = _problem(prune(spaces, acg, objective, greedy[0][0] if greedy else None), acg)
+    except OutOfRange as exc:
+        return _error(objective, start, str(exc))
     wall = max(WALL_MIN, WALL_FACTOR * time_limit)
     det = time_limit * DET_PER_SECOND
     if pb.mm.clipped:

@@ -64,7 +64,7 @@ from mapper.network.flow import Options, map_layers, size_problem, succeeded, to
 from mapper.program.instructions import Alloc, Compute, Free, Init, Move
 from mapper.program.lower import lower
 from mapper.spec.acg import load_acg
-from mapper.spec.files import file_in, files_in, writable_target
+from mapper.spec.files import check_output, file_in, files_in, make_folder
 from mapper.spec.loader import SpecError
 from sim.machine import SimError, simulate
 
@@ -169,9 +169,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         spec = load_model(args.spec)
         summary, printer, drawer = workload_summary(spec), print_workload, draw_workload
     if args.png:
-        png = Path(args.png)
-        if not png.parent.is_dir():
-            raise SpecError(args.png, None, "--png", "the folder does not exist")
+        check_output(args.png, "--png")
         drawer(spec, args.png)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -265,15 +263,9 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
                             f"no layer named '{unknown[0]}' (layers: {', '.join(list(names)[:8])}, ...)")
         layers = [layer for layer in layers if layer.name in args.layer]
     out = Path(args.output) if args.output else None
-    into_folder = out is not None and (len(layers) > 1 or out.is_dir())  # else one layer into that file
-    if out is not None:
-        folder = out if into_folder else out.parent
-        if into_folder and out.exists() and not out.is_dir():
-            raise SpecError(args.output, None, "-o", "several layers are written to a folder, but this is a file")
-        if not (folder.is_dir() or (into_folder and folder.parent.is_dir())):
-            raise SpecError(args.output, None, "-o", "the folder does not exist")
-        if not into_folder:
-            writable_target(out)  # refused before the work, not after it
+    into_folder = out is not None and (len(layers) > 1 or os.path.isdir(out))  # else one layer into that file
+    if out is not None:  # refused before the work, not after it
+        check_output(out, "-o", folder=into_folder)
     options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed,
                       strategy_options(args))
 
@@ -288,13 +280,10 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
     if out is not None:
         mapped = [(r.name, m) for r, m in results if m is not None]
         paths = files_in(out, [name for name, _ in mapped]) if into_folder else {name: out for name, _ in mapped}
-        try:
-            if into_folder:
-                out.mkdir(exist_ok=True)
-            for name, mapping in mapped:
-                write_mapping(mapping, paths[name])
-        except OSError as exc:
-            raise SpecError(args.output, None, "-o", f"cannot write the mappings: {exc.strerror or exc}") from None
+        if into_folder:
+            make_folder(out)
+        for name, mapping in mapped:
+            write_mapping(mapping, paths[name])
     doc = {"acg": acg.name, "workload": wl.name, "objective": args.objective, "strategy": args.strategy,
            "strategy_options": dict(options.strategy_options), "layers": [r.to_dict() for r in records],
            "total": totals(records).to_dict()}
@@ -334,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except SpecError as exc:
         print(f"covenant: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the last resort: file errors are SpecErrors naming the file where they happen
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"covenant: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("covenant: interrupted", file=sys.stderr)

@@ -45,7 +45,7 @@ from mapper.network.schedule import (
 from mapper.program.memory import MEMORY_MODEL, live_bytes
 from mapper.program.network import build_network
 from mapper.spec.acg import load_acg
-from mapper.spec.files import files_in, write_text
+from mapper.spec.files import check_output, files_in, make_folder, writable_target, write_text
 from mapper.spec.loader import SpecError, parse_size
 from solver import OptionError, names
 from solver.registry import resolve
@@ -66,11 +66,7 @@ def add_import_parser(sub) -> None:
 
 
 def cmd_import(args: argparse.Namespace, console: Console) -> int:
-    out = Path(args.output) if args.output else None
-    if out is not None and not out.parent.is_dir():
-        raise SpecError(args.output, None, "-o", "the folder does not exist")
-    if out is not None and out.is_dir():
-        raise SpecError(args.output, None, "-o", "expected a file name, got a folder")
+    out = check_output(args.output, "-o") if args.output else None
     zigzag = args.model == "zigzag" and args.hardware is not None
     if args.model == "zigzag" and args.hardware is None:
         raise SpecError("import zigzag", None, "", "expected a ZigZag hardware file: covenant import zigzag "
@@ -150,9 +146,10 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
         raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
     if args.cores < 0:
         raise SpecError("--cores", None, "", f"expected a number of cores >= 1, got {args.cores}")
-    out = Path(args.output) if args.output else None
-    if out is not None and not (out.is_dir() or (not out.exists() and out.parent.is_dir())):
-        raise SpecError(args.output, None, "-o", "expected a folder (it or its parent must exist)")
+    out = check_output(args.output, "-o", folder=True) if args.output else None
+    if out is not None and out.is_dir():  # what it already holds must be ours to replace
+        check_output(out / "mappings", "-o", folder=True)
+        writable_target(out / "network.yaml")
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
     options = CompileOptions(args.objective, args.strategy, args.time_limit, not args.no_validate, args.seed,
@@ -207,9 +204,8 @@ def fusion_document(result: NetworkResult) -> dict | None:
 
 def write_program(result: NetworkResult, out: Path) -> None:
     """`network.yaml` (order, steps with their layer and reads, the address plan) and one mapping per step."""
-    out.mkdir(exist_ok=True)
-    mappings = out / "mappings"
-    mappings.mkdir(exist_ok=True)
+    make_folder(out)
+    mappings = make_folder(out / "mappings")
     mapped = [m for m in result.mappings if m is not None]
     mapped += [m for split in result.splits if split is not None and not split.parallel for _, m in split.results]
     paths = files_in(mappings, [m.layer.name for m in mapped])

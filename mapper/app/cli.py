@@ -19,11 +19,27 @@ or the program breaks a rule of the ACG, 2 for bad input (one line on stderr nam
 
 from __future__ import annotations
 
-import argparse
-import json
+import multiprocessing
 import os
 import signal
 import sys
+
+
+def _leave(signum, frame) -> None:
+    """SIGINT or SIGTERM outside `main`, while covenant starts (its imports take a second or two) or
+    ends: nothing is being written, so leave at once, as `main` would."""
+    os.write(2, b"covenant: interrupted\n")
+    os._exit(130)
+
+
+# Installed before the imports below, only in the program itself (`python -m mapper.app.cli`, the
+# console script), never in a worker process it starts or when imported as a library.
+if (__name__ == "__main__" or os.path.basename(sys.argv[0]) == "covenant") and multiprocessing.parent_process() is None:
+    signal.signal(signal.SIGINT, _leave)
+    signal.signal(signal.SIGTERM, _leave)
+
+import argparse
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -296,8 +312,13 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
     return 0 if all(succeeded(r, options.validate) for r in records) else 1
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: finished results are already stored
+def _interrupt(signum, frame):
+    """The first SIGINT or SIGTERM ends the command like Ctrl-C (finished results are already stored,
+    temporary files are removed on the way out); later ones are ignored, so that cleaning up (which
+    is bounded: workers are killed, a CP-SAT search is stopped) is never cut short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 class _Console(Console):
@@ -308,7 +329,24 @@ class _Console(Console):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _interrupt)
+        code = _run(args)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        return code
+    except KeyboardInterrupt:  # the process ends with both signals ignored (`_interrupt`)
+        print("covenant: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+INTERRUPTED = 130  # the exit status of a command ended by SIGINT or SIGTERM, as a shell reports it
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; its exit status (0, 1, 2 for bad input)."""
     # Piped output is as wide as its lines need (200), unless COLUMNS says how wide (rich reads it).
     console = _Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200)
     try:
@@ -328,9 +366,6 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"covenant: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("covenant: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ if (__name__ == "__main__" or os.path.basename(sys.argv[0]) == "covenant") and m
 import argparse
 import json
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -53,6 +54,7 @@ from mapper.app.cli_network import (
     add_import_parser,
     add_schedule_parser,
     add_strategy_arguments,
+    check_numbers,
     cmd_compile,
     cmd_import,
     cmd_schedule,
@@ -87,8 +89,15 @@ from sim.machine import SimError, simulate
 # --------------------------------------------------------------------------------------------------
 # Entry point
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake on one line too, like every other error (`covenant map --help` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="covenant", description="An ACG-driven mapper for DL accelerators.")
+    parser = _Parser(prog="covenant", description="An ACG-driven mapper for DL accelerators.")
     parser.add_argument("--version", action="version", version=f"covenant {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="describe an accelerator (ACG), a workload or a mapping (as a loop nest)")
@@ -266,8 +275,6 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_map(args: argparse.Namespace, console: Console) -> int:
-    if not args.time_limit > 0:
-        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
     layers = list(wl.layers)
@@ -352,6 +359,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run, "compile": cmd_compile,
                     "import": cmd_import, "schedule": cmd_schedule}
+        check_numbers(args)
         code = commands[args.command](args, console)
         sys.stdout.flush()  # a reader that went away shows here, not as a message at exit
         return code

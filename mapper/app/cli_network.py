@@ -46,6 +46,7 @@ from mapper.program.memory import MEMORY_MODEL, live_bytes
 from mapper.program.network import build_network
 from mapper.spec.acg import load_acg
 from mapper.spec.files import check_output, files_in, make_folder, writable_target, write_text
+from mapper.spec.limits import MAX_INT, MAX_NUMBER
 from mapper.spec.loader import SpecError, parse_size
 from solver import OptionError, names
 from solver.registry import resolve
@@ -118,6 +119,20 @@ def strategy_options(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
     return tuple(given.items())
 
 
+def check_numbers(args: argparse.Namespace) -> None:
+    """The numeric flags of a command (`--time-limit`, `--seed`, `--cores`, those it has), each in its
+    range (docs/cli.md#limits), checked before any work: a `SpecError` names the flag."""
+    seconds, seed, cores = (getattr(args, name, None) for name in ("time_limit", "seed", "cores"))
+    if seconds is not None and not 0 < seconds <= MAX_NUMBER:  # nan and inf too
+        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, at most 2**50, "
+                                                  f"got {seconds:g}")
+    if seed is not None and not 0 <= seed <= MAX_INT:
+        raise SpecError("--seed", None, "", f"expected an integer from 0 to 2**31, got {seed}")
+    if cores is not None and not 1 <= cores <= MAX_INT:
+        raise SpecError("--cores", None, "", f"expected a number of cores from 1 to 2**31 (leave --cores out for as "
+                                             f"many as pay), got {cores}")
+
+
 def add_compile_parser(sub) -> None:
     cp = sub.add_parser("compile", help="compile a whole network: map every layer, plan memory, simulate end to end")
     cp.add_argument("--acg", required=True, help="the ACG: a shipped name (genesys) or a YAML path")
@@ -132,8 +147,8 @@ def add_compile_parser(sub) -> None:
     cp.add_argument("--fuse", choices=("auto", "none"), default="auto",
                     help="keep intermediate values on chip where the solver finds it pays (default auto) or "
                          "run layer by layer")
-    cp.add_argument("--cores", type=int, default=0, metavar="N",
-                    help="on a multi-core ACG, run each step on at most N cores (default: as many as pay)")
+    cp.add_argument("--cores", type=int, metavar="N",
+                    help="on a multi-core ACG, run each step on at most N >= 1 cores (default: as many as pay)")
     cp.add_argument("--no-validate", action="store_true", help="skip the end-to-end simulation")
     cp.add_argument("--json", action="store_true", help="print one JSON document")
     cp.add_argument("--wide", action="store_true", help="every column of the table, exact figures")
@@ -142,10 +157,6 @@ def add_compile_parser(sub) -> None:
 
 
 def cmd_compile(args: argparse.Namespace, console: Console) -> int:
-    if not args.time_limit > 0:
-        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
-    if args.cores < 0:
-        raise SpecError("--cores", None, "", f"expected a number of cores >= 1, got {args.cores}")
     out = check_output(args.output, "-o", folder=True) if args.output else None
     if out is not None and out.is_dir():  # what it already holds must be ours to replace
         check_output(out / "mappings", "-o", folder=True)
@@ -153,7 +164,7 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
     options = CompileOptions(args.objective, args.strategy, args.time_limit, not args.no_validate, args.seed,
-                             args.order, args.fuse, args.cores, strategy_options(args))
+                             args.order, args.fuse, args.cores or 0, strategy_options(args))
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -293,8 +304,6 @@ def add_schedule_parser(sub) -> None:
 
 
 def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
-    if not args.time_limit > 0:
-        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
     budget = None
     if args.budget is not None:
         budget = parse_size(args.budget)

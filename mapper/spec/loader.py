@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from mapper.spec.limits import MAX_INT, MAX_NUMBER, MAX_SIZE, NAME_RULE, name_problem
+from mapper.spec.limits import MAX_INT, MAX_NUMBER, MAX_SIZE, MAX_SPEC_BYTES, NAME_RULE, name_problem
 
 
 class SpecError(Exception):
@@ -314,11 +315,29 @@ def find_spec(name_or_path: str | Path, folder: str) -> Path:
 
 def load_yaml(path: str | Path, foreign: bool = False) -> Field:
     """Load a spec file; an unreadable file is a `SpecError` too."""
+    return load_yaml_text(read_spec(path), str(path), foreign)
+
+
+def read_spec(path: str | Path) -> str:
+    """The text of a spec or mapping file, at most `MAX_SPEC_BYTES`: a larger file is refused at once
+    (before it is read, when its size is known; else after that many bytes: a device, a pipe)."""
     path = Path(path)
+    limit = f"{MAX_SPEC_BYTES // 2**20} MiB"
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_SPEC_BYTES:
+                raise SpecError(str(path), None, "", f"the file has {size:,} bytes, more than the {limit} a spec "
+                                                     "or mapping file may have")
+            data = file.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
         raise SpecError(str(path), None, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), None, "", f"cannot read the file: {exc}") from None
-    return load_yaml_text(text, str(path), foreign)
+    except OSError as exc:
+        raise SpecError(str(path), None, "", f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(str(path), None, "", f"more than the {limit} a spec or mapping file may have")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), None, "", f"cannot read the file: not UTF-8 text ({exc.reason} at byte "
+                                             f"{exc.start})") from None

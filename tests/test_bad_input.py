@@ -47,6 +47,22 @@ CASES = [
     (["show", "acg", "{tmp}/empty.yaml"], "empty.yaml:1: expected a YAML mapping at the top level", 2),
     (["show", "workload", "{tmp}/syntax.yaml"], "syntax.yaml:3: YAML syntax error", 2),
     (["show", "acg", "{tmp}/list.yaml"], "list.yaml:1: expected a YAML mapping at the top level, got a list", 2),
+    # messages that say what is wrong (issue 25)
+    ([*MAP, "--seed", "-1"], "covenant: error: --seed: expected an integer from 0 to 2**31, got -1", 2),
+    ([*MAP, "--layer", "nope"], "'nope' (layers: conv1, branch_a, branch_b, mix, add, pool, gap, fc)", 2),
+    (["map", "--acg", "tiny", "--workload", "resnet18", "--layer", "nope"],
+     "(layers: conv1, pool1, layer1.0.conv1, layer1.0.conv2, layer1.0.add, layer1.1.conv1, layer1.1.conv2, "
+     "layer1.1.add, layer2.0.conv1, layer2.0.conv2, layer2.0.downsample, layer2.0.add, ... (31 in all))", 2),
+    ([*MAP, "--layer", "gapp"], "no layer named 'gapp'; did you mean 'gap'?", 2),
+    (["import", "zigzag", str(ZIGZAG / "mapping" / "tpu_like.yaml")],
+     "tpu_like.yaml:1: expected a ZigZag hardware file (name, memories, operational_array), got a ZigZag mapping "
+     "file (give it with --mapping", 2),
+    (["import", "zigzag", str(ZIGZAG / "hardware" / "tpu_like.yaml"), "--mapping", str(ZIGZAG / "hardware" /
+      "tpu_like.yaml")], "got a ZigZag hardware file (give it first", 2),
+    (["import", "zigzag", str(PROJECT_ROOT / "acg_specs" / "tiny.yaml")], "got a covenant ACG (it needs no import", 2),
+    (["show", "acg", "{tmp}/cycle.yaml"], "cycle.yaml:11: edges[2]: the edges IBUF -> WBUF -> IBUF form a cycle on "
+     "chip through storages at the same level (level 1)", 2),
+    ([*MAP, "--acg", "{tmp}/cycle.yaml"], "cycle.yaml:11: edges[2]: the edges IBUF -> WBUF -> IBUF", 2),
     # names
     (["show", "acg", "nope"], "nope: no such file, nor a shipped spec in acg_specs/", 2),
     (["map", "--acg", "tiny", "--workload", "nope"], "nope: no such file, nor a shipped spec in workloads/", 2),
@@ -79,6 +95,23 @@ CASES = [
 ]
 
 
+CYCLE = """\
+name: cycle
+nodes:
+  DRAM: {kind: storage, capacity: 1MiB, offchip: true}
+  IBUF: {kind: storage, capacity: 256B}
+  WBUF: {kind: storage, capacity: 256B}
+  ARRAY: {kind: compute, capabilities: [{name: mul, expr: "Z[i] = X[i] * Y[i]", dims: {i: 4},
+          operands: {X: IBUF, Y: WBUF, Z: IBUF}, dtypes: {X: int8, Y: int8, Z: int8}, cycles: "1"}]}
+edges:
+  - {from: DRAM, to: IBUF, bytes_per_cycle: 4}
+  - {from: DRAM, to: WBUF, bytes_per_cycle: 4}
+  - {from: IBUF, to: WBUF, bytes_per_cycle: 4}
+  - {from: WBUF, to: IBUF, bytes_per_cycle: 4}
+  - {from: IBUF, to: DRAM, bytes_per_cycle: 4}
+"""  # IBUF and WBUF are both loaded from DRAM: the cycle between them has no direction
+
+
 def _files(tmp: Path) -> None:
     with open(tmp / "big.yaml", "wb") as big:
         big.truncate(MAX_SPEC_BYTES + 1)  # sparse: nothing is written, nothing needs reading
@@ -88,6 +121,7 @@ def _files(tmp: Path) -> None:
     (tmp / "syntax.yaml").write_text("name: x\nlayers: [\n")
     (tmp / "list.yaml").write_text("- a\n- b\n")
     (tmp / "a_file").write_text("keep me\n")
+    (tmp / "cycle.yaml").write_text(CYCLE)
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -39,6 +39,7 @@ if (__name__ == "__main__" or os.path.basename(sys.argv[0]) == "covenant") and m
     signal.signal(signal.SIGTERM, _leave)
 
 import argparse
+import difflib
 import json
 from pathlib import Path
 from typing import NoReturn
@@ -274,16 +275,22 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     return 0 if result.matches_reference else 1
 
 
+LAYERS_SHOWN = 12  # the layers an unknown --layer lists (the first, in the workload's order)
+
+
 def cmd_map(args: argparse.Namespace, console: Console) -> int:
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
     layers = list(wl.layers)
     if args.layer:
-        names = {layer.name for layer in layers}
+        names = [layer.name for layer in layers]  # in the workload's order
         unknown = [n for n in args.layer if n not in names]
         if unknown:
-            raise SpecError(wl.source or args.workload, None, "--layer",
-                            f"no layer named '{unknown[0]}' (layers: {', '.join(list(names)[:8])}, ...)")
+            hint = difflib.get_close_matches(unknown[0], names, n=1)
+            shown = ", ".join(names[:LAYERS_SHOWN]) + (f", ... ({len(names)} in all)" if len(names) > LAYERS_SHOWN
+                                                       else "")
+            raise SpecError(wl.source or args.workload, None, "--layer", f"no layer named '{unknown[0]}'"
+                            + (f"; did you mean '{hint[0]}'?" if hint else f" (layers: {shown})"))
         layers = [layer for layer in layers if layer.name in args.layer]
     out = Path(args.output) if args.output else None
     into_folder = out is not None and (len(layers) > 1 or os.path.isdir(out))  # else one layer into that file

@@ -84,8 +84,10 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
         summary = f"ACG {acg.name}: {len(acg.storages)} storage nodes, {len(acg.edges)} edges, " \
                   f"{len(acg.capabilities)} capabilities"
     else:
-        text, wl = import_onnx_yaml(args.model, args.dtype or "int8")
+        text, wl, notice = import_onnx_yaml(args.model, args.dtype or "int8")
         summary = f"{len(wl.layers)} layers, {wl.macs:,} MACs"
+        if notice:
+            print(f"covenant: note: {notice}", file=sys.stderr)
     if out is None:
         sys.stdout.write(text)
     else:

@@ -68,6 +68,7 @@ from mapper.app.cli_output import (
     print_acg,
     print_map,
     print_workload,
+    print_wrapped,
     workload_summary,
 )
 from mapper.app.draw import draw_acg, draw_workload
@@ -321,8 +322,12 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(doc, indent=2))
     else:
         print_map(console, doc, args.wide)
-        if out is not None:
-            console.print(f"wrote {out}")
+        if out is None:
+            print_wrapped(console, "nothing written (-o PATH writes the mappings)")
+        elif into_folder:
+            print_wrapped(console, f"wrote {len(paths)} mapping{'s' * (len(paths) != 1)} into {out}")
+        else:
+            print_wrapped(console, f"wrote {out}" if mapped else f"nothing written: no mapping for {out}")
     return 0 if all(succeeded(r, options.validate) for r in records) else 1
 
 
@@ -361,8 +366,10 @@ INTERRUPTED = 130  # the exit status of a command ended by SIGINT or SIGTERM, as
 
 def _run(args: argparse.Namespace) -> int:
     """Run the command; its exit status (0, 1, 2 for bad input)."""
-    # Piped output is as wide as its lines need (200), unless COLUMNS says how wide (rich reads it).
-    console = _Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200)
+    # Output is as wide as the terminal; piped, 80 columns (`--wide`: 200, as wide as the tables need),
+    # unless COLUMNS says how wide (rich reads it).
+    piped = 200 if getattr(args, "wide", False) else 80
+    console = _Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else piped)
     try:
         commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run, "compile": cmd_compile,
                     "import": cmd_import, "schedule": cmd_schedule}

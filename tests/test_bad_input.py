@@ -59,7 +59,14 @@ CASES = [
      "file (give it with --mapping", 2),
     (["import", "zigzag", str(ZIGZAG / "hardware" / "tpu_like.yaml"), "--mapping", str(ZIGZAG / "hardware" /
       "tpu_like.yaml")], "got a ZigZag hardware file (give it first", 2),
-    (["import", "zigzag", str(PROJECT_ROOT / "acg_specs" / "tiny.yaml")], "got a covenant ACG (it needs no import", 2),
+    (["import", "zigzag", str(PROJECT_ROOT / "acg_specs" / "tiny.yaml")], "got a covenant ACG (give it with --acg", 2),
+    (["show", "workload", str(PROJECT_ROOT / "acg_specs" / "tiny.yaml")], "tiny.yaml:4: this is a covenant ACG (give "
+     "it with --acg, or to covenant show acg), not the file expected here", 2),
+    (["map", "--acg", "{tmp}/w.yaml", "--workload", "tiny"], "this is a covenant workload (give it with --workload", 2),
+    (["map", "--acg", "tiny_net", "--workload", "x"], "tiny_net: a shipped spec in workloads/, not in acg_specs/", 2),
+    (["simulate", str(PROJECT_ROOT / "experiments" / "covenant_table_quick.yaml")],
+     "this is a covenant experiment (give it to covenant run)", 2),
+    (["run", str(PROJECT_ROOT / "acg_specs" / "genesys.yaml")], "this is a covenant ACG", 2),
     (["show", "acg", "{tmp}/cycle.yaml"], "cycle.yaml:11: edges[2]: the edges IBUF -> WBUF -> IBUF form a cycle on "
      "chip through storages at the same level (level 1)", 2),
     ([*MAP, "--acg", "{tmp}/cycle.yaml"], "cycle.yaml:11: edges[2]: the edges IBUF -> WBUF -> IBUF", 2),
@@ -122,6 +129,7 @@ def _files(tmp: Path) -> None:
     (tmp / "list.yaml").write_text("- a\n- b\n")
     (tmp / "a_file").write_text("keep me\n")
     (tmp / "cycle.yaml").write_text(CYCLE)
+    (tmp / "w.yaml").write_text((PROJECT_ROOT / "workloads" / "tiny_net.yaml").read_text())
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:

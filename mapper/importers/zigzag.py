@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from mapper.spec.acg import ACG, parse_acg
-from mapper.spec.loader import Field, SpecError, load_yaml, load_yaml_text
+from mapper.spec.loader import KINDS, Field, SpecError, kind_of, load_yaml, load_yaml_text
 
 OPERANDS = ("I1", "I2", "O")
 DIRECTIONS = ("tl", "th", "fh", "fl")  # to low, to high (reads); from high, from low (writes)
@@ -151,22 +151,17 @@ def parse_hardware(root: Field) -> Hardware:
 
 
 def _other_kind(doc: object, expected: str) -> str | None:
-    """What a file given in the wrong place is, told by its top-level fields (None: the `expected`
-    kind, 'hardware' or 'mapping', or a file not recognised)."""
-    kind = None
+    """What a file given in the wrong place is, with where it goes (None: the `expected` kind,
+    'hardware' or 'mapping', or a file not recognised)."""
     if isinstance(doc, list) and doc and all(isinstance(e, dict) and "spatial_mapping" in e for e in doc):
-        kind = "mapping"
-    elif isinstance(doc, dict):
-        kind = next((k for k, keys in _KINDS.items() if all(key in doc for key in keys)), None)
-    return None if kind in (None, expected) else _ADVICE[kind]
-
-
-_KINDS = {"hardware": ("operational_array", "memories"), "acg": ("nodes",), "workload": ("layers",)}
-_ADVICE = {"mapping": "a ZigZag mapping file (give it with --mapping: covenant import zigzag HARDWARE.yaml "
-                      "--mapping MAPPING.yaml)",
-           "hardware": "a ZigZag hardware file (give it first: covenant import zigzag HARDWARE.yaml)",
-           "acg": "a covenant ACG (it needs no import: --acg FILE)",
-           "workload": "a covenant workload (covenant import zigzag reads accelerators, not workloads)"}
+        return None if expected == "mapping" else ("a ZigZag mapping file (give it with --mapping: covenant import "
+                                                   "zigzag HARDWARE.yaml --mapping MAPPING.yaml)")
+    kind = kind_of(doc)
+    if kind is None or (kind == "a ZigZag hardware file" and expected == "hardware"):
+        return None
+    if kind == "a ZigZag hardware file":
+        return "a ZigZag hardware file (give it first: covenant import zigzag HARDWARE.yaml)"
+    return kind + KINDS[kind][1]
 
 
 def _parse_memory(name: str, f: Field, sizes: dict[str, int]) -> Memory:

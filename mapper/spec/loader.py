@@ -40,6 +40,28 @@ class SpecError(Exception):
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
 
 
+KINDS = {  # the files covenant reads, told by their top-level fields: (fields, where the file goes)
+    "a covenant ACG": (("nodes", "edges"), " (give it with --acg, or to covenant show acg)"),
+    "a covenant workload": (("layers",), " (give it with --workload, or to covenant show workload)"),
+    "a covenant experiment": (("acgs", "workloads"), " (give it to covenant run)"),
+    "a covenant mapping": (("format", "binding", "loops"), " (give it to covenant simulate or show mapping)"),
+    "a covenant network program": (("format", "steps", "address_plan"), " (written by covenant compile -o)"),
+    "a ZigZag hardware file": (("operational_array", "memories"), " (covenant import zigzag HARDWARE.yaml makes "
+                                                                  "an ACG of it)"),
+}
+
+
+def kind_of(doc: object) -> str | None:
+    """Which of the files covenant reads `doc` is (`KINDS`), by its top-level fields; None: none.
+
+    >>> kind_of({"name": "x", "layers": []}), kind_of({"name": "x"})
+    ('a covenant workload', None)
+    """
+    if isinstance(doc, dict):
+        return next((kind for kind, (keys, _) in KINDS.items() if all(key in doc for key in keys)), None)
+    return None
+
+
 class _LocDict(dict):
     """A mapping that remembers the line of each key and of itself (1-based)."""
 
@@ -161,6 +183,9 @@ class Field:
         """The mapping's children after checking it has every required key and no unknown one."""
         children = self.mapping()
         required, allowed = list(required), set(required) | set(optional)
+        kind = kind_of(self.value) if not self.path else None
+        if kind is not None and not set(KINDS[kind][0]) <= allowed:  # a whole file of another kind
+            raise self.error(f"this is {kind}{KINDS[kind][1]}, not the file expected here")
         for key, child in children.items():
             if key not in allowed:
                 hint = difflib.get_close_matches(key, sorted(allowed), n=1)
@@ -279,6 +304,7 @@ def load_yaml_text(text: str, source: str, foreign: bool = False) -> Field:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_FOLDERS = ("acg_specs", "workloads", "experiments")
 SHIPPED_PACKAGE = "covenant_specs"  # the shipped acg_specs/, workloads/, experiments/ (see pyproject.toml)
 
 
@@ -308,6 +334,10 @@ def find_spec(name_or_path: str | Path, folder: str) -> Path:
         candidate = base / f"{name_or_path}.yaml"
         if candidate.exists():
             return candidate
+    elsewhere = [other for other in SHIPPED_FOLDERS if other != folder and (shipped_folder(other) /
+                                                                              f"{name_or_path}.yaml").exists()]
+    if elsewhere:  # `--acg resnet18`: a name of the wrong kind
+        raise SpecError(str(name_or_path), None, "", f"a shipped spec in {elsewhere[0]}/, not in {folder}/")
     shipped = sorted(p.stem for p in shipped_folder(folder).glob("*.yaml"))
     raise SpecError(str(name_or_path), None, "", f"no such file, nor a shipped spec in {folder}/ "
                     f"(shipped: {', '.join(shipped) or 'none'})")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -100,3 +101,14 @@ def test_a_write_failing_after_the_work_is_one_line_and_leaves_nothing(command, 
     _one_line_error(capsys, "cannot write the file: No space left on device")
     left = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert left == [], left
+
+
+def test_a_result_database_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch) -> None:
+    def disk_full(db, row):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr("mapper.app.runner.store", disk_full)
+    (tmp_path / "e.yaml").write_text("name: e\nacgs: [tiny]\nworkloads: [{spec: tiny_net, layers: [fc, gap]}]\n"
+                                     "time_limit: 2\nvalidate: false\n")
+    for jobs in ("1", "2"):  # in this process, and with worker processes (stopped on the way out)
+        assert main(["run", str(tmp_path / "e.yaml"), "--out", str(tmp_path / "out"), "--jobs", jobs]) == 2
+        _one_line_error(capsys, f"{tmp_path / 'out' / 'results.db'}: cannot store a result (database or disk is full)")

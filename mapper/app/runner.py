@@ -11,6 +11,7 @@ import concurrent.futures as cf
 import hashlib
 import multiprocessing
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -187,7 +188,11 @@ def run_experiment(exp: Experiment, out: Path, jobs: int = 1, executor: str = "l
                 progress(len({c.key for c in now}) - len(todo), total, "")
             run = run_local(todo, jobs) if executor == "local" else run_dask(todo, scheduler, jobs)
             for case, row in run:
-                store(db, row)
+                try:
+                    store(db, row)
+                except sqlite3.Error as exc:  # a full disk: what is stored stays, the rest is computed next time
+                    raise SpecError(str(out / "results.db"), None, "", f"cannot store a result ({exc}); the "
+                                    f"results stored before are kept") from None
                 computed += 1
                 if progress:
                     progress(1, total, case.title)

@@ -71,7 +71,7 @@ def test_a_folder_covenant_may_not_create_files_in_is_refused(command, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_existing_file_is_not_a_folder_for_compile(tmp_path, capsys, monkeypatch) -> None:
+def test_what_an_output_folder_holds_is_checked_too(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(COMMANDS["compile"][1], lambda *a, **k: pytest.fail("compiled before refusing -o"))
     (tmp_path / "out").write_text("keep me\n")
     assert main([*COMMANDS["compile"][0], str(tmp_path / "out")]) == 2
@@ -82,6 +82,11 @@ def test_an_existing_file_is_not_a_folder_for_compile(tmp_path, capsys, monkeypa
     os.mkfifo(tmp_path / "out" / "network.yaml")  # what the folder holds must be ours to replace too
     assert main([*COMMANDS["compile"][0], str(tmp_path / "out")]) == 2
     _one_line_error(capsys, "network.yaml: is a FIFO")
+    monkeypatch.setattr(COMMANDS["map"][1], lambda *a, **k: pytest.fail("mapped before refusing -o"))
+    os.mkfifo(tmp_path / "out" / "gap.yaml")  # map -o FOLDER, one file per layer
+    assert main(["map", "--acg", "tiny", "--workload", "tiny_net", "--layer", "fc", "--layer", "gap", "-o",
+                 str(tmp_path / "out")]) == 2
+    _one_line_error(capsys, "gap.yaml: is a FIFO")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -84,7 +84,7 @@ from mapper.network.flow import Options, map_layers, size_problem, succeeded, to
 from mapper.program.instructions import Alloc, Compute, Free, Init, Move
 from mapper.program.lower import lower
 from mapper.spec.acg import load_acg
-from mapper.spec.files import check_output, file_in, files_in, make_folder
+from mapper.spec.files import check_output, file_in, files_in, make_folder, writable_target
 from mapper.spec.loader import SpecError
 from sim.machine import SimError, simulate
 
@@ -297,6 +297,8 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
     into_folder = out is not None and (len(layers) > 1 or os.path.isdir(out))  # else one layer into that file
     if out is not None:  # refused before the work, not after it
         check_output(out, "-o", folder=into_folder)
+        for path in files_in(out, [layer.name for layer in layers]).values() if into_folder else ():
+            writable_target(path)  # what the folder holds must be ours to replace
     options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed,
                       strategy_options(args))
 

@@ -34,6 +34,7 @@ CASES = [
     ([*COMPILE, "--cores", "1", "--fuse", "none", "--no-validate", "--json"], None, 0),  # the lowest cap
     (["run", "covenant_table_quick", "--jobs", "0"], "--jobs: expected a positive number of workers, got 0", 2),
     (["schedule", "--workload", "tiny_net", "--budget", "12 KiBB"], "--budget: expected a size such as 4096", 2),
+    (["run", "{tmp}/inf.yaml"], "inf.yaml:4: time_limit: expected a number > 0 and <= 2**50, got inf", 2),
     # files: too large (refused before they are read), missing, unreadable, not YAML
     (["show", "acg", "{tmp}/big.yaml"], "big.yaml: the file has 16,777,217 bytes, more than the 16 MiB", 2),
     (["show", "workload", "{tmp}/big.yaml"], "more than the 16 MiB a spec or mapping file may have", 2),
@@ -129,6 +130,8 @@ def _files(tmp: Path) -> None:
     (tmp / "list.yaml").write_text("- a\n- b\n")
     (tmp / "a_file").write_text("keep me\n")
     (tmp / "cycle.yaml").write_text(CYCLE)
+    (tmp / "inf.yaml").write_text("name: e\nacgs: [tiny]\nworkloads: [{spec: tiny_net, layers: [fc]}]\n"
+                                  "time_limit: .inf\n")
     (tmp / "w.yaml").write_text((PROJECT_ROOT / "workloads" / "tiny_net.yaml").read_text())
 
 

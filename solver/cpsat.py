@@ -54,7 +54,7 @@ from mapper.mapping.mapping import Mapping
 from mapper.spec.acg import ACG
 from mapper.spec.workload import Layer
 from solver.cpbuild import Built, Scales, build
-from solver.cpmodel import Model, lits
+from solver.cpmodel import Model, interruptible_solve, lits
 from solver.space import (
     Point,
     Solution,
@@ -202,7 +202,7 @@ def _run(pb: _Problem, acg: ACG, minimise, det_limit: float, wall_limit: float, 
     p.max_time_in_seconds = max(wall_limit, 1e-3)
     if workers > 1:
         p.interleave_search = True  # deterministic parallel search
-    status = solver.Solve(pb.mm.m)
+    status = interruptible_solve(solver, pb.mm.m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return _Run(status, None, None, 0, 0, int(math.ceil(solver.BestObjectiveBound()))
                     if status == cp_model.UNKNOWN else 0, solver.deterministic_time, solver.wall_time)

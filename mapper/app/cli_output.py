@@ -119,14 +119,15 @@ def add_row(table: Table, *cells: str) -> None:
 
 def _table(title: str | None, columns: list[tuple[str, str]], wide: bool) -> Table:
     """A table whose cells wrap (fold) instead of being cut: compact (no vertical rules) by default,
-    boxed with `wide`. `columns`: (name, 'l'|'r'); right-aligned ones are figures and never wrap."""
+    boxed with `wide`. `columns`: (name, 'l'|'r'|'k'); right-aligned ones are figures and never wrap,
+    nor do 'k' ones (left-aligned, kept whole: an expression reads only on one line)."""
     if wide:
         t = Table(title=title, title_justify="left")
     else:
         t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   collapse_padding=True)
     for name, justify in columns:
-        t.add_column(name, justify="right" if justify == "r" else "left", overflow="fold", no_wrap=justify == "r")
+        t.add_column(name, justify="right" if justify == "r" else "left", overflow="fold", no_wrap=justify in "rk")
     return t
 
 
@@ -156,7 +157,7 @@ def print_acg(console: Console, s: dict, wide: bool = False) -> None:
             add_row(t, name, format_bytes(st["total_capacity"]) + each, dbl, port,
                     f"{st['read_pj_per_byte']:g}/{st['write_pj_per_byte']:g}")
     _print_table(console, t, wide)
-    columns = [("node", "l"), ("capability", "l"), ("expression", "l"), ("fixed dims", "l"), ("operands", "l"),
+    columns = [("node", "l"), ("capability", "l"), ("expression", "k"), ("fixed dims", "l"), ("operands", "l"),
                ("cycles", "l"), ("peak ops/cyc", "r"), ("pJ/op", "r")]
     t = _table("capabilities", columns if wide else [c for c in columns if c[0] not in ("node", "pJ/op")], wide)
     for c in s["capabilities"]:

@@ -104,9 +104,10 @@ def main() -> None:
         for workload in args.workload or WORKLOADS:
             if (Path(args.figures) / f"{arch}@{workload}.json").is_file():
                 rows += compare(arch, workload, args)
+                print(f"done: {arch}@{workload}", file=sys.stderr, flush=True)
+                if args.json:  # after every pair: a long run keeps what it measured
+                    Path(args.json).write_text(json.dumps(rows, indent=1))
     print_rows(rows)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ from solver.space import (
 
 DET_PER_SECOND = 1.0  # CP-SAT deterministic units per nominal second of the time limit
 BUDGET = 2**58  # the largest objective term a model may reach (sums stay below cpmodel.LIMIT)
+SAFE = 2**40  # terms below it are not checked for sums past int64 (CP-SAT's Validate; huge layers only)
 MAX_SCALE = (2**32, 2**56)  # the largest exact time and energy scales (units per cycle, per pJ)
 QUANTUM, PRODUCT = 2**30, 2**60  # EDP: latency in at most QUANTUM quanta, the product below PRODUCT
 WALL_FACTOR, WALL_MIN = 10, 60.0
@@ -143,34 +144,45 @@ def _problem(spaces: list[Space], acg: ACG) -> _Problem:
     # rounds, a relaxation, as when a term exceeds the budget below.
     sc = Scales(min(time_scale, MAX_SCALE[0]), min(energy_scale, MAX_SCALE[1]),
                 time_scale <= MAX_SCALE[0], energy_scale <= MAX_SCALE[1])
-    for _ in range(2):
-        mm = Model()
-        picks = mm.onehot(len(spaces), "binding")
-        try:
-            built = [build(mm, s, acg, p, sc) for s, p in zip(spaces, picks, strict=True)]
-        except (TypeError, OverflowError):  # OR-tools refuses a coefficient past 64 bits
-            raise OutOfRange("a coefficient of the model exceeds 64 bits") from None
-        lat_hi = max(b.latency[2] for b in built)
-        en_hi = max(b.energy[2] for b in built)
-        if lat_hi <= BUDGET and en_hi <= BUDGET:
-            break
-        # Lower the scale (a relaxation: coefficients round down) so the largest term fits.
-        sc = Scales(max(1, sc.time * BUDGET // max(lat_hi, 1)) if lat_hi > BUDGET else sc.time,
-                    max(1, sc.energy * BUDGET // max(en_hi, 1)) if en_hi > BUDGET else sc.energy,
-                    sc.exact_time and lat_hi <= BUDGET, sc.exact_energy and en_hi <= BUDGET)
-        if (static_pj_per_cycle(acg) * sc.energy / sc.time).denominator != 1:  # static energy rounds down
-            sc = Scales(sc.time, sc.energy, sc.exact_time, False)
-    if lat_hi > BUDGET or en_hi > BUDGET:  # even at one unit per cycle and per pJ
-        raise OutOfRange(f"latency up to {lat_hi / sc.time:.3g} cycles or energy up to {en_hi / sc.energy:.3g} "
-                         f"pJ is past the model's range (2**58 units)")
+    budget = BUDGET
+    for _ in range(8):  # rescaling lands near the budget, not always under it: another round then
+        pb = _model(spaces, acg, sc)
+        lat_hi, en_hi = (max(b.latency[2] for b in pb.built), max(b.energy[2] for b in pb.built))
+        if lat_hi <= budget and en_hi <= budget:
+            if max(lat_hi, en_hi) <= SAFE or not pb.mm.m.Validate():
+                return pb
+            budget = max(lat_hi, en_hi) >> 6  # a sum of large terms overflows CP-SAT's int64 check
+        sc = _rescaled(sc, lat_hi, en_hi, budget, acg)
+    raise OutOfRange(f"latency up to {lat_hi / sc.time:.3g} cycles or energy up to {en_hi / sc.energy:.3g} "
+                     f"pJ is past the model's range (2**58 units)")
+
+
+def _rescaled(sc: Scales, lat_hi: int, en_hi: int, budget: int, acg: ACG) -> Scales:
+    """Lower scales (a relaxation: coefficients round down) so that the largest terms fit `budget`."""
+    sc = Scales(max(1, sc.time * budget // max(lat_hi, 1)) if lat_hi > budget else sc.time,
+                max(1, sc.energy * budget // max(en_hi, 1)) if en_hi > budget else sc.energy,
+                sc.exact_time and lat_hi <= budget, sc.exact_energy and en_hi <= budget)
+    if (static_pj_per_cycle(acg) * sc.energy / sc.time).denominator != 1:  # static energy rounds down
+        sc = Scales(sc.time, sc.energy, sc.exact_time, False)
+    return sc
+
+
+def _model(spaces: list[Space], acg: ACG, sc: Scales) -> _Problem:
+    """The model of the bindings at scales `sc`, with one latency and one energy variable."""
+    mm = Model()
+    picks = mm.onehot(len(spaces), "binding")
     figures = []
-    for which, terms in (("latency", [b.latency for b in built]), ("energy", [b.energy for b in built])):
-        lo = min(t[1] for t in terms)
-        hi = max(t[2] for t in terms)
-        v = mm.var(lo, hi, which)
-        for term, pick in zip(terms, picks, strict=True):
-            mm.m.Add(v == term[0]).OnlyEnforceIf(lits(pick))
-        figures.append(v)
+    try:
+        built = [build(mm, s, acg, p, sc) for s, p in zip(spaces, picks, strict=True)]
+        if max(t[2] for b in built for t in (b.latency, b.energy)) > BUDGET:  # to be rescaled: no figures
+            return _Problem(mm, spaces, picks, built, sc, None, None)
+        for which, terms in (("latency", [b.latency for b in built]), ("energy", [b.energy for b in built])):
+            v = mm.var(min(t[1] for t in terms), max(t[2] for t in terms), which)
+            for term, pick in zip(terms, picks, strict=True):
+                mm.m.Add(v == term[0]).OnlyEnforceIf(lits(pick))
+            figures.append(v)
+    except (TypeError, OverflowError):  # OR-tools refuses a coefficient past 64 bits
+        raise OutOfRange("a coefficient of the model exceeds 64 bits") from None
     return _Problem(mm, spaces, picks, built, sc, *figures)
 
 

@@ -52,6 +52,8 @@ class PhaseTimes:
     layer_solve_seconds: float = 0.0
     fusion_solves: int = 0  # the candidate groups' steps (and bands) solved with what the group keeps on chip
     fusion_solve_seconds: float = 0.0
+    fusion_reused: int = 0  # steps answered by their solve without reservations (which did not bind)
+    fusion_skipped: int = 0  # candidate groups left out by their bounds with none of their steps solved
     slowest_solve: str | None = None  # the layer (or slice) whose solve took longest, of the whole compile
     slowest_solve_seconds: float = 0.0
 
@@ -69,7 +71,8 @@ class PhaseTimes:
             {"layer": self.slowest_solve, "seconds": self.slowest_solve_seconds}
         return {"phases": self.seconds(), "layer_solves": self.layer_solves,
                 "layer_solve_seconds": self.layer_solve_seconds, "fusion_solves": self.fusion_solves,
-                "fusion_solve_seconds": self.fusion_solve_seconds, "slowest_solve": slowest}
+                "fusion_solve_seconds": self.fusion_solve_seconds, "fusion_reused": self.fusion_reused,
+                "fusion_skipped": self.fusion_skipped, "slowest_solve": slowest}
 
 
 class Stopwatch:

@@ -1,0 +1,143 @@
+"""What the fusion search asks of the layer solver, asked as rarely as the answers allow: a step's
+optimum (`StepCosts.cost`), a lower bound of it that solves nothing (`StepCosts.floor`), and the cost
+of a step's slices run at once on several cores (`StepCosts.parallel`).
+
+Every distinct computation is solved once (`flow.map_layers` by `flow.layer_key`), and the records
+are the compile's: the final mapping takes the fusion search's solves as they are.
+
+**Reservations that do not bind.** A step of a fused group keeps values on chip in two ways
+(`OnChip`): its own tensors homed in a storage, which changes its bindings and storage paths, and
+bytes *reserved* for the group's other values, which only lowers the capacity its tiles may use.
+So the mappings legal with reservations R are a subset of those legal without them, each costing
+the same (the cost model does not read reservations). Hence, for the layer without reservations
+(its *relaxation*, same homes):
+
+- its optimum is a lower bound of the step's (`floor`);
+- if it has no mapping (proven), the step has none;
+- if its optimal mapping still fits with R (`check_legal` with the step's layer), that mapping is the
+  step's optimum, and with a proven tie-break (energy among the fastest, or latency among the most
+  frugal) it is optimal for the tie-breaker too: the same figures a solve of the step would prove.
+
+A step with reservations is therefore answered by its relaxation's solve (made once for every set of
+reservations of those homes: the fusion search tries many) unless the reservations bind; only then
+is it solved itself. Only proven results are reused ('optimal', tie-break 'optimal' or none).
+
+**Floors.** `floor` is, from what is known without a new solve: the step's cost if solved, else the
+larger of its relaxation's proven optimum (if solved) and `solver.bounds.objective_floor` (compute
+floor and compulsory off-chip traffic, per binding). On several cores a step that keeps nothing on
+chip may be split over them (`cores.best_split`), which no one-core bound covers: its floor is 0
+until it is solved.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from mapper.mapping.mapping import Mapping, check_legal
+from mapper.network.cores import Split, best_split, objective_value, shared_view
+from mapper.network.flow import LayerResult, Options, layer_key, map_layers
+from mapper.program.windows import Slice
+from mapper.spec.acg import ACG
+from mapper.spec.workload import Layer, OnChip
+from solver.bounds import objective_floor
+
+
+@dataclass(frozen=True)
+class StepCosts:
+    """The layer solver as the fusion search and the final mapping use it, with its caches: `solved`
+    (layer_key -> record and mapping, on one core; a step answered by its relaxation is there too),
+    `split_solved` (core count -> the same, for slices on `shared_view`), `values` (layer_key -> the
+    step's cost), `floors` (layer_key -> the analytic floor) and `reused` (the keys of `solved`
+    answered by a relaxation, not solved)."""
+
+    acg: ACG
+    options: Options  # per layer: strategy, objective, limit, seed (not validated: the network is)
+    cores: int = 0  # the most cores a step may run on (0: as many as the ACG has)
+    solved: dict = field(default_factory=dict)
+    split_solved: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+    floors: dict = field(default_factory=dict)
+    reused: set = field(default_factory=set)
+
+    @property
+    def objective(self) -> str:
+        return self.options.objective
+
+    def cost(self, layer: Layer) -> float | None:
+        """The step's objective at its optimum (None: no mapping), on the best number of cores for a
+        step that keeps nothing on chip."""
+        key = layer_key(layer)
+        if key not in self.values:
+            record, _ = self.solve(layer)
+            value = objective_value(record, self.objective) if record.mapped else None
+            if value is not None and not layer.onchip and self.acg.cores > 1:
+                split = best_split(layer, self.acg, self.options, self.split_solved, self.cores)
+                if split is not None:
+                    value = min(value, objective_value(split.record(layer.name), self.objective))
+            self.values[key] = value
+        return self.values[key]
+
+    def solve(self, layer: Layer) -> tuple[LayerResult, Mapping | None]:
+        """The step on one core: its relaxation's result where the reservations do not bind (see the
+        module doc), else its own solve."""
+        key = layer_key(layer)
+        if layer.onchip.reserved and key not in self.solved:
+            relaxed = replace(layer, onchip=OnChip(layer.onchip.homes))
+            record, mapping = self.solve(relaxed)
+            if _proven(record) and not check_legal(replace(mapping, layer=replace(mapping.layer, onchip=layer.onchip)),
+                                                   self.acg):
+                self.solved[key] = _answered_by(record, mapping, layer)
+                self.reused.add(key)
+            elif not record.mapped and record.status == "infeasible" and not record.limit:
+                self.values[key] = None  # no mapping without the reservations (proven): none with them
+                return replace(record, name=layer.name), None
+        return map_layers([layer], self.acg, self.options, done=self.solved)[0]
+
+    def floor(self, layer: Layer) -> float:
+        """A lower bound of `cost(layer)` that solves nothing (math.inf: it has no mapping)."""
+        key = layer_key(layer)
+        if key in self.values:
+            value = self.values[key]
+            return math.inf if value is None else value
+        if not layer.onchip and self.acg.cores > 1:
+            return 0.0  # it may split over cores
+        if key not in self.floors:
+            bound = objective_floor(layer, self.acg, self.objective)
+            self.floors[key] = math.inf if bound is None else float(bound)
+        relaxed = layer_key(replace(layer, onchip=OnChip(layer.onchip.homes))) if layer.onchip.reserved else None
+        record, _ = self.solved.get(relaxed, (None, None))
+        if record is not None and record.mapped and record.status == "optimal":
+            return max(self.floors[key], objective_value(record, self.objective))
+        return self.floors[key]
+
+    def parallel(self, parts: list[Slice]) -> float | None:
+        """The objective of a step's slices run at once, one per core (None: more cores than allowed,
+        or a slice with no mapping), each solved on the view one core has while they all run."""
+        split = self.parallel_split(parts)
+        return None if split is None else objective_value(split.record(parts[0].layer.name), self.objective)
+
+    def parallel_split(self, parts: list[Slice]) -> Split | None:
+        count = len(parts)
+        if self.cores and count > self.cores:
+            return None
+        results = map_layers([p.layer for p in parts], shared_view(self.acg, count), self.options,
+                             done=self.split_solved.setdefault(count, {}))
+        return Split(parts[0].dim, tuple(parts), tuple(results)) if all(r.mapped for r, _ in results) else None
+
+    def records(self) -> list[LayerResult]:
+        """The records of the solves made so far (whole steps and slices; not those a relaxation
+        answered): the caches only grow."""
+        return [r for k, (r, _) in self.solved.items() if k not in self.reused] + \
+            [r for done in self.split_solved.values() for r, _ in done.values()]
+
+
+def _proven(record: LayerResult) -> bool:
+    """Whether the record's mapping is proven optimal, its tie-breaker too where there is one."""
+    return record.mapped and record.status == "optimal" and record.tie_break in (None, "optimal")
+
+
+def _answered_by(record: LayerResult, mapping: Mapping, layer: Layer) -> tuple[LayerResult, Mapping]:
+    """The relaxation's result as the step's: its mapping with the step's reservations."""
+    mapping = replace(mapping, layer=replace(mapping.layer, name=layer.name, onchip=layer.onchip))
+    return replace(record, name=layer.name, mapping=mapping, solve_seconds=0.0), mapping

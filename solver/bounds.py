@@ -35,13 +35,16 @@ Why each piece is a bound of the cost model (`mapper/mapping/cost.py`):
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 from mapper.mapping.cost import compute_energy, exact, static_pj_per_cycle
 from mapper.mapping.mapping import tile_bytes
 from mapper.spec.acg import ACG, Edge
 from mapper.spec.workload import Layer
-from solver.space import Space, compute_floor, layer_spaces
+from solver.space import Space, compute_floor, instruction_shapes, layer_spaces
+
+OFFCHIP = ""  # `starting_bytes`' key for off-chip memory (no storage has an empty name)
 
 
 def objective_floor(layer: Layer, acg: ACG, objective: str) -> Fraction | None:
@@ -55,22 +58,63 @@ def objective_floor(layer: Layer, acg: ACG, objective: str) -> Fraction | None:
 
 def space_floor(space: Space, acg: ACG, objective: str) -> Fraction:
     """The bound over the mappings of one binding."""
-    moved, bandwidth = compulsory_bytes(space, acg), offchip_bandwidth(acg)
-    latency = max(Fraction(compute_floor(space, acg)), moved / bandwidth if bandwidth else Fraction(0))
+    latency = max(compute_cycles_floor(space, acg), transfer_floor(space, acg))
     if objective == "latency":
         return latency
     cap = acg.capability(space.binding.capability)
+    moved = starting_bytes(space, acg).get(OFFCHIP, 0)
     energy = compute_energy(space.layer, cap) + moved * cheapest_offchip_pj(acg) + static_pj_per_cycle(acg) * latency
     return energy if objective == "energy" else latency * energy
 
 
-def compulsory_bytes(space: Space, acg: ACG) -> int:
-    """The footprints of the tensors that every storage path of the binding takes into or out of
-    off-chip memory."""
+def compute_cycles_floor(space: Space, acg: ACG) -> Fraction:
+    """The larger of `compute_floor` (the fewest instructions x the shortest interval) and the
+    iteration points x the fewest cycles per point of any instruction shape of the binding (an
+    instruction of shape s covers at most `ops_per_instruction(s)` points in `instruction_interval(s)`
+    cycles)."""
+    fewest = Fraction(compute_floor(space, acg))
+    shapes = instruction_shapes(space, acg)
+    if not shapes:
+        return fewest
+    cap = acg.capability(space.binding.capability)
+    rate = min(Fraction(cap.instruction_interval(s), cap.ops_per_instruction(s)) for s in shapes)
+    return max(fewest, math.prod(space.layer.dims.values()) * rate)
+
+
+def transfer_floor(space: Space, acg: ACG) -> Fraction:
+    """The most cycles the compulsory bytes take to cross out of (or into) the storage they start in,
+    over those storages: off-chip memory (all of it as one) and each on-chip storage keeping tensors
+    whole (a fused group's homes), each at the bandwidth of the edges touching it."""
+    out = Fraction(0)
+    for start, moved in starting_bytes(space, acg).items():
+        bandwidth = offchip_bandwidth(acg) if start == OFFCHIP else storage_bandwidth(acg, start)
+        if bandwidth:
+            out = max(out, moved / bandwidth)
+    return out
+
+
+def starting_bytes(space: Space, acg: ACG) -> dict[str, int]:
+    """Per storage (`OFFCHIP` for off-chip memory), the footprints of the tensors whose every storage
+    path in the binding starts there and leaves it."""
     offchip = set(acg.offchip)
-    layer = space.layer
-    return sum(tile_bytes(layer, t, layer.dims) for t, alternatives in zip(space.tensors, space.paths, strict=True)
-               if alternatives and all(len(p) >= 2 and p[0] in offchip for p in alternatives))
+    layer, out = space.layer, {}
+    for t, alternatives in zip(space.tensors, space.paths, strict=True):
+        starts = {OFFCHIP if p[0] in offchip else p[0] for p in alternatives}
+        if len(starts) == 1 and all(len(p) >= 2 for p in alternatives):
+            start = starts.pop()
+            out[start] = out.get(start, 0) + tile_bytes(layer, t, layer.dims)
+    return out
+
+
+def storage_bandwidth(acg: ACG, storage: str) -> Fraction | None:
+    """Bytes per cycle that can cross into and out of an on-chip storage at most: the directed edges
+    between storages touching it, summed, or its port if smaller; None: no such edge."""
+    edges = [e for e in acg.edges if storage in (e.src, e.dst) and e.src in acg.storages and e.dst in acg.storages]
+    if not edges:
+        return None
+    total = sum((_edge_bandwidth(acg, e) for e in edges), Fraction(0))
+    port = acg.storages[storage].bytes_per_cycle
+    return min(total, exact(port)) if port else total
 
 
 def offchip_bandwidth(acg: ACG) -> Fraction | None:

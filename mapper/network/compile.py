@@ -203,6 +203,7 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     with watch("layer_mapping"):
         for k, step in enumerate(net.steps):
             report(f"mapping {step.layer.name}", k, len(net.steps))
+            costs.solve(step.layer)  # in full: the final mapping of a step no group takes
             costs.cost(step.layer)
     fusion, mapped = None, costs.records()
     if options.fuse == "auto":
@@ -235,13 +236,15 @@ def _silent(what: str, done: int, total: int) -> None:
 def _note_solves(watch: Stopwatch, mapped: list[LayerResult], searched: list[LayerResult],
                  every: list[LayerResult]) -> None:
     """The solves of layer mapping (`mapped`: all made by its end), of the fusion search (those made
-    by its end, `searched`, less those) and the slowest of `every` solve."""
+    by its end, `searched`, less those), of the final mapping (`every`, less those) and the slowest."""
     def seconds(records: list[LayerResult]) -> float:
         return math.fsum(r.solve_seconds for r in records)
     slowest = max(every, key=lambda r: r.solve_seconds, default=None)
     watch.note(layer_solves=len(mapped), layer_solve_seconds=seconds(mapped),
                fusion_solves=len(searched) - len(mapped),
                fusion_solve_seconds=max(0.0, seconds(searched) - seconds(mapped)),
+               final_solves=len(every) - len(searched),
+               final_solve_seconds=max(0.0, seconds(every) - seconds(searched)),
                slowest_solve=None if slowest is None else slowest.name,
                slowest_solve_seconds=0.0 if slowest is None else slowest.solve_seconds)
 

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from mapper.mapping.binding import bind
 from mapper.network.bands import Bands, plan_bands
 from mapper.network.cores import core_counts
+from mapper.network.flow import layer_key
 from mapper.program.network import Network
 from mapper.program.windows import Slice
 from mapper.spec.acg import ACG
@@ -176,15 +177,17 @@ def home_options(net: Network, acg: ACG, value: str) -> list[str]:
 
 
 def group_layers(net: Network, start: int, stop: int, homes: dict[str, str], layers: list[Layer] | None = None,
-                 held: dict[str, int] | None = None, carried: bool = False) -> list[Layer]:
+                 held: dict[str, int] | None = None, carried: bool = False,
+                 readers: dict[str, list[int]] | None = None) -> list[Layer]:
     """The layers of steps [start, stop) (or `layers`, their slices for one band) with what the group
     keeps on chip while each runs: its own homed tensors, and the bytes of the homed values (or of the
     band's parts of them, `held`) that it does not touch itself, between their producer and last reader
-    (`carried`: at every step, as rows cached for the next band stay across the band's end)."""
+    (`carried`: at every step, as rows cached for the next band stay across the band's end). `readers`:
+    `net.readers()`, if the caller has it."""
     layers = layers or [s.layer for s in net.steps[start:stop]]
     first = {v: next(i for i in range(start, stop) if net.steps[i].writes == v) for v in homes}
     held = held or {v: layers[first[v] - start].output.bytes for v in homes}
-    readers = net.readers()
+    readers = readers or net.readers()
     last = {v: max(readers[v]) for v in homes}
     out = []
     for i, layer in zip(range(start, stop), layers, strict=True):
@@ -211,11 +214,11 @@ def band_layers(net: Network, group: Group) -> list[list[Slice | None]]:
 
 def _onchip_bands(net: Network, start: int, stop: int, homes: dict[str, str],
                   plan: Bands) -> list[list[Slice | None]]:
-    out, whole = [], [s.layer for s in net.steps[start:stop]]
+    out, whole, readers = [], [s.layer for s in net.steps[start:stop]], net.readers()
     for band, held in zip(plan.parts, plan.held, strict=True):
         kept = {v: b for v, b in held if v in homes}
         layers = [w if s is None else s.layer for s, w in zip(band, whole, strict=True)]
-        layers = group_layers(net, start, stop, homes, layers, kept, carried=plan.cache)
+        layers = group_layers(net, start, stop, homes, layers, kept, carried=plan.cache, readers=readers)
         out.append([None if s is None else replace(s, layer=layer) for s, layer in zip(band, layers, strict=True)])
     return out
 
@@ -264,7 +267,8 @@ def group_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[st
     costs = costs if isinstance(costs, Costs) else Costs(costs)
     capacity = {v: acg.storages[s].total_capacity for v, s in homes.items()}
     if all(net.buffers[v].bytes <= capacity[v] for v in homes):
-        total = _bounded_sum(group_layers(net, start, stop, homes), costs.step, costs.floor, limit(), costs.tally)
+        total = _bounded_sum(group_layers(net, start, stop, homes), costs.step, costs.floor, limit(), costs.tally,
+                             layer_key)
         if total is not None:
             yield Group(start, stop, tuple(homes.items()), total)
         return  # whole values fit: bands would only re-read what is not homed (and cost solves)
@@ -282,7 +286,7 @@ def group_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict[st
                 continue
             bands = _onchip_bands(net, start, stop, homes, plan)
             total = _bounded_sum([s.layer for band in bands for s in band if s], costs.step, costs.floor,
-                                 min(previous, limit()), costs.tally)
+                                 min(previous, limit()), costs.tally, layer_key)
             if total is None:  # no mapping, or no cheaper than fewer bands or than the best found
                 if previous < math.inf:
                     break
@@ -322,30 +326,42 @@ def parallel_variants(net: Network, acg: ACG, start: int, stop: int, homes: dict
                             plan.shared, cores=plan.count)
 
 
-def _bounded_sum(items: list, cost: Callable, floor: Callable, bound: float, tally: Counter) -> float | None:
-    """The sum of `cost(item)` over `items` (evaluated in turn: each is a solve) if every one exists and
-    the sum stays below `bound`; None as soon as either fails. Before each evaluation, the sum so far
-    plus the floors of the items left (this one included) is checked against `bound`: a floor is at
-    most its item's cost, so when that reaches the bound the sum would too, and the rest is left out
-    unevaluated (counted in `tally`: the variant skipped, or cut short)."""
+def _bounded_sum(items: list, cost: Callable, floor: Callable, bound: float, tally: Counter,
+                 key: Callable | None = None) -> float | None:
+    """The sum of `cost(item)` over `items` in their order if every one exists and the sum stays below
+    `bound`; None as soon as either fails. Items with the same `key` cost the same: each distinct one
+    is evaluated once (each is a solve), the heaviest first (its count x its floor). Before each
+    evaluation, what is known of the sum (the items evaluated at their cost, the others at their
+    floor, at most their cost) is checked against `bound`: when it reaches the bound the sum would
+    too, and the rest is left out (counted in `tally`: the variant skipped, nothing evaluated, or cut
+    short)."""
     tally["variants"] += 1
-    floors: list[float] = []
-    for x in items:  # (each floor may cost a look at the layer's bindings: none once the bound is reached)
-        floors.append(floor(x))
-        if _reaches(math.fsum(floors), bound):
+    keys = [key(x) for x in items] if key else list(range(len(items)))
+    count, first = Counter(keys), {}
+    for k, x in zip(keys, items, strict=True):
+        first.setdefault(k, x)  # each key's first item, in the items' order
+    floors: dict = {}
+    for k, x in first.items():  # (a floor may cost a look at the layer's bindings: none once the bound is reached)
+        floors[k] = floor(x)
+        if _reaches(math.fsum(count[q] * f for q, f in floors.items()), bound):
             tally["variants_skipped"] += 1
             return None
-    total = 0.0
-    for k, item in enumerate(items):
-        if k and _reaches(total + math.fsum(floors[k:]), bound):
-            tally["variants_cut"] += 1
-            return None
-        c = cost(item)
+    known: dict = {}
+    todo = sorted(first, key=lambda k: -count[k] * floors[k])
+    for n, k in enumerate(todo):
+        if n:
+            floors.update((q, floor(first[q])) for q in todo[n:])  # (what the solves so far taught)
+            if _reaches(math.fsum(count[q] * known.get(q, floors[q]) for q in first), bound):
+                tally["variants_cut"] += 1
+                return None
+        known[k] = cost(first[k])
         tally["steps"] += 1
-        if c is None or total + c >= bound:
+        if known[k] is None:
             return None
-        total += c
-    return total
+    total = 0.0
+    for k in keys:
+        total += known[k]
+    return total if total < bound else None
 
 
 def _plan(net: Network, start: int, stop: int, axis: int, count: int, cache: bool, plans: dict | None) -> Bands | None:

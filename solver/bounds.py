@@ -4,25 +4,28 @@ out candidate groups whose steps cannot beat what it already has (`mapper.networ
 The bound holds for every mapping of every binding of the layer (`solver.space.layer_spaces`), so it
 holds for whatever optimum any strategy finds; it is the least over the bindings of:
 
-    latency >= max(compute floor, compulsory off-chip bytes / off-chip bandwidth)
+    latency >= max(compute floor, bytes that must leave a storage / the bandwidth out of it)
     energy  >= compute energy + compulsory off-chip bytes x the cheapest pJ per byte across the
                chip's edge + static power x the latency bound
     EDP     >= latency bound x energy bound
 
 Why each piece is a bound of the cost model (`mapper/mapping/cost.py`):
 
-- *compute floor* (`solver.space.compute_floor`): the fewest instructions times the shortest
-  interval; the serial sum of the latency contains the compute cycles.
-- *compulsory off-chip bytes*: a tensor whose every storage path in the binding starts in off-chip
-  memory and leaves it (not one a fused group keeps on chip: its paths start at its home) moves its
-  whole footprint at least once over an edge into or out of off-chip memory (its tiles at the first
+- *compute floor*: the latency's serial sum holds the compute cycles, the instructions' intervals
+  summed; at least the fewest instructions x the shortest interval (`solver.space.compute_floor`),
+  and at least the iteration points x the fewest cycles per point of any instruction shape (one of
+  shape s covers at most `ops_per_instruction(s)` points in `instruction_interval(s)` cycles).
+- *bytes that must leave a storage*: a tensor whose every storage path in the binding starts in
+  one place and leaves it (off-chip memory, taken as one; or the home a fused group keeps it in)
+  moves its whole footprint at least once over an edge touching that place (its tiles at the first
   level cover it: `cost.tile_sum` >= the footprint). A transfer of b bytes keeps its edge's engine
   busy b / bw_e cycles, bw_e the slowest of the edge and its ports, and the latency is at least the
-  busiest engine; so sum_e bytes_e <= latency x sum_e bw_e over the directed edges touching off-chip
-  memory. Where every off-chip storage has a port, the ports give the same with their bandwidths.
-- *energy*: every iteration point costs the capability's pJ per op, every compulsory byte at least the
-  cheapest (source read + destination write + edge) pJ per byte of those edges, the operands'
-  accesses are not negative, and static energy is static power x latency.
+  busiest engine; so sum_e bytes_e <= latency x sum_e bw_e over the directed edges touching the
+  place. A port shared by all of them gives the same with its bandwidth (for off-chip memory, the
+  ports' sum, where every off-chip storage has one).
+- *energy*: every iteration point costs the capability's pJ per op, every compulsory off-chip byte
+  at least the cheapest (source read + destination write + edge) pJ per byte of the edges across,
+  the operands' accesses are not negative, and static energy is static power x latency.
 
     >>> from mapper.spec.acg import load_acg
     >>> from mapper.spec.workload import make_layer

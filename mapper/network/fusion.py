@@ -14,6 +14,15 @@ that residency (for `edp`, the sum of the steps' energy-delay products, a proxy:
 not a sum). `best_partition` finds the partition of the order minimising the total by dynamic
 programming over prefixes; `brute_force_partition` enumerates every partition (tests hold them equal).
 
+The search costs only what can change the DP's choice. A candidate [i, j) is costed below a bound,
+what it must cost less than to improve the best partition of the steps up to j found so far, and
+each of its variants (home choice x whole, bands or cores) below the best variant so far; a variant
+is left out unsolved when its steps' floors (`Costs.floor`: lower bounds that solve nothing, e.g.
+`mapper.network.step_costs`) reach that bound, and stops as soon as its solved steps plus the floors
+of the rest do (`_bounded_sum`: each distinct computation solved once, the heaviest first). A floor
+never exceeds the cost, so whatever is left out costs at least its bound, and the DP, which keeps a
+run only below it, chooses what costing everything would.
+
     >>> best_partition(3, lambda i, j, bound: {(0, 1): 5, (1, 2): 5, (2, 3): 5, (0, 2): 7}.get((i, j)))
     (12.0, ((0, 2), (2, 3)))
 """

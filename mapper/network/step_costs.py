@@ -2,8 +2,14 @@
 optimum (`StepCosts.cost`), a lower bound of it that solves nothing (`StepCosts.floor`), and the cost
 of a step's slices run at once on several cores (`StepCosts.parallel`).
 
-Every distinct computation is solved once (`flow.map_layers` by `flow.layer_key`), and the records
-are the compile's: the final mapping takes the fusion search's solves as they are.
+Every distinct computation is solved once per kind of solve (`flow.map_layers` by `flow.layer_key`):
+
+- *in full* (`StepCosts.solve`, cache `solved`): the compile's records; each step alone, and in the
+  final mapping the steps of the chosen groups;
+- *for the search* (`StepCosts.probe`, cache `probed`): with CP-SAT, without its tie-break solve
+  where the first proves the objective (`solver.cpsat.solve`, `tie_break`): the same objective as a
+  solve in full (the tie-break cannot change a proven one; an unproven one still gets it), which is
+  all the search compares, at about 60 % of the time. Other strategies: the full solve itself.
 
 **Reservations that do not bind.** A step of a fused group keeps values on chip in two ways
 (`OnChip`): its own tensors homed in a storage, which changes its bindings and storage paths, and
@@ -13,20 +19,20 @@ the same (the cost model does not read reservations). Hence, for the layer witho
 (its *relaxation*, same homes):
 
 - its optimum is a lower bound of the step's (`floor`);
-- if it has no mapping (proven), the step has none;
-- if its optimal mapping still fits with R (`resource_problems` with the step's layer), that mapping is the
-  step's optimum, and with a proven tie-break (energy among the fastest, or latency among the most
-  frugal) it is optimal for the tie-breaker too: the same figures a solve of the step would prove.
+- if it has no mapping (proven infeasible, not stopped by a limit), the step has none;
+- if its optimal mapping still fits with R (`resource_problems` with the step's layer), that mapping
+  is the step's optimum: the same objective a solve of the step would prove.
 
-A step with reservations is therefore answered by its relaxation's solve (made once for every set of
-reservations of those homes: the fusion search tries many) unless the reservations bind; only then
-is it solved itself. Only proven results are reused ('optimal', tie-break 'optimal' or none).
+A search step with reservations is therefore answered by its relaxation's solve (made once for every
+set of reservations of those homes: the search tries many) unless the reservations bind; only then is
+it solved itself. Only proven objectives are reused (status 'optimal'; where the search's solves are
+the full ones, a proven tie-break too, so that the figures are those a solve of the step would give).
 
 **Floors.** `floor` is, from what is known without a new solve: the step's cost if solved, else the
 larger of its relaxation's proven optimum (if solved) and `solver.bounds.objective_floor` (compute
-floor and compulsory off-chip traffic, per binding). On several cores a step that keeps nothing on
-chip may be split over them (`cores.best_split`), which no one-core bound covers: its floor is 0
-until it is solved.
+floor and the traffic out of where its tensors start, per binding). On several cores a step that
+keeps nothing on chip may be split over them (`cores.best_split`), which no one-core bound covers:
+its floor is 0 until it is solved.
 """
 
 from __future__ import annotations

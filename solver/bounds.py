@@ -14,7 +14,8 @@ Why each piece is a bound of the cost model (`mapper/mapping/cost.py`):
 - *compute floor*: the latency's serial sum holds the compute cycles, the instructions' intervals
   summed; at least the fewest instructions x the shortest interval (`solver.space.compute_floor`),
   and at least the iteration points x the fewest cycles per point of any instruction shape (one of
-  shape s covers at most `ops_per_instruction(s)` points in `instruction_interval(s)` cycles).
+  shape s covers, per capability dim, at most the product of the spatial extents of the layer dims
+  bound to it: s's extent for a streaming dim, at most the fixed extent for the array's dims).
 - *bytes that must leave a storage*: a tensor whose every storage path in the binding starts in
   one place and leaves it (off-chip memory, taken as one; or the home a fused group keeps it in)
   moves its whole footprint at least once over an edge touching that place (its tiles at the first
@@ -22,7 +23,9 @@ Why each piece is a bound of the cost model (`mapper/mapping/cost.py`):
   busy b / bw_e cycles, bw_e the slowest of the edge and its ports, and the latency is at least the
   busiest engine; so sum_e bytes_e <= latency x sum_e bw_e over the directed edges touching the
   place. A port shared by all of them gives the same with its bandwidth (for off-chip memory, the
-  ports' sum, where every off-chip storage has one).
+  ports' sum, where every off-chip storage has one). And one tensor alone keeps the engine of its
+  first edge (its first-level loads, or an output's write-backs: at least one transfer) busy for its
+  bytes / that edge's bandwidth, plus the edge's set-up `latency`.
 - *energy*: every iteration point costs the capability's pJ per op, every compulsory off-chip byte
   at least the cheapest (source read + destination write + edge) pJ per byte of the edges across,
   the operands' accesses are not negative, and static energy is static power x latency.
@@ -72,27 +75,37 @@ def space_floor(space: Space, acg: ACG, objective: str) -> Fraction:
 
 def compute_cycles_floor(space: Space, acg: ACG) -> Fraction:
     """The larger of `compute_floor` (the fewest instructions x the shortest interval) and the
-    iteration points x the fewest cycles per point of any instruction shape of the binding (an
-    instruction of shape s covers at most `ops_per_instruction(s)` points in `instruction_interval(s)`
-    cycles)."""
+    iteration points x the fewest cycles per point of any instruction shape of the binding: an
+    instruction of streaming shape s takes `instruction_interval(s)` cycles for at most prod(s) x
+    the points it can hold along the fixed capability dims (per dim, its extent or, if fewer, the
+    largest spatial extents of the layer dims bound to it, multiplied)."""
     fewest = Fraction(compute_floor(space, acg))
     shapes = instruction_shapes(space, acg)
     if not shapes:
         return fewest
-    cap = acg.capability(space.binding.capability)
-    rate = min(Fraction(cap.instruction_interval(s), cap.ops_per_instruction(s)) for s in shapes)
+    cap, binding = acg.capability(space.binding.capability), space.binding
+    widest = {d: max(c[-1] for c in opts) for d, opts in zip(space.dims, space.options, strict=True)}
+    held = math.prod(min(room, math.prod(widest[d] for d in binding.fused(e))) for e, room in cap.fixed.items())
+    rate = min(Fraction(cap.instruction_interval(s), math.prod(s.values()) * held) for s in shapes)
     return max(fewest, math.prod(space.layer.dims.values()) * rate)
 
 
 def transfer_floor(space: Space, acg: ACG) -> Fraction:
     """The most cycles the compulsory bytes take to cross out of (or into) the storage they start in,
     over those storages: off-chip memory (all of it as one) and each on-chip storage keeping tensors
-    whole (a fused group's homes), each at the bandwidth of the edges touching it."""
+    whole (a fused group's homes), each at the bandwidth of the edges touching it; and per tensor, its
+    bytes over the first edge of its path (loaded, or written back), plus that edge's set-up."""
     out = Fraction(0)
     for start, moved in starting_bytes(space, acg).items():
         bandwidth = offchip_bandwidth(acg) if start == OFFCHIP else storage_bandwidth(acg, start)
         if bandwidth:
             out = max(out, moved / bandwidth)
+    output, layer = space.layer.expr.output.tensor, space.layer
+    for t, alternatives in zip(space.tensors, space.paths, strict=True):
+        if alternatives and all(len(p) >= 2 for p in alternatives):
+            hops = [acg.edge(p[1], p[0]) if t == output else acg.edge(p[0], p[1]) for p in alternatives]
+            nbytes = tile_bytes(layer, t, layer.dims)
+            out = max(out, min(nbytes / _edge_bandwidth(acg, e) + e.latency if e else Fraction(0) for e in hops))
     return out
 
 

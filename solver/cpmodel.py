@@ -12,9 +12,17 @@ deterministic time and does not heed the time limit: 82 s on the 1 x 10 x 8 GEMM
 (tiny_net's fc), which then stopped after presolve with no search at all. With each sum a variable
 of its own, defined by one linear equality, the same model presolves in 20 ms and is proven
 optimal in 0.07 s (figures: docs/results/solve-times.md#gemm). The model is the same relation.
+
+Interrupts. `interruptible_solve` never lets CP-SAT catch SIGINT: its handler ends the search as if
+the time limit were reached (the command carried on with a worse mapping and exit status 0) and
+then resets SIGINT to the system's default (a second Ctrl-C killed covenant without cleaning up).
+In the main thread the search runs in a helper thread, so that Ctrl-C (a `KeyboardInterrupt`)
+stops it at once.
 """
 
 from __future__ import annotations
+
+import threading
 
 from ortools.sat.python import cp_model
 
@@ -35,9 +43,9 @@ class Model:
         return f"{prefix}_{self.count}"
 
     def var(self, lo: int, hi: int, prefix: str):
-        if hi > LIMIT:
+        if hi > LIMIT:  # counted: the solver then reports the model as out of range, never solves it
             self.clipped += 1
-            hi = max(lo, LIMIT)
+            lo, hi = min(lo, LIMIT), LIMIT
         return self.m.NewIntVar(lo, hi, self.name(prefix))
 
     def onehot(self, n: int, prefix: str) -> list:
@@ -176,3 +184,32 @@ def lits(lit) -> list:
     if isinstance(lit, tuple):
         lit = lit[0]
     return [] if isinstance(lit, int) else [lit]
+
+
+def interruptible_solve(solver: cp_model.CpSolver, model: cp_model.CpModel) -> int:
+    """`solver.Solve(model)`, interruptible (see the module doc). CP-SAT releases the GIL while it
+    searches; the main thread waits on an event (an interrupted `Thread.join` may return early on
+    Python 3.11), and on an interrupt stops the search, waits for it to end and raises again."""
+    solver.parameters.catch_sigint_signal = False
+    if threading.current_thread() is not threading.main_thread():
+        return solver.Solve(model)  # only the main thread receives signals
+    outcome: dict = {}
+    done = threading.Event()
+
+    def search() -> None:
+        try:
+            outcome["status"] = solver.Solve(model)
+        except BaseException as exc:  # raised again in the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+    threading.Thread(target=search, name="cp-sat", daemon=True).start()
+    try:
+        done.wait()
+    except BaseException:
+        solver.StopSearch()
+        done.wait()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["status"]

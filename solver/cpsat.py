@@ -54,7 +54,7 @@ from mapper.mapping.mapping import Mapping
 from mapper.spec.acg import ACG
 from mapper.spec.workload import Layer
 from solver.cpbuild import Built, Scales, build
-from solver.cpmodel import Model, lits
+from solver.cpmodel import Model, interruptible_solve, lits
 from solver.space import (
     Point,
     Solution,
@@ -68,6 +68,7 @@ from solver.space import (
 
 DET_PER_SECOND = 1.0  # CP-SAT deterministic units per nominal second of the time limit
 BUDGET = 2**58  # the largest objective term a model may reach (sums stay below cpmodel.LIMIT)
+MAX_SCALE = (2**32, 2**56)  # the largest exact time and energy scales (units per cycle, per pJ)
 QUANTUM, PRODUCT = 2**30, 2**60  # EDP: latency in at most QUANTUM quanta, the product below PRODUCT
 WALL_FACTOR, WALL_MIN = 10, 60.0
 TIE_FLOOR = 0.1  # the tie-break solve's least share of the layer's limits (see the module doc)
@@ -131,13 +132,24 @@ class _Problem:
     energy: object
 
 
+class OutOfRange(Exception):
+    """The layer's figures do not fit CP-SAT's 64-bit integers at any scale the model takes."""
+
+
 def _problem(spaces: list[Space], acg: ACG) -> _Problem:
     time_scale, energy_scale = scales(spaces, acg)
-    sc = Scales(time_scale, energy_scale)
+    # A bandwidth written with many digits (584.7619047619 B/cycle) makes the exact time scale huge
+    # (2**43): its coefficients would leave CP-SAT's 64-bit integers. Past MAX_SCALE the model
+    # rounds, a relaxation, as when a term exceeds the budget below.
+    sc = Scales(min(time_scale, MAX_SCALE[0]), min(energy_scale, MAX_SCALE[1]),
+                time_scale <= MAX_SCALE[0], energy_scale <= MAX_SCALE[1])
     for _ in range(2):
         mm = Model()
         picks = mm.onehot(len(spaces), "binding")
-        built = [build(mm, s, acg, p, sc) for s, p in zip(spaces, picks, strict=True)]
+        try:
+            built = [build(mm, s, acg, p, sc) for s, p in zip(spaces, picks, strict=True)]
+        except (TypeError, OverflowError):  # OR-tools refuses a coefficient past 64 bits
+            raise OutOfRange("a coefficient of the model exceeds 64 bits") from None
         lat_hi = max(b.latency[2] for b in built)
         en_hi = max(b.energy[2] for b in built)
         if lat_hi <= BUDGET and en_hi <= BUDGET:
@@ -148,6 +160,9 @@ def _problem(spaces: list[Space], acg: ACG) -> _Problem:
                     sc.exact_time and lat_hi <= BUDGET, sc.exact_energy and en_hi <= BUDGET)
         if (static_pj_per_cycle(acg) * sc.energy / sc.time).denominator != 1:  # static energy rounds down
             sc = Scales(sc.time, sc.energy, sc.exact_time, False)
+    if lat_hi > BUDGET or en_hi > BUDGET:  # even at one unit per cycle and per pJ
+        raise OutOfRange(f"latency up to {lat_hi / sc.time:.3g} cycles or energy up to {en_hi / sc.energy:.3g} "
+                         f"pJ is past the model's range (2**58 units)")
     figures = []
     for which, terms in (("latency", [b.latency for b in built]), ("energy", [b.energy for b in built])):
         lo = min(t[1] for t in terms)
@@ -187,7 +202,7 @@ def _run(pb: _Problem, acg: ACG, minimise, det_limit: float, wall_limit: float, 
     p.max_time_in_seconds = max(wall_limit, 1e-3)
     if workers > 1:
         p.interleave_search = True  # deterministic parallel search
-    status = solver.Solve(pb.mm.m)
+    status = interruptible_solve(solver, pb.mm.m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return _Run(status, None, None, 0, 0, int(math.ceil(solver.BestObjectiveBound()))
                     if status == cp_model.UNKNOWN else 0, solver.deterministic_time, solver.wall_time)
@@ -284,7 +299,10 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
     start = time.perf_counter()
     spaces = spaces_of(layer, acg)
     greedy = _greedy(spaces, acg, objective)
-    pb = _problem(prune(spaces, acg, objective, greedy[0][0] if greedy else None), acg)
+    try:
+        pb = _problem(prune(spaces, acg, objective, greedy[0][0] if greedy else None), acg)
+    except OutOfRange as exc:
+        return _error(objective, start, str(exc))
     wall = max(WALL_MIN, WALL_FACTOR * time_limit)
     det = time_limit * DET_PER_SECOND
     if pb.mm.clipped:

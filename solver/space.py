@@ -118,6 +118,7 @@ class Solution:
     # CP-SAT's tie-break (`cost.rank`'s second figure, minimised with the objective held at its value):
     # 'optimal' (proven minimal), 'feasible' (not proven) or None (no tie-break: EDP, other strategies)
     tie_break: str | None = None
+    cached: bool = False  # served by the solve cache (solver/cache.py), not solved in this run
 
     @property
     def gap(self) -> float | None:

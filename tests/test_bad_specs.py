@@ -69,8 +69,23 @@ def test_base_specs_are_valid(tmp_path: Path) -> None:
     assert [lyr.name for lyr in load_workload(tmp_path / "w.yaml").layers] == ["conv1", "pool", "custom"]
 
 
+def test_a_load_and_its_write_back_may_form_a_cycle(tmp_path: Path) -> None:
+    """Data going down a level and back up (IBUF -> RF -> IBUF) is a load and its write-back."""
+    text = ACG.replace("  WBUF:", "  RF: {kind: storage, capacity: 64B}\n  WBUF:").replace(
+        "  - {from: OBUF, to: DRAM, bytes_per_cycle: 4}\n",
+        "  - {from: OBUF, to: DRAM, bytes_per_cycle: 4}\n  - {from: IBUF, to: RF, bytes_per_cycle: 4}\n"
+        "  - {from: RF, to: IBUF, bytes_per_cycle: 4}\n")
+    (tmp_path / "a.yaml").write_text(text)
+    assert ("RF", "IBUF") in load_acg(tmp_path / "a.yaml").graph.edges
+
+
 # (mutation of the ACG text, the text of the line the error must point at, field path, words of the message)
 ACG_CASES = [
+    ("cycle between siblings", ("  - {from: OBUF, to: DRAM, bytes_per_cycle: 4}\n",
+                                "  - {from: OBUF, to: DRAM, bytes_per_cycle: 4}\n  - {from: IBUF, to: WBUF, "
+                                "bytes_per_cycle: 4}\n  - {from: WBUF, to: IBUF, bytes_per_cycle: 4}\n"),
+     "from: IBUF, to: WBUF", "edges[3]", "the edges IBUF -> WBUF -> IBUF form a cycle on chip through storages at "
+     "the same level (level 1)"),
     ("unknown edge node", ("to: WBUF", "to: WBUFF"), "to: WBUFF", "edges[1].to", "unknown node 'WBUFF'"),
     ("operand is compute", ("B: WBUF, C", "B: ARRAY, C"), "operands:",
      "nodes.ARRAY.capabilities[0].operands.B", "'ARRAY' is a compute node"),

@@ -117,3 +117,51 @@ def test_the_time_line_names_every_phase_and_the_solves() -> None:
     assert "fusion search 0.50 (60 solves, 2.71 in the solver; 7 reused, 4 candidates skipped)" in line
     assert "final mapping 0.50 (5 solves, 0.30 in the solver)" in line
     assert format_phases({}) is None
+
+
+def test_compile_piped_fits_80_columns_and_says_what_it_wrote(tmp_path, capsys, monkeypatch) -> None:
+    """Piped (stdout is not a terminal) and without COLUMNS: the table, the prose and the fusion lines
+    fit 80 columns (they were 200 wide); a legend says what `Δ model` and `util.` mean."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    small = ["compile", "--acg", "genesys", "--workload", "tiny_net", "--time-limit", "2", "--no-validate"]
+    assert main(small) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80
+    assert any(line.startswith("fusion: ") for line in lines) and any(line.startswith("time (s): ") for line in lines)
+    assert "Δ model: the cost model's error, (predicted - simulated) / simulated cycles;" in out
+    assert "util.: ops per cycle over the capability's peak" in out
+    assert lines[-1] == "nothing written (-o DIR writes the network program)"
+    assert main([*small, "-o", str(tmp_path / "out"), "--wide"]) == 0
+    out = capsys.readouterr().out
+    assert all(col in out for col in WIDE_COLUMNS) and "Δ: the cost model's error" in out
+    written = len(list((tmp_path / "out" / "mappings").iterdir()))
+    assert out.splitlines()[-1] == f"wrote {tmp_path / 'out' / 'network.yaml'} and {written} mappings in " \
+                                   f"{tmp_path / 'out' / 'mappings'}"
+
+
+def test_map_says_what_it_wrote(tmp_path, capsys) -> None:
+    small = ["map", "--acg", "tiny", "--workload", "tiny_net", "--time-limit", "2", "--no-validate", "--layer", "fc"]
+    assert main(small) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "nothing written (-o PATH writes the mappings)"
+    assert main([*small, "-o", str(tmp_path / "fc.yaml")]) == 0
+    assert " ".join(capsys.readouterr().out.split()).endswith(f" wrote {tmp_path / 'fc.yaml'}")
+    assert main([*small, "--layer", "gap", "-o", str(tmp_path / "out")]) == 0  # (a long path wraps at a space)
+    assert " ".join(capsys.readouterr().out.split()).endswith(f" wrote 2 mappings into {tmp_path / 'out'}")
+
+
+@pytest.mark.parametrize("width", [80, 100, 200])
+def test_a_reused_layer_is_named_whole(width: int) -> None:
+    """The status cell `= LAYER` breaks only between the words of the name (after '.', '_', '-')."""
+    lines = _render(_doc(), wide=False, width=width)
+    header = next(i for i, line in enumerate(lines) if line.startswith("layer"))
+    start, end = lines[header].index("status"), lines[header].index("cycles")
+    row = next(i for i, line in enumerate(lines) if line.startswith("layer4.1.conv2"))
+    cell = [lines[row][start:end].strip()]
+    for line in lines[row + 1:]:
+        if line[:start].strip() or not line[start:end].strip():
+            break
+        cell.append(line[start:end].strip())
+    assert "".join(cell) == "= layer4.0.conv2_with_a_longer_name"
+    assert all(part[-1] in "._- " or part == "=" for part in cell[:-1]), cell  # never inside a word
+    assert max(cell_len(line) for line in lines) <= width

@@ -182,7 +182,7 @@ def test_bn_fold_relu_epilogue_and_yaml_comment(tmp_path):
              helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"], name="BatchNormalization_1"),
              helper.make_node("Relu", ["n"], ["y"], name="Relu_2")]
     inits = [weight("w", 4, 3, 3, 3), *(weight(p, 4) for p in "sbmv")]
-    text, wl = import_onnx_yaml(save(tmp_path, nodes, [vi("x", [1, 3, 5, 5])], "y", inits))
+    text, wl, _ = import_onnx_yaml(save(tmp_path, nodes, [vi("x", [1, 3, 5, 5])], "y", inits))
     (layer,) = wl.layers
     assert layer.params["activation"] == "relu"
     assert "# from Conv_0 + BatchNormalization_1 + Relu_2\n" in text
@@ -328,6 +328,24 @@ def test_cli_show_import_and_experiment(tmp_path, capsys):
     exp = tmp_path / "e.yaml"
     exp.write_text(f"name: e\nacgs: [genesys]\nworkloads: [{{spec: {model}, layers: [fc2]}}]\n")
     assert [(w, lyr.name) for w, lyr in load_experiment(exp).layers] == [("tiny_mlp", "fc2")]
+
+
+def test_a_float_model_imported_as_int8_says_how(tmp_path, capsys):
+    model = PROJECT / "workloads" / "tiny_cnn.onnx"  # float32 input and weights
+    assert main(["import", str(model), "-o", str(tmp_path / "w.yaml")]) == 0
+    note = capsys.readouterr().err
+    assert note.startswith("covenant: note: tiny_cnn.onnx holds float32 tensors and was imported as int8 ") \
+        and note.count("\n") == 1 and "no weight is converted" in note and "--dtype float32" in note
+    assert note.removeprefix("covenant: note: ") in (tmp_path / "w.yaml").read_text()  # the file says so too
+    assert load_workload(tmp_path / "w.yaml").layers  # and still loads
+    assert main(["import", str(model), "--dtype", "float32", "-o", str(tmp_path / "f.yaml")]) == 0
+    assert capsys.readouterr().err == ""
+    ints = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    graph = helper.make_graph(ints, "g", [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT8, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "i.onnx"))
+    assert main(["import", str(tmp_path / "i.onnx")]) == 0
+    assert capsys.readouterr().err == ""  # an int8 model needs no notice
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ infeasible layers are explained."""
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -210,3 +211,17 @@ def test_cpsat_stopped_early_is_never_worse_than_its_greedy_hint() -> None:
     best_greedy = min(evaluate(m, meta).latency for space in layer_spaces(layer, meta)
                       if (m := greedy_mapping(layer, space.binding, meta, grow=True)) is not None)
     assert found.status == "feasible" and found.objective <= best_greedy
+
+
+def test_a_bandwidth_with_many_digits_is_solved_not_crashed() -> None:
+    """An imported bandwidth such as 584.7619047619 B/cycle (614 GB/s at 1.05 GHz) makes the exact
+    time scale 2**43, past what CP-SAT's 64-bit coefficients hold: the model rounds (a relaxation,
+    status 'feasible' at worst) and its mapping is still the exhaustive optimum here."""
+    text = (Path(__file__).parents[1] / "acg_specs" / "tiny.yaml").read_text()
+    digits = text.replace("to: IBUF, bytes_per_cycle: 4", "to: IBUF, bytes_per_cycle: 3.7619047619")
+    acg = parse_acg(load_yaml_text(digits, "tiny_digits.yaml"))
+    layer = make_layer("g", "C[m,n] += A[m,k] * B[k,n]", {"m": 4, "n": 8, "k": 8},
+                       {"A": "int8", "B": "int8", "C": "int32"})
+    found, truth = cpsat.solve(layer, acg), exhaustive.solve(layer, acg)
+    assert found.status in ("optimal", "feasible") and not found.exact
+    assert evaluate(found.mapping, acg).latency == truth.objective

@@ -19,12 +19,30 @@ or the program breaks a rule of the ACG, 2 for bad input (one line on stderr nam
 
 from __future__ import annotations
 
-import argparse
-import json
+import multiprocessing
 import os
 import signal
 import sys
+
+
+def _leave(signum, frame) -> None:
+    """SIGINT or SIGTERM outside `main`, while covenant starts (its imports take a second or two) or
+    ends: nothing is being written, so leave at once, as `main` would."""
+    os.write(2, b"covenant: interrupted\n")
+    os._exit(130)
+
+
+# Installed before the imports below, only in the program itself (`python -m mapper.app.cli`, the
+# console script), never in a worker process it starts or when imported as a library.
+if (__name__ == "__main__" or os.path.basename(sys.argv[0]) == "covenant") and multiprocessing.parent_process() is None:
+    signal.signal(signal.SIGINT, _leave)
+    signal.signal(signal.SIGTERM, _leave)
+
+import argparse
+import difflib
+import json
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -37,6 +55,8 @@ from mapper.app.cli_network import (
     add_import_parser,
     add_schedule_parser,
     add_strategy_arguments,
+    cache_folder,
+    check_numbers,
     cmd_compile,
     cmd_import,
     cmd_schedule,
@@ -49,6 +69,7 @@ from mapper.app.cli_output import (
     print_acg,
     print_map,
     print_workload,
+    print_wrapped,
     workload_summary,
 )
 from mapper.app.draw import draw_acg, draw_workload
@@ -64,15 +85,22 @@ from mapper.network.flow import Options, map_layers, size_problem, succeeded, to
 from mapper.program.instructions import Alloc, Compute, Free, Init, Move
 from mapper.program.lower import lower
 from mapper.spec.acg import load_acg
-from mapper.spec.files import file_in, files_in, writable_target
+from mapper.spec.files import check_output, file_in, files_in, make_folder, writable_target
 from mapper.spec.loader import SpecError
 from sim.machine import SimError, simulate
 
 # --------------------------------------------------------------------------------------------------
 # Entry point
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake on one line too, like every other error (`covenant map --help` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="covenant", description="An ACG-driven mapper for DL accelerators.")
+    parser = _Parser(prog="covenant", description="An ACG-driven mapper for DL accelerators.")
     parser.add_argument("--version", action="version", version=f"covenant {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="describe an accelerator (ACG), a workload or a mapping (as a loop nest)")
@@ -169,9 +197,7 @@ def cmd_show(args: argparse.Namespace, console: Console) -> int:
         spec = load_model(args.spec)
         summary, printer, drawer = workload_summary(spec), print_workload, draw_workload
     if args.png:
-        png = Path(args.png)
-        if not png.parent.is_dir():
-            raise SpecError(args.png, None, "--png", "the folder does not exist")
+        check_output(args.png, "--png")
         drawer(spec, args.png)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -251,31 +277,31 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     return 0 if result.matches_reference else 1
 
 
+LAYERS_SHOWN = 12  # the layers an unknown --layer lists (the first, in the workload's order)
+
+
 def cmd_map(args: argparse.Namespace, console: Console) -> int:
-    if not args.time_limit > 0:
-        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
     layers = list(wl.layers)
     if args.layer:
-        names = {layer.name for layer in layers}
+        names = [layer.name for layer in layers]  # in the workload's order
         unknown = [n for n in args.layer if n not in names]
         if unknown:
-            raise SpecError(wl.source or args.workload, None, "--layer",
-                            f"no layer named '{unknown[0]}' (layers: {', '.join(list(names)[:8])}, ...)")
+            hint = difflib.get_close_matches(unknown[0], names, n=1)
+            shown = ", ".join(names[:LAYERS_SHOWN]) + (f", ... ({len(names)} in all)" if len(names) > LAYERS_SHOWN
+                                                       else "")
+            raise SpecError(wl.source or args.workload, None, "--layer", f"no layer named '{unknown[0]}'"
+                            + (f"; did you mean '{hint[0]}'?" if hint else f" (layers: {shown})"))
         layers = [layer for layer in layers if layer.name in args.layer]
     out = Path(args.output) if args.output else None
-    into_folder = out is not None and (len(layers) > 1 or out.is_dir())  # else one layer into that file
-    if out is not None:
-        folder = out if into_folder else out.parent
-        if into_folder and out.exists() and not out.is_dir():
-            raise SpecError(args.output, None, "-o", "several layers are written to a folder, but this is a file")
-        if not (folder.is_dir() or (into_folder and folder.parent.is_dir())):
-            raise SpecError(args.output, None, "-o", "the folder does not exist")
-        if not into_folder:
-            writable_target(out)  # refused before the work, not after it
+    into_folder = out is not None and (len(layers) > 1 or os.path.isdir(out))  # else one layer into that file
+    if out is not None:  # refused before the work, not after it
+        check_output(out, "-o", folder=into_folder)
+        for path in files_in(out, [layer.name for layer in layers]).values() if into_folder else ():
+            writable_target(path)  # what the folder holds must be ours to replace
     options = Options(args.strategy, args.objective, args.time_limit, not args.no_validate, args.seed,
-                      strategy_options(args))
+                      strategy_options(args), cache_folder(args))
 
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -288,13 +314,10 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
     if out is not None:
         mapped = [(r.name, m) for r, m in results if m is not None]
         paths = files_in(out, [name for name, _ in mapped]) if into_folder else {name: out for name, _ in mapped}
-        try:
-            if into_folder:
-                out.mkdir(exist_ok=True)
-            for name, mapping in mapped:
-                write_mapping(mapping, paths[name])
-        except OSError as exc:
-            raise SpecError(args.output, None, "-o", f"cannot write the mappings: {exc.strerror or exc}") from None
+        if into_folder:
+            make_folder(out)
+        for name, mapping in mapped:
+            write_mapping(mapping, paths[name])
     doc = {"acg": acg.name, "workload": wl.name, "objective": args.objective, "strategy": args.strategy,
            "strategy_options": dict(options.strategy_options), "layers": [r.to_dict() for r in records],
            "total": totals(records).to_dict()}
@@ -302,13 +325,22 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(doc, indent=2))
     else:
         print_map(console, doc, args.wide)
-        if out is not None:
-            console.print(f"wrote {out}")
+        if out is None:
+            print_wrapped(console, "nothing written (-o PATH writes the mappings)")
+        elif into_folder:
+            print_wrapped(console, f"wrote {len(paths)} mapping{'s' * (len(paths) != 1)} into {out}")
+        else:
+            print_wrapped(console, f"wrote {out}" if mapped else f"nothing written: no mapping for {out}")
     return 0 if all(succeeded(r, options.validate) for r in records) else 1
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: finished results are already stored
+def _interrupt(signum, frame):
+    """The first SIGINT or SIGTERM ends the command like Ctrl-C (finished results are already stored,
+    temporary files are removed on the way out); later ones are ignored, so that cleaning up (which
+    is bounded: workers are killed, a CP-SAT search is stopped) is never cut short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 class _Console(Console):
@@ -319,12 +351,32 @@ class _Console(Console):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    # Piped output is as wide as its lines need (200), unless COLUMNS says how wide (rich reads it).
-    console = _Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200)
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _interrupt)
+        code = _run(args)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        return code
+    except KeyboardInterrupt:  # the process ends with both signals ignored (`_interrupt`)
+        print("covenant: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+INTERRUPTED = 130  # the exit status of a command ended by SIGINT or SIGTERM, as a shell reports it
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; its exit status (0, 1, 2 for bad input)."""
+    # Output is as wide as the terminal; piped, 80 columns (`--wide`: 200, as wide as the tables need),
+    # unless COLUMNS says how wide (rich reads it).
+    piped = 200 if getattr(args, "wide", False) else 80
+    console = _Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else piped)
     try:
         commands = {"show": cmd_show, "simulate": cmd_simulate, "map": cmd_map, "run": cmd_run, "compile": cmd_compile,
                     "import": cmd_import, "schedule": cmd_schedule}
+        check_numbers(args)
         code = commands[args.command](args, console)
         sys.stdout.flush()  # a reader that went away shows here, not as a message at exit
         return code
@@ -335,9 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(f"covenant: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("covenant: interrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:  # the last resort: file errors are SpecErrors naming the file where they happen
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"covenant: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mapper.app.cli_output import format_bytes, format_phases, print_map
+from mapper.app.cli_output import format_bytes, format_phases, print_map, print_wrapped
+from mapper.importers.accelforge import import_accelforge
 from mapper.importers.model import load_model
 from mapper.importers.onnx_import import import_onnx_yaml
 from mapper.importers.zigzag import import_zigzag
@@ -45,32 +46,45 @@ from mapper.network.schedule import (
 from mapper.program.memory import MEMORY_MODEL, live_bytes
 from mapper.program.network import build_network
 from mapper.spec.acg import load_acg
-from mapper.spec.files import files_in, write_text
+from mapper.spec.files import check_output, files_in, make_folder, writable_target, write_text
+from mapper.spec.limits import MAX_INT, MAX_NUMBER
 from mapper.spec.loader import SpecError, parse_size
 from solver import OptionError, names
+from solver.cache import CacheError, default_folder, open_cache
 from solver.registry import resolve
 
 
 def add_import_parser(sub) -> None:
-    imp = sub.add_parser("import", help="convert an ONNX model into a workload YAML, or (covenant import zigzag "
-                                        "HW.yaml) a ZigZag accelerator into an ACG YAML")
-    imp.add_argument("model", metavar="MODEL.onnx | zigzag",
+    imp = sub.add_parser("import", help="convert an ONNX model into a workload YAML, (covenant import zigzag "
+                                        "HW.yaml) a ZigZag accelerator into an ACG YAML, or (covenant import "
+                                        "accelforge FILE) an AccelForge architecture or workload")
+    imp.add_argument("model", metavar="MODEL.onnx | zigzag | accelforge",
                      help="an ONNX model file (.onnx; weights may be absent, only shapes are read), or the word "
-                          "'zigzag' followed by a ZigZag hardware YAML file")
-    imp.add_argument("hardware", nargs="?", metavar="HARDWARE.yaml", help="with 'zigzag': ZigZag's hardware file")
+                          "'zigzag' followed by a ZigZag hardware YAML file, or 'accelforge' followed by an "
+                          "AccelForge architecture or workload YAML (or its evaluated .json document)")
+    imp.add_argument("hardware", nargs="?", metavar="FILE",
+                     help="with 'zigzag': ZigZag's hardware file; with 'accelforge': AccelForge's file")
     imp.add_argument("-o", "--output", metavar="FILE", help="write the workload (ACG) YAML here (default: stdout)")
     imp.add_argument("--dtype", choices=("int8", "float32"), default=None,
                      help="ONNX: int8 operands with int32 accumulators (default), or float32 throughout")
     imp.add_argument("--mapping", metavar="MAPPING.yaml",
                      help="zigzag: ZigZag's mapping file (its spatial unrolling); default: D1 K, D2 C, D3 OX, D4 OY")
+    imp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                     help="accelforge: a Jinja variable of AccelForge's files (repeatable), e.g. --set DECODE=true")
+    imp.add_argument("--python", metavar="PATH", help="accelforge: the Python of an environment with AccelForge "
+                                                      "(default $COVENANT_ACCELFORGE_PYTHON)")
+    imp.add_argument("--what", choices=("acg", "workload"),
+                     help="accelforge: what to import from an evaluated .json document (it holds both)")
+    imp.add_argument("--workload", metavar="WORKLOAD.yaml",
+                     help="accelforge: the workload an architecture is evaluated for (default: AccelForge's "
+                          "three-matmul example)")
 
 
 def cmd_import(args: argparse.Namespace, console: Console) -> int:
-    out = Path(args.output) if args.output else None
-    if out is not None and not out.parent.is_dir():
-        raise SpecError(args.output, None, "-o", "the folder does not exist")
-    if out is not None and out.is_dir():
-        raise SpecError(args.output, None, "-o", "expected a file name, got a folder")
+    out = check_output(args.output, "-o") if args.output else None
+    if args.model == "accelforge":
+        return _import_accelforge(args, out, console)
+    _no_accelforge_options(args)
     zigzag = args.model == "zigzag" and args.hardware is not None
     if args.model == "zigzag" and args.hardware is None:
         raise SpecError("import zigzag", None, "", "expected a ZigZag hardware file: covenant import zigzag "
@@ -84,17 +98,43 @@ def cmd_import(args: argparse.Namespace, console: Console) -> int:
         raise SpecError("--mapping", None, "", "applies to 'covenant import zigzag HARDWARE.yaml' only")
     if zigzag:
         text, acg = import_zigzag(args.hardware, args.mapping)
+        notice = None
         summary = f"ACG {acg.name}: {len(acg.storages)} storage nodes, {len(acg.edges)} edges, " \
                   f"{len(acg.capabilities)} capabilities"
     else:
-        text, wl = import_onnx_yaml(args.model, args.dtype or "int8")
+        text, wl, notice = import_onnx_yaml(args.model, args.dtype or "int8")
         summary = f"{len(wl.layers)} layers, {wl.macs:,} MACs"
+    _emit(text, summary, out, console)
+    if notice:  # once the workload is written (an error instead is the one line)
+        print(f"covenant: note: {notice}", file=sys.stderr)
+    return 0
+
+
+def _import_accelforge(args: argparse.Namespace, out: Path | None, console: Console) -> int:
+    if args.hardware is None:
+        usage = "covenant import accelforge ARCH.yaml|WORKLOAD.yaml|DOC.json [--set KEY=VALUE]..."
+        raise SpecError("import accelforge", None, "", f"expected AccelForge's file: {usage}")
+    if args.dtype is not None or args.mapping is not None:
+        raise SpecError("--dtype" if args.dtype else "--mapping", None, "", "does not apply to 'import accelforge'")
+    text, summary = import_accelforge(args.hardware, args.sets, args.python, args.what, args.workload)
+    _emit(text, summary, out, console)
+    return 0
+
+
+def _no_accelforge_options(args: argparse.Namespace) -> None:
+    for flag, value in (("--set", args.sets), ("--python", args.python), ("--what", args.what),
+                        ("--workload", args.workload)):
+        if value:
+            raise SpecError(flag, None, "", "applies to 'covenant import accelforge FILE' only")
+
+
+def _emit(text: str, summary: str, out: Path | None, console: Console) -> None:
+    """Print the imported YAML, or write it to `out` and say so."""
     if out is None:
         sys.stdout.write(text)
     else:
         write_text(out, text)
         console.print(f"wrote {escape(str(out))}: {summary}", highlight=False)
-    return 0
 
 
 def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +143,24 @@ def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option of the strategy, e.g. --strategy anneal --option steps=5000 (repeatable; "
                              "a wrong one lists the strategy's options)")
+    parser.add_argument("--cache", metavar="DIR", help="the solve cache's folder (default $COVENANT_CACHE, else "
+                                                      "~/.cache/covenant): a solve made before is reused, checked")
+    parser.add_argument("--no-cache", action="store_true", help="solve every layer afresh; read and write no cache")
+
+
+def cache_folder(args: argparse.Namespace) -> str | None:
+    """The solve cache's folder the command uses (None: no cache), opened now so that a cache that
+    cannot be used stops the command before any work (`SpecError` naming it)."""
+    if args.no_cache:
+        return None
+    folder = Path(args.cache) if args.cache else default_folder()
+    if folder is None:
+        return None
+    try:
+        open_cache(str(folder))
+    except CacheError as exc:
+        raise SpecError(args.cache or str(folder), None, "--cache", str(exc)) from None
+    return str(folder)
 
 
 def strategy_options(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
@@ -122,6 +180,20 @@ def strategy_options(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
     return tuple(given.items())
 
 
+def check_numbers(args: argparse.Namespace) -> None:
+    """The numeric flags of a command (`--time-limit`, `--seed`, `--cores`, those it has), each in its
+    range (docs/cli.md#limits), checked before any work: a `SpecError` names the flag."""
+    seconds, seed, cores = (getattr(args, name, None) for name in ("time_limit", "seed", "cores"))
+    if seconds is not None and not 0 < seconds <= MAX_NUMBER:  # nan and inf too
+        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, at most 2**50, "
+                                                  f"got {seconds:g}")
+    if seed is not None and not 0 <= seed <= MAX_INT:
+        raise SpecError("--seed", None, "", f"expected an integer from 0 to 2**31, got {seed}")
+    if cores is not None and not 1 <= cores <= MAX_INT:
+        raise SpecError("--cores", None, "", f"expected a number of cores from 1 to 2**31 (leave --cores out for as "
+                                             f"many as pay), got {cores}")
+
+
 def add_compile_parser(sub) -> None:
     cp = sub.add_parser("compile", help="compile a whole network: map every layer, plan memory, simulate end to end")
     cp.add_argument("--acg", required=True, help="the ACG: a shipped name (genesys) or a YAML path")
@@ -136,8 +208,8 @@ def add_compile_parser(sub) -> None:
     cp.add_argument("--fuse", choices=("auto", "none"), default="auto",
                     help="keep intermediate values on chip where the solver finds it pays (default auto) or "
                          "run layer by layer")
-    cp.add_argument("--cores", type=int, default=0, metavar="N",
-                    help="on a multi-core ACG, run each step on at most N cores (default: as many as pay)")
+    cp.add_argument("--cores", type=int, metavar="N",
+                    help="on a multi-core ACG, run each step on at most N >= 1 cores (default: as many as pay)")
     cp.add_argument("--no-validate", action="store_true", help="skip the end-to-end simulation")
     cp.add_argument("--json", action="store_true", help="print one JSON document")
     cp.add_argument("--wide", action="store_true", help="every column of the table, exact figures")
@@ -146,17 +218,14 @@ def add_compile_parser(sub) -> None:
 
 
 def cmd_compile(args: argparse.Namespace, console: Console) -> int:
-    if not args.time_limit > 0:
-        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
-    if args.cores < 0:
-        raise SpecError("--cores", None, "", f"expected a number of cores >= 1, got {args.cores}")
-    out = Path(args.output) if args.output else None
-    if out is not None and not (out.is_dir() or (not out.exists() and out.parent.is_dir())):
-        raise SpecError(args.output, None, "-o", "expected a folder (it or its parent must exist)")
+    out = check_output(args.output, "-o", folder=True) if args.output else None
+    if out is not None and out.is_dir():  # what it already holds must be ours to replace
+        check_output(out / "mappings", "-o", folder=True)
+        writable_target(out / "network.yaml")
     acg = load_acg(args.acg)
     wl = load_model(args.workload)
     options = CompileOptions(args.objective, args.strategy, args.time_limit, not args.no_validate, args.seed,
-                             args.order, args.fuse, args.cores, strategy_options(args))
+                             args.order, args.fuse, args.cores or 0, strategy_options(args), cache_folder(args))
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -166,14 +235,13 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
             bar.update(task, completed=done, total=total or None, description=escape(what))
         result = compile_network(wl, acg, options, progress)
     doc = compile_document(result, acg.name, wl.name, options)
-    if out is not None:
-        write_program(result, out)
+    written = write_program(result, out) if out is not None else None
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
         print_compile(console, doc, args.wide)
-        if out is not None:
-            console.print(f"wrote {out}", highlight=False)
+        print_wrapped(console, "nothing written (-o DIR writes the network program)" if out is None else
+                      f"wrote {out / 'network.yaml'} and {written} mapping{'s' * (written != 1)} in {out / 'mappings'}")
     ok = result.mapped and (result.valid is True or not options.validate)
     return 0 if ok else 1
 
@@ -206,11 +274,11 @@ def fusion_document(result: NetworkResult) -> dict | None:
             "search": plan.search.to_dict()}
 
 
-def write_program(result: NetworkResult, out: Path) -> None:
-    """`network.yaml` (order, steps with their layer and reads, the address plan) and one mapping per step."""
-    out.mkdir(exist_ok=True)
-    mappings = out / "mappings"
-    mappings.mkdir(exist_ok=True)
+def write_program(result: NetworkResult, out: Path) -> int:
+    """`network.yaml` (order, steps with their layer and reads, the address plan) and one mapping per
+    step; returns how many mappings."""
+    make_folder(out)
+    mappings = make_folder(out / "mappings")
     mapped = [m for m in result.mappings if m is not None]
     mapped += [m for split in result.splits if split is not None and not split.parallel for _, m in split.results]
     paths = files_in(mappings, [m.layer.name for m in mapped])
@@ -229,56 +297,61 @@ def write_program(result: NetworkResult, out: Path) -> None:
            "outputs": list(net.outputs), "steps": steps, "address_plan": plan,
            "arena_bytes": result.plan.arena_bytes, "weight_bytes": result.plan.weight_bytes}
     write_text(out / "network.yaml", yaml.safe_dump(doc, sort_keys=False, width=120))
+    return len(paths)
 
 
 def print_compile(console: Console, doc: dict, wide: bool = False) -> None:
+    """`map`'s table, then a line each for the network, its verdict, the time, staging, the order,
+    cores and fusion (wrapped at the console's width, continuation lines indented)."""
     print_map(console, doc, wide)
     tot = doc["total"]
 
     def num(v, fmt="{:,.0f}"):
         return "-" if v is None else fmt.format(v)
-    verdict = {True: "validated end to end: every step equals the reference", None: "not simulated",
-               False: f"FAILED: {doc['error']}"}[tot["network_valid"]]
-    console.print(f"network: {num(tot['simulated_cycles'] or tot['predicted_cycles'])} cycles, "
-                  f"{num(tot['energy_pj'] and tot['energy_pj'] / 1e6, '{:,.1f}')} uJ, "
-                  f"{format_bytes(tot['dram_bytes'] or 0)} moved off-chip; peak activations "
-                  f"{format_bytes(tot['peak_activation_bytes'])} (arena {format_bytes(tot['arena_bytes'])}, "
-                  f"weights {format_bytes(tot['weight_bytes'])}); compiled in {tot['compile_seconds']:.1f} s",
-                  highlight=False)
-    console.print(verdict, highlight=False)
-    if format_phases(tot):
-        console.print(format_phases(tot), highlight=False)
+    lines = [f"network: {num(tot['simulated_cycles'] or tot['predicted_cycles'])} cycles, "
+             f"{num(tot['energy_pj'] and tot['energy_pj'] / 1e6, '{:,.1f}')} uJ, "
+             f"{format_bytes(tot['dram_bytes'] or 0)} moved off-chip; peak activations "
+             f"{format_bytes(tot['peak_activation_bytes'])} (arena {format_bytes(tot['arena_bytes'])}, "
+             f"weights {format_bytes(tot['weight_bytes'])}); compiled in {tot['compile_seconds']:.1f} s",
+             {True: "validated end to end: every step equals the reference", None: "not simulated",
+              False: f"FAILED: {doc['error']}"}[tot["network_valid"]], format_phases(tot)]
     staging = tot.get("staging")
     if staging is not None:  # a cold request: staging in, compute, return, one after the other
-        console.print(f"staging: {format_bytes(staging['in_bytes'])} in {staging['in_transfers']} transfers "
-                      f"{staging['from']} -> {staging['to']} in {num(staging['in_cycles'])} cycles, outputs back in "
-                      f"{num(staging['out_cycles'])} cycles ({'simulated' if staging['simulated'] else 'predicted'}); "
-                      f"end to end {num(tot['end_to_end_cycles'])} cycles = {num(tot['end_to_end_ms'], '{:,.3f}')} ms, "
-                      f"{num(tot['end_to_end_energy_pj'] and tot['end_to_end_energy_pj'] / 1e9, '{:,.3f}')} mJ",
-                      highlight=False)
+        lines.append(f"staging: {format_bytes(staging['in_bytes'])} in {staging['in_transfers']} transfers "
+                     f"{staging['from']} -> {staging['to']} in {num(staging['in_cycles'])} cycles, outputs back in "
+                     f"{num(staging['out_cycles'])} cycles ({'simulated' if staging['simulated'] else 'predicted'}); "
+                     f"end to end {num(tot['end_to_end_cycles'])} cycles = {num(tot['end_to_end_ms'], '{:,.3f}')} "
+                     f"ms, {num(tot['end_to_end_energy_pj'] and tot['end_to_end_energy_pj'] / 1e9, '{:,.3f}')} mJ")
     fits = "fit" if tot["activations_fit_on_chip"] else "do not fit"
-    console.print(f"order: {doc['schedule']} (activation peak {format_bytes(tot['peak_activation_bytes'])}, the file's "
-                  f"{format_bytes(tot['file_order_peak_bytes'])}); activations {fits} the largest on-chip storage "
-                  f"({format_bytes(tot['onchip_bytes'])})", highlight=False)
+    lines.append(f"order: {doc['schedule']} (activation peak {format_bytes(tot['peak_activation_bytes'])}, the "
+                 f"file's {format_bytes(tot['file_order_peak_bytes'])}); activations {fits} the largest on-chip "
+                 f"storage ({format_bytes(tot['onchip_bytes'])})")
     if tot["unmapped"]:
-        console.print(f"no mapping for: {', '.join(tot['unmapped'])}", highlight=False)
+        lines.append(f"no mapping for: {', '.join(tot['unmapped'])}")
     if tot["split_steps"]:
         split = [f"{r['name']} ({r['cores']})" for r in doc["layers"] if r.get("cores", 1) > 1]
-        console.print(f"cores: {tot['split_steps']} steps split over several cores: {', '.join(split)}",
-                      highlight=False, soft_wrap=True)
+        lines.append(f"cores: {tot['split_steps']} steps split over several cores: {', '.join(split)}")
+    for line in filter(None, [*lines, *fusion_lines(doc, num)]):
+        print_wrapped(console, line, indent=2)
+
+
+def fusion_lines(doc: dict, num) -> list[str]:
+    """The fusion summary and one line per fused group (its steps, what stays where, its bands)."""
     fusion = doc.get("fusion")
-    if fusion is not None:
-        gain = fusion["objective_unfused"] / fusion["objective_fused"] if fusion["objective_fused"] else 1.0
-        console.print(f"fusion: {len(fusion['groups'])} groups keep {tot['onchip_values']} values on chip; "
-                      f"{doc['objective']} {num(fusion['objective_fused'])} vs {num(fusion['objective_unfused'])} "
-                      f"layer by layer ({gain:.2f}x, predicted)", highlight=False)
-        for g in fusion["groups"]:
-            kept = ", ".join(f"{v} in {s}" for v, s in g["onchip"].items())
-            halo = f", {g['halo_rows']} halo rows {g['halo']}" if g["halo"] else ""
-            cores = f", at once on {g['cores']} cores" if g["cores"] > 1 else ""
-            bands = f" (in {g['bands']} bands along {', '.join(dict.fromkeys(g['band_dims']))}{halo}{cores})" \
-                if g["bands"] > 1 else ""
-            console.print(f"  {' + '.join(g['steps'])}: {kept}{bands}", highlight=False)  # wraps at the width
+    if fusion is None:
+        return []
+    gain = fusion["objective_unfused"] / fusion["objective_fused"] if fusion["objective_fused"] else 1.0
+    lines = [f"fusion: {len(fusion['groups'])} groups keep {doc['total']['onchip_values']} values on chip; "
+             f"{doc['objective']} {num(fusion['objective_fused'])} vs {num(fusion['objective_unfused'])} "
+             f"layer by layer ({gain:.2f}x, predicted)"]
+    for g in fusion["groups"]:
+        kept = ", ".join(f"{v} in {s}" for v, s in g["onchip"].items())
+        halo = f", {g['halo_rows']} halo rows {g['halo']}" if g["halo"] else ""
+        cores = f", at once on {g['cores']} cores" if g["cores"] > 1 else ""
+        bands = f" (in {g['bands']} bands along {', '.join(dict.fromkeys(g['band_dims']))}{halo}{cores})" \
+            if g["bands"] > 1 else ""
+        lines.append(f"  {' + '.join(g['steps'])}: {kept}{bands}")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------------
@@ -298,8 +371,6 @@ def add_schedule_parser(sub) -> None:
 
 
 def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
-    if not args.time_limit > 0:
-        raise SpecError("--time-limit", None, "", f"expected a positive number of seconds, got {args.time_limit:g}")
     budget = None
     if args.budget is not None:
         budget = parse_size(args.budget)

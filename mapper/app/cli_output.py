@@ -7,8 +7,11 @@
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
@@ -116,14 +119,15 @@ def add_row(table: Table, *cells: str) -> None:
 
 def _table(title: str | None, columns: list[tuple[str, str]], wide: bool) -> Table:
     """A table whose cells wrap (fold) instead of being cut: compact (no vertical rules) by default,
-    boxed with `wide`. `columns`: (name, 'l'|'r'); right-aligned ones are figures and never wrap."""
+    boxed with `wide`. `columns`: (name, 'l'|'r'|'k'); right-aligned ones are figures and never wrap,
+    nor do 'k' ones (left-aligned, kept whole: an expression reads only on one line)."""
     if wide:
         t = Table(title=title, title_justify="left")
     else:
         t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   collapse_padding=True)
     for name, justify in columns:
-        t.add_column(name, justify="right" if justify == "r" else "left", overflow="fold", no_wrap=justify == "r")
+        t.add_column(name, justify="right" if justify == "r" else "left", overflow="fold", no_wrap=justify in "rk")
     return t
 
 
@@ -153,7 +157,7 @@ def print_acg(console: Console, s: dict, wide: bool = False) -> None:
             add_row(t, name, format_bytes(st["total_capacity"]) + each, dbl, port,
                     f"{st['read_pj_per_byte']:g}/{st['write_pj_per_byte']:g}")
     _print_table(console, t, wide)
-    columns = [("node", "l"), ("capability", "l"), ("expression", "l"), ("fixed dims", "l"), ("operands", "l"),
+    columns = [("node", "l"), ("capability", "l"), ("expression", "k"), ("fixed dims", "l"), ("operands", "l"),
                ("cycles", "l"), ("peak ops/cyc", "r"), ("pJ/op", "r")]
     t = _table("capabilities", columns if wide else [c for c in columns if c[0] not in ("node", "pJ/op")], wide)
     for c in s["capabilities"]:
@@ -234,45 +238,107 @@ def _common(r: dict) -> tuple[str, str, str, str]:
     return name, r["capability"] or "-", status, valid
 
 
-def map_table(doc: dict, wide: bool = False) -> Table:
+def break_name(text: str, width: int) -> str:
+    """`text` in lines of at most `width` characters, broken after a space, '.', '_' or '-' (so that a
+    layer name is never cut inside a word; a word longer than a line is, alone).
+
+    >>> print(break_name("= layer2.0.downsample.requant", 12))
+    = layer2.0.
+    downsample.
+    requant
+    """
+    lines, line = [], ""
+    for part in re.findall(r"[^ ._-]*[ ._-]|[^ ._-]+$", text):
+        if line and len(line) + len(part.rstrip()) > width:
+            lines.append(line.rstrip())
+            line = ""
+        while len(part.rstrip()) > width:
+            lines.append(part[:width])
+            part = part[width:]
+        line += part
+    return "\n".join([*lines, line.rstrip()])
+
+
+def print_wrapped(console: Console, text: str, indent: int = 0) -> None:
+    """A line of prose, wrapped at spaces to the console's width (a word longer than a line is cut),
+    continuation lines indented by `indent` more spaces than the first; never read as markup (names
+    may hold '[')."""
+    lead = len(text) - len(text.lstrip(" "))
+    for line in textwrap.wrap(text, console.width, subsequent_indent=" " * (lead + indent),
+                              break_on_hyphens=False) or [""]:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+WIDE_COLUMNS = ("layer", "capability", "status", "MACs", "predicted", "simulated", "Δ", "util.", "energy",
+                "solve", "gap", "valid")
+COLUMNS = ("layer", "capability", "status", "cycles", "Δ model", "util.", "energy", "valid")
+NAME_WIDTH = 10  # compact table: the capability and status cells break (between words) beyond this
+
+
+def map_table(doc: dict, wide: bool = False, width: int | None = None) -> Table:
     """The table of `covenant map` (and `compile`): by default the columns that matter, in compact
-    units, fitting 80 columns (long names wrap, no cell is cut); `wide`: every column, exact figures.
+    units, fitting `width` columns (names break between their words: after '.', '_', '-' or a space;
+    a status '= LAYER' too; no cell is cut); `wide`: every column, exact figures, at natural width.
     The cycles column is the simulated count, or the predicted one marked `~` where not simulated."""
     title = f"{doc['workload']} on {doc['acg']}: {doc['strategy']}, minimising {doc['objective']}"
+    rows = [_wide_row(r) if wide else _compact_row(r) for r in doc["layers"]]
     if wide:
         t = Table(title=title, title_justify="left")
-        columns = (("layer", "left"), ("capability", "left"), ("status", "left"), ("MACs", "right"),
-                   ("predicted", "right"), ("simulated", "right"), ("Δ", "right"), ("util.", "right"),
-                   ("energy", "right"), ("solve", "right"), ("gap", "right"), ("valid", "left"))
     else:
         t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   collapse_padding=True)
-        columns = (("layer", "left"), ("capability", "left"), ("status", "left"), ("cycles", "right"),
-                   ("Δ model", "right"), ("util.", "right"), ("energy", "right"), ("valid", "left"))
-    for col, justify in columns:
-        # Names wrap (fold) where the terminal is narrow; figures are short and never wrap.
-        text = col in ("layer", "capability", "status")
-        # The layer name keeps most of the room: capability and status wrap beyond 10 characters.
-        t.add_column(col, justify=justify, overflow="fold", no_wrap=not text, min_width=6 if col == "layer" else None,
-                     max_width=10 if text and col != "layer" and not wide else None)
-    for r in doc["layers"]:
-        name, capability, status, valid = _common(r)
-        delta, util = _delta(r), r["utilization"] and 100 * r["utilization"]
-        if wide:
-            add_row(t, name, capability, status, format_count(r["macs"]), _num(r["predicted_cycles"]),
-                    _num(r["simulated_cycles"]), _num(delta, "{:+.1f} %"), _num(util, "{:.1f} %"),
-                    _num(r["energy_pj"] and r["energy_pj"] / 1e6, "{:,.2f} uJ"),
-                    _num(r["solve_seconds"], "{:.2f} s"),
-                    _num(r["optimality_gap"] and 100 * r["optimality_gap"], "{:.1f} %"), valid)
-            continue
-        cycles = "-"
-        if r["simulated_cycles"] is not None:
-            cycles = format_si(r["simulated_cycles"])
-        elif r["predicted_cycles"] is not None:
-            cycles = "~" + format_si(r["predicted_cycles"])
-        energy = "-" if r["energy_pj"] is None else format_si(r["energy_pj"], "J", 1e-12)
-        add_row(t, name, capability, status, cycles, _num(delta, "{:+.1f}%"), _num(util, "{:.1f}%"), energy, valid)
+        rows = _fit_names(rows, width)
+    for col in WIDE_COLUMNS if wide else COLUMNS:
+        text = col in ("layer", "capability", "status")  # names are left-aligned and may fold; figures never wrap
+        t.add_column(col, justify="left" if text or col == "valid" else "right", overflow="fold", no_wrap=not text,
+                     min_width=6 if col == "layer" else None)
+    for row in rows:
+        add_row(t, *row)
     return t
+
+
+def _compact_row(r: dict) -> list[str]:
+    name, capability, status, valid = _common(r)
+    delta, util = _delta(r), r["utilization"] and 100 * r["utilization"]
+    cycles = "-"
+    if r["simulated_cycles"] is not None:
+        cycles = format_si(r["simulated_cycles"])
+    elif r["predicted_cycles"] is not None:
+        cycles = "~" + format_si(r["predicted_cycles"])
+    energy = "-" if r["energy_pj"] is None else format_si(r["energy_pj"], "J", 1e-12)
+    return [name, capability, status, cycles, _num(delta, "{:+.1f}%"), _num(util, "{:.1f}%"), energy, valid]
+
+
+def _wide_row(r: dict) -> list[str]:
+    name, capability, status, valid = _common(r)
+    delta, util = _delta(r), r["utilization"] and 100 * r["utilization"]
+    return [name, capability, status, format_count(r["macs"]), _num(r["predicted_cycles"]),
+            _num(r["simulated_cycles"]), _num(delta, "{:+.1f} %"), _num(util, "{:.1f} %"),
+            _num(r["energy_pj"] and r["energy_pj"] / 1e6, "{:,.2f} uJ"), _num(r["solve_seconds"], "{:.2f} s"),
+            _num(r["optimality_gap"] and 100 * r["optimality_gap"], "{:.1f} %"), valid]
+
+
+def _fit_names(rows: list[list[str]], width: int | None) -> list[list[str]]:
+    """The compact rows, their names broken between words (`break_name`) so that the table fits
+    `width` columns: first the capability and status at `NAME_WIDTH` (the status takes back what the
+    layer names leave), then, if still too wide, the layer names at what the other columns leave."""
+    gaps = 2 * (len(COLUMNS) - 1)  # two spaces between columns
+    if width is None or sum(_widths(rows)) + gaps <= width:
+        return rows
+    broken = [[row[0], break_name(row[1], NAME_WIDTH), break_name(row[2], NAME_WIDTH), *row[3:]] for row in rows]
+    widths = _widths(broken)
+    room = width - sum(widths[1:]) - gaps
+    if room >= widths[0]:  # every layer name fits whole: the status column gets the rest
+        status = widths[2] + room - widths[0]
+        return [[row[0], broken_row[1], break_name(row[2], status), *row[3:]] for row, broken_row in zip(rows, broken,
+                                                                                                          strict=True)]
+    return [[break_name(row[0], max(room, 6)), *row[1:]] for row in broken]
+
+
+def _widths(rows: list[list[str]]) -> list[int]:
+    """The widest line of each compact column, its header included."""
+    return [max(cell_len(line) for cell in (col, *(row[j] for row in rows)) for line in cell.splitlines() or [""])
+            for j, col in enumerate(COLUMNS)]
 
 
 def print_wide(console: Console, table: Table) -> None:
@@ -287,22 +353,36 @@ def print_wide(console: Console, table: Table) -> None:
         console.width = width
 
 
+def cache_note(hits: int) -> str:
+    """What the summary says of the solve cache (nothing when it served no solve)."""
+    return f" ({hits} from the solve cache, made before)" if hits else ""
+
+
 def print_map(console: Console, doc: dict, wide: bool = False) -> None:
-    table = map_table(doc, wide)
+    table = map_table(doc, wide, console.width)
     print_wide(console, table) if wide else console.print(table)
-    if not wide and any(r["simulated_cycles"] is None and r["predicted_cycles"] is not None for r in doc["layers"]):
-        console.print("~: predicted cycles (not simulated)", highlight=False)
+    print_wrapped(console, legend(doc, wide), indent=2)
     for r in doc["layers"]:
         if r["error"] and not r.get("reused_from"):
             console.print(f"[bold]{escape(r['name'])}[/bold]: {escape(r['error'])}", highlight=False)
     tot = doc["total"]
     over = " (over the mapped layers)" if tot["unmapped"] and tot["mapped"] else ""
-    console.print(f"{tot['mapped']}/{tot['layers']} layers mapped, {tot['valid']} validated; "
+    print_wrapped(console, f"{tot['mapped']}/{tot['layers']} layers mapped, {tot['valid']} validated; "
                   f"predicted {_num(tot['predicted_cycles'])} cycles, simulated {_num(tot['simulated_cycles'])}"
-                  f"{over}; solve time {tot['solve_seconds']:.1f} s", highlight=False)
+                  f"{over}; solve time {tot['solve_seconds']:.1f} s{cache_note(tot.get('cache_hits', 0))}", indent=2)
     if tot["unmapped"]:
         shown = ", ".join(tot["unmapped"][:10]) + (", ..." if len(tot["unmapped"]) > 10 else "")
-        console.print(f"unmapped: {escape(shown)}", highlight=False)
+        print_wrapped(console, f"unmapped: {shown}", indent=2)
+
+
+def legend(doc: dict, wide: bool) -> str:
+    """What the table's columns mean (the figures that are not self-explanatory)."""
+    delta = "Δ" if wide else "Δ model"
+    text = (f"{delta}: the cost model's error, (predicted - simulated) / simulated cycles; util.: ops per cycle "
+            "over the capability's peak (simulated)")
+    if not wide and any(r["simulated_cycles"] is None and r["predicted_cycles"] is not None for r in doc["layers"]):
+        text += "; ~: predicted cycles (not simulated)"
+    return text
 
 
 def format_phases(total: dict) -> str | None:
@@ -326,4 +406,6 @@ def format_phases(total: dict) -> str | None:
         parts.append(part)
     slowest = total.get("slowest_solve")
     tail = f"; slowest solve {slowest['layer']} {slowest['seconds']:.2f}" if slowest else ""
+    hits = total.get("cache_hits", 0)
+    tail += f"; {hits} solves from the solve cache (their solver seconds are those of the first run)" if hits else ""
     return "time (s): " + ", ".join(parts) + tail

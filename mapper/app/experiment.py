@@ -37,7 +37,7 @@ from mapper.mapping.mapping import acg_digest
 from mapper.mapping.mapping_yaml import parse_mapping_text
 from mapper.network.flow import layer_key
 from mapper.spec.acg import ACG, ACG_FOLDER, parse_acg
-from mapper.spec.loader import Field, SpecError, find_spec, load_yaml
+from mapper.spec.loader import Field, SpecError, find_spec, load_yaml, read_spec
 from mapper.spec.workload import Layer, Workload
 from solver import OptionError
 from solver.options import non_default
@@ -191,7 +191,7 @@ def parse_experiment(root: Field) -> Experiment:
         # read once: every phase of a run then sees the same texts (they are part of the case keys)
         files = {(v.acg.name, layer.name): expert_dir / v.acg.name / f"{layer.name}.yaml"
                  for v in variants for _, layer in layers}
-        experts = tuple((a, n, p.read_text(encoding="utf-8") if p.is_file() else None) for (a, n), p in files.items())
+        experts = tuple((a, n, read_spec(p) if p.is_file() else None) for (a, n), p in files.items())
     return Experiment(
         name=name, description=top["description"].str() if "description" in top else "", source=root.source,
         variants=variants, layers=layers, strategies=strategies, objectives=objectives,

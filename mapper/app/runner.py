@@ -10,8 +10,11 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import multiprocessing
+import signal
+import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +84,10 @@ def hash_layer(case: Case) -> str:
 # Executors: each yields (case, row) as cases finish
 
 def run_local(todo: list[Case], jobs: int) -> Iterable[tuple[Case, ResultRow]]:
+    """Run the cases in `jobs` worker processes. The workers never see SIGINT or SIGTERM (Ctrl-C
+    reaches every process of the terminal's group): they start with both blocked, and the parent,
+    interrupted, kills them and waits for them, so that none is left running or prints a traceback
+    (their results are lost: only finished results are stored)."""
     if jobs <= 1 or len(todo) <= 1:
         for case in todo:
             yield case, run_case(case)
@@ -88,11 +95,36 @@ def run_local(todo: list[Case], jobs: int) -> Iterable[tuple[Case, ResultRow]]:
     # spawn: workers start clean (no inherited solver threads or open database handles)
     pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = {pool.submit(run_case, case): case for case in todo}
+        with _interrupts_blocked():  # the workers start here and inherit the mask; an interrupt waits until after
+            futures = {pool.submit(run_case, case): case for case in todo}
         for future in cf.as_completed(futures):
             yield futures[future], future.result()
+    except BaseException:  # an interrupt, a failure, or the caller stopped reading: the cases left are not awaited
+        _kill_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
+def _interrupts_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM held back in this thread (and in the processes and threads it starts)
+    meanwhile; one that came is delivered at the end."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """End the pool's workers at once (they write nothing: only the parent writes the database)."""
+    workers = list((pool._processes or {}).values())  # no public handle before Python 3.14's terminate_workers
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.kill()
+    for worker in workers:
+        worker.join()
 
 
 def run_dask(todo: list[Case], scheduler: str | None, jobs: int) -> Iterable[tuple[Case, ResultRow]]:
@@ -156,7 +188,11 @@ def run_experiment(exp: Experiment, out: Path, jobs: int = 1, executor: str = "l
                 progress(len({c.key for c in now}) - len(todo), total, "")
             run = run_local(todo, jobs) if executor == "local" else run_dask(todo, scheduler, jobs)
             for case, row in run:
-                store(db, row)
+                try:
+                    store(db, row)
+                except sqlite3.Error as exc:  # a full disk: what is stored stays, the rest is computed next time
+                    raise SpecError(str(out / "results.db"), None, "", f"cannot store a result ({exc}); the "
+                                    f"results stored before are kept") from None
                 computed += 1
                 if progress:
                     progress(1, total, case.title)

@@ -13,6 +13,7 @@ The graph being converted is `mapper.importers.onnx_graph.OnnxGraph`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from mapper.importers.onnx_graph import OnnxGraph
 from mapper.importers.onnx_ops import convert
@@ -27,30 +28,62 @@ def import_onnx(path: str | Path, dtype: str = "int8") -> Workload:
     return import_onnx_yaml(path, dtype)[1]
 
 
-def import_onnx_yaml(path: str | Path, dtype: str = "int8") -> tuple[str, Workload]:
-    """The workload YAML text of a model and its parse (what loading the written file gives)."""
-    text, lines = onnx_to_yaml(path, dtype)
+class Imported(NamedTuple):
+    text: str  # the workload YAML
+    workload: Workload  # its parse (what loading the written file gives)
+    notice: str | None  # how a floating-point model was made int8 (None: nothing to say)
+
+
+def import_onnx_yaml(path: str | Path, dtype: str = "int8") -> Imported:
+    """The workload YAML text of a model, its parse, and a notice for a floating-point model imported
+    as int8."""
+    text, lines, notice = onnx_to_yaml(path, dtype)
     try:
-        return text, parse_workload(load_yaml_text(text, str(path)))
+        return Imported(text, parse_workload(load_yaml_text(text, str(path))), notice)
     except SpecError as exc:  # the generated YAML is not visible: name the layer and its ONNX nodes
         where = lines.get(exc.line or 0, "the imported workload")
         raise SpecError(str(path), None, where, exc.message) from None
 
 
-def onnx_to_yaml(path: str | Path, dtype: str = "int8") -> tuple[str, dict[int, str]]:
-    """The workload YAML text of a model, and for each layer's line a description of its source."""
+def onnx_to_yaml(path: str | Path, dtype: str = "int8") -> tuple[str, dict[int, str], str | None]:
+    """The workload YAML text of a model, for each layer's line a description of its source, and
+    the int8 notice (`int8_notice`), also the text's second comment line."""
     if dtype not in DTYPES:
         raise SpecError(str(path), None, "--dtype", f"expected one of {', '.join(DTYPES)}, got {dtype!r}")
     model = _load(Path(path))
     try:
         graph = OnnxGraph(str(path), model, dtype)
         convert(graph)
-        return graph.to_yaml()
+        text, lines = graph.to_yaml()
+        notice = int8_notice(Path(path).name, model) if dtype == "int8" else None
+        if notice:  # the written file says so too
+            first, rest = text.split("\n", 1)
+            text, lines = f"{first}\n# {notice}\n{rest}", {line + 1: where for line, where in lines.items()}
+        return text, lines, notice
     except SpecError:
         raise
     except Exception as exc:  # noqa: BLE001 - a corrupt model (e.g. a name that is not UTF-8): one line
         raise SpecError(str(path), None, "", f"not a valid ONNX model ({type(exc).__name__}: "
                                              f"{_first_line(exc)})") from None
+
+
+_FLOATS = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}  # ONNX TensorProto element types
+
+
+def int8_notice(name: str, model) -> str | None:
+    """What importing a floating-point model as int8 does (None for a model without float inputs or
+    weights): the operands are declared int8, nothing of the model is converted."""
+    g = model.graph
+    kinds = {i.type.tensor_type.elem_type for i in g.input if i.type.HasField("tensor_type")}
+    kinds |= {t.data_type for t in g.initializer}
+    floats = sorted(_FLOATS[k] for k in kinds if k in _FLOATS)
+    if not floats:
+        return None
+    return (f"{name} holds {'/'.join(floats)} tensors and was imported as int8 (--dtype float32 keeps it "
+            "float): every layer reads int8 operands and accumulates in int32, each MAC layer's output is "
+            "requantised to int8 by a scale, a shift and a clip (absorbing batch norm, bias and ReLU); only "
+            "shapes are read, no weight is converted (simulations draw seeded random int8 inputs and weights, "
+            "and `compile` calibrates the shifts on them)")
 
 
 def _load(path: Path):

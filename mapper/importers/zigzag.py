@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from mapper.spec.acg import ACG, parse_acg
-from mapper.spec.loader import Field, SpecError, load_yaml, load_yaml_text
+from mapper.spec.loader import KINDS, Field, SpecError, kind_of, load_yaml, load_yaml_text
 
 OPERANDS = ("I1", "I2", "O")
 DIRECTIONS = ("tl", "th", "fh", "fl")  # to low, to high (reads); from high, from low (writes)
@@ -119,6 +119,10 @@ class Unrolling:
 
 def parse_hardware(root: Field) -> Hardware:
     """ZigZag's accelerator file (only the fields the conversion needs are read; others are ignored)."""
+    other = _other_kind(root.value, "hardware")
+    if other or not isinstance(root.value, dict):
+        raise root.error(f"expected a ZigZag hardware file (name, memories, operational_array), got "
+                         f"{other or 'a list'}")
     top = root.mapping()
     for key in ("name", "memories", "operational_array"):
         if key not in top:
@@ -144,6 +148,20 @@ def parse_hardware(root: Field) -> Hardware:
             f"the last memory ('{top_mem.name}') is taken as off-chip and must hold every operand; "
             f"it lacks {', '.join(missing)}")
     return Hardware(top["name"].str(), memories, dict(zip(dims, sizes, strict=True)), energy, root.source)
+
+
+def _other_kind(doc: object, expected: str) -> str | None:
+    """What a file given in the wrong place is, with where it goes (None: the `expected` kind,
+    'hardware' or 'mapping', or a file not recognised)."""
+    if isinstance(doc, list) and doc and all(isinstance(e, dict) and "spatial_mapping" in e for e in doc):
+        return None if expected == "mapping" else ("a ZigZag mapping file (give it with --mapping: covenant import "
+                                                   "zigzag HARDWARE.yaml --mapping MAPPING.yaml)")
+    kind = kind_of(doc)
+    if kind is None or (kind == "a ZigZag hardware file" and expected == "hardware"):
+        return None
+    if kind == "a ZigZag hardware file":
+        return "a ZigZag hardware file (give it first: covenant import zigzag HARDWARE.yaml)"
+    return kind + KINDS[kind][1]
 
 
 def _parse_memory(name: str, f: Field, sizes: dict[str, int]) -> Memory:
@@ -197,7 +215,9 @@ def parse_mapping(root: Field | None, hw: Hardware) -> Unrolling:
         return Unrolling(roles, hw.sizes[dims[0]], hw.sizes[dims[0]], {"I": "I1", "W": "I2", "O": "O"})
     entries = {e.child("name").str(): e for e in root.items()} if isinstance(root.value, list) else {}
     if not entries:
-        raise root.error("expected a ZigZag mapping file: a list of entries with 'name' and 'spatial_mapping'")
+        other = _other_kind(root.value, "mapping") or "something else"
+        raise root.error(f"expected a ZigZag mapping file: a list of entries with 'name' and 'spatial_mapping', "
+                         f"got {other}")
     entry = entries.get("default") or next(iter(entries.values()))
     sm = entry.child("spatial_mapping")
     roles = _roles(_unrollings(sm, hw), hw, sm)
@@ -344,9 +364,12 @@ def _num(x: float) -> float | int:
 # The file
 
 def acg_text(doc: dict, header: list[str]) -> str:
-    """The ACG YAML text: a comment header, one flow-style line per storage node and edge."""
+    """The ACG YAML text: a comment header, one flow-style line per storage node and edge (and the
+    static `power` when the document has one)."""
     lines = [f"# {h}" if h else "#" for h in header]
-    lines += [f"name: {doc['name']}", f"clock_ghz: {doc['clock_ghz']}", "nodes:"]
+    lines += [f"name: {doc['name']}", f"clock_ghz: {_scalar(doc['clock_ghz'])}"]
+    lines += [f"power: {_scalar(doc['power'])}"] if doc.get("power") else []
+    lines.append("nodes:")
     for name, node in doc["nodes"].items():
         if node["kind"] == "storage":
             lines.append(f"  {name}: {_flow(node)}")
@@ -356,6 +379,11 @@ def acg_text(doc: dict, header: list[str]) -> str:
     lines.append("edges:")
     lines += [f"  - {_flow(e)}" for e in doc["edges"]]
     return "\n".join(lines) + "\n"
+
+
+def _scalar(value: float) -> str:
+    """A number as YAML reads it back as a number (PyYAML takes `1e-09` for a string: `1.0e-09`)."""
+    return yaml.safe_dump(value).removesuffix("\n...\n").strip()
 
 
 def _flow(value: dict) -> str:

@@ -60,10 +60,12 @@ class CompileOptions:
     fuse: str = "auto"  # 'auto': the solver decides which values stay on chip; 'none': layer by layer
     cores: int = 0  # the most cores a step may run on (0: as many as the ACG has)
     strategy_options: tuple[tuple[str, Any], ...] = ()  # given options of the strategy (solver.registry)
+    cache: str | None = None  # the solve cache's folder (solver.cache); None: every solve is made
 
     def layer_options(self) -> Options:
         # Steps are validated end to end, on the network's own data, not one by one on random tensors.
-        return Options(self.strategy, self.objective, self.time_limit, False, self.seed, self.strategy_options)
+        return Options(self.strategy, self.objective, self.time_limit, False, self.seed, self.strategy_options,
+                       self.cache)
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,8 @@ def _silent(what: str, done: int, total: int) -> None:
 def _note_solves(watch: Stopwatch, mapped: list[LayerResult], searched: list[LayerResult],
                  every: list[LayerResult]) -> None:
     """The solves of layer mapping (`mapped`: all made by its end), of the fusion search (those made
-    by its end, `searched`, less those), of the final mapping (`every`, less those) and the slowest."""
+    by its end, `searched`, less those), of the final mapping (`every`, less those), the slowest and
+    how many the cache served."""
     def seconds(records: list[LayerResult]) -> float:
         return math.fsum(r.solve_seconds for r in records)
     slowest = max(every, key=lambda r: r.solve_seconds, default=None)
@@ -246,7 +249,8 @@ def _note_solves(watch: Stopwatch, mapped: list[LayerResult], searched: list[Lay
                final_solves=len(every) - len(searched),
                final_solve_seconds=max(0.0, seconds(every) - seconds(searched)),
                slowest_solve=None if slowest is None else slowest.name,
-               slowest_solve_seconds=0.0 if slowest is None else slowest.solve_seconds)
+               slowest_solve_seconds=0.0 if slowest is None else slowest.solve_seconds,
+               cache_hits=sum(r.cached for r in every))
 
 
 def _final_mapping(net: Network, fusion: FusionPlan | None, costs: StepCosts,

@@ -22,6 +22,7 @@ from mapper.spec.acg import ACG, peak_ops_per_cycle
 from mapper.spec.workload import Layer
 from sim.machine import SimError, simulate
 from solver import NoMapping, SpaceTooLarge, solve
+from solver.cache import open_cache
 from solver.search import program_instructions
 
 
@@ -33,6 +34,7 @@ class Options:
     validate: bool = True
     seed: int = 0
     strategy_options: tuple[tuple[str, Any], ...] = ()  # given options of the strategy (solver.registry)
+    cache: str | None = None  # the solve cache's folder (solver.cache); None: every layer is solved
 
 
 def layer_key(layer: Layer) -> tuple:
@@ -69,6 +71,7 @@ class LayerResult:
     measurements: int | None = None  # simulator measurements the strategy made (learned; measure=true)
     cores: int = 1  # how many cores run it (a network step split over cores: `mapper.network.cores`)
     tie_break: str | None = None  # cpsat: whether the tie-breaking figure is proven minimal ('optimal', 'feasible')
+    cached: bool = False  # the solve came from the solve cache (solver.cache): solve_seconds is the original's
 
     @property
     def mapped(self) -> bool:
@@ -88,6 +91,8 @@ class LayerResult:
             del out["cores"]
         if out["tie_break"] is None:
             del out["tie_break"]
+        if not out["cached"]:
+            del out["cached"]
         return out
 
 
@@ -106,13 +111,13 @@ def map_layer(layer: Layer, acg: ACG, options: Options, workload: str = "") -> t
     start = time.perf_counter()
     try:
         solution = solve(layer, acg, options.strategy, options.objective, options.time_limit, options.seed,
-                         options.strategy_options)
+                         options.strategy_options, open_cache(options.cache) if options.cache else None)
     except NoMapping as exc:
         status = "skipped" if isinstance(exc, SpaceTooLarge) else "infeasible"  # skipped: too big to enumerate
         return replace(record, status=status, error=str(exc), solve_seconds=time.perf_counter() - start), None
     record = replace(record, solve_seconds=solution.seconds, limit=solution.limit or None,
                      evaluations=solution.evaluated or None, measurements=solution.measurements or None,
-                     tie_break=solution.tie_break)
+                     tie_break=solution.tie_break, cached=solution.cached)
     if solution.mapping is None:  # 'error': an internal error of the strategy, named in the reason
         return replace(record, status="error" if solution.status == "error" else "infeasible",
                        error=solution.reason), None
@@ -203,6 +208,7 @@ class WorkloadTotals:
     mapped: int
     valid: int  # layers whose simulated output equals the reference
     unmapped: tuple[str, ...]
+    cache_hits: int = 0  # layers whose solve came from the solve cache
 
     def to_dict(self) -> dict:
         return {**asdict(self), "unmapped": list(self.unmapped)}
@@ -217,7 +223,8 @@ def totals(records: list[LayerResult]) -> WorkloadTotals:
         return sum(values) if mapped and len(values) == len(mapped) else None
     return WorkloadTotals(total("predicted_cycles"), total("simulated_cycles"),
                           math.fsum(r.solve_seconds for r in records), len(records), len(mapped),
-                          sum(r.valid is True for r in records), tuple(r.name for r in records if not r.mapped))
+                          sum(r.valid is True for r in records), tuple(r.name for r in records if not r.mapped),
+                          sum(r.cached for r in records))
 
 
 def succeeded(record: LayerResult, validate: bool) -> bool:

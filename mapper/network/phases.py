@@ -60,6 +60,7 @@ class PhaseTimes:
     final_solve_seconds: float = 0.0
     slowest_solve: str | None = None  # the layer (or slice) whose solve took longest, of the whole compile
     slowest_solve_seconds: float = 0.0
+    cache_hits: int = 0  # the solves (of every phase) the solve cache served (solver/cache.py)
 
     def seconds(self) -> dict[str, float]:
         """Phase name -> seconds, in the order the phases run."""
@@ -77,7 +78,8 @@ class PhaseTimes:
                 "layer_solve_seconds": self.layer_solve_seconds, "fusion_solves": self.fusion_solves,
                 "fusion_solve_seconds": self.fusion_solve_seconds, "fusion_reused": self.fusion_reused,
                 "fusion_skipped": self.fusion_skipped, "final_solves": self.final_solves,
-                "final_solve_seconds": self.final_solve_seconds, "slowest_solve": slowest}
+                "final_solve_seconds": self.final_solve_seconds, "slowest_solve": slowest,
+                "cache_hits": self.cache_hits}
 
 
 class Stopwatch:

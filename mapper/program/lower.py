@@ -20,6 +20,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from mapper.mapping.cost import relevant_dims
 from mapper.mapping.mapping import Mapping
 from mapper.program.instructions import (
     Alloc,
@@ -50,12 +51,15 @@ def lower(m: Mapping) -> Program:
     if len(paths[out_t]) == 1:  # a fused group's output computed in place, in the storage that keeps it
         buffers.code.append(Init(out_t, paths[out_t][0], tuple((0, n) for n in layer.output.shape)))
     places = tuple((t, paths[t][-1]) for t in layer.tensors)
+    steps = {(t, j): nest.indexing(t, j) for t, j in held_levels}
+    held: dict[tuple[str, int], tuple[int, ...]] = {}  # (tensor, level) -> the indexing loops' values it was loaded at
     for index in itertools.product(*(range(f) for _, _, f in nest.loops)):
         wanted = {}
         for t, j in held_levels:
-            region = nest.region_at(t, j, index)
-            if buffers.resident.get((t, j)) != region:
-                wanted[(t, j)] = region
+            at = tuple(index[k] for k in steps[(t, j)])
+            if held.get((t, j)) != at or (t, j) not in buffers.resident:
+                held[(t, j)] = at
+                wanted[(t, j)] = nest.region_at(t, j, index)
         if wanted:
             buffers.stage(wanted)
         ranges = nest.ranges_at(index, levels)
@@ -83,6 +87,13 @@ class _Nest:
         self.depth = [sum(lv < level for lv, _, _ in self.loops) for level in range(m.levels + 1)]
         self.region_of = {t: region_function(m.layer, t) for t in m.layer.tensors}
         self.memo: dict[tuple[str, int, tuple[int, ...]], Region] = {}
+
+    def indexing(self, t: str, level: int) -> tuple[int, ...]:
+        """The positions in the nest of the loops above `level` that index `t` (factor > 1): its tile
+        there is loaded again whenever one of them steps (the cost model's `loads`), even when a
+        strided window happens to land where it was (2*q+s: q steps while s wraps from 2 to 0)."""
+        rel = relevant_dims(self.layer, t)
+        return tuple(k for k in range(self.depth[level]) if self.loops[k][1] in rel and self.loops[k][2] > 1)
 
     def ranges_at(self, index: tuple[int, ...], level: int) -> dict[str, tuple[int, int]]:
         base = dict.fromkeys(self.layer.dims, 0)

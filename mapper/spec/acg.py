@@ -24,6 +24,7 @@ import networkx as nx
 
 from mapper.spec.dtypes import DTYPES, expr_dtype_problem
 from mapper.spec.formula import Arith, parse_arith
+from mapper.spec.hierarchy import check_cycles
 from mapper.spec.loader import Field, SpecError, find_spec, load_yaml
 from mapper.spec.notation import NotationError, TensorExpr, parse_tensor_expr
 
@@ -269,10 +270,7 @@ def parse_acg(root: Field) -> ACG:
     graph = nx.DiGraph()
     for s in storages.values():
         graph.add_node(s.name, kind="storage", storage=s)
-    edges = tuple(_parse_edge(item, storages, compute_fields, graph) for item in top["edges"].items())
-    staging = None
-    if "staging" in top:  # its nodes leave the layers' memory before capabilities are checked against it
-        staging, edges = _parse_staging(top["staging"], storages, graph, edges, top["edges"].items())
+    staging, edges = _parse_edges(top, storages, compute_fields, graph)
 
     computes, seen_caps = {}, {}
     for node_name, node in compute_fields.items():
@@ -324,6 +322,19 @@ def _parse_storage(name: str, node: Field) -> Storage:
         write_pj_per_byte=num("write_pj_per_byte"),
         bytes_per_cycle=f["bytes_per_cycle"].number(strict=True) if "bytes_per_cycle" in f else None,
     )
+
+
+def _parse_edges(top: dict[str, Field], storages: dict[str, Storage], computes: dict[str, Field],
+                 graph: nx.DiGraph) -> tuple[Staging | None, tuple[Edge, ...]]:
+    """The edges (and the staging routes, whose nodes and edges then leave `storages` and `graph`)."""
+    edges = tuple(_parse_edge(item, storages, computes, graph) for item in top["edges"].items())
+    staging = None
+    if "staging" in top:  # its nodes leave the layers' memory before capabilities are checked against it
+        staging, edges = _parse_staging(top["staging"], storages, graph, edges, top["edges"].items())
+    offchip = [name for name, s in storages.items() if s.offchip]
+    check_cycles(graph.subgraph(storages), [n for n in storages if n not in offchip], offchip,
+                 [item for item in top["edges"].items() if {item.value["from"], item.value["to"]} <= set(storages)])
+    return staging, edges
 
 
 def _parse_edge(item: Field, storages, computes, graph: nx.DiGraph) -> Edge:

@@ -3,7 +3,11 @@ reader or a killed run never sees half a file), with the usual permissions (0666
 like any file a program creates), and, for files named after a layer or an experiment, always inside
 the folder given (`files_in`). A write replaces only a regular file or creates a missing one: a
 device (`-o /dev/null` as root), a FIFO, a socket, a folder or a symbolic link leading out of its
-folder is refused with a `SpecError` naming the path, before anything is written (`writable_target`)."""
+folder is refused with a `SpecError` naming the path, before anything is written (`writable_target`).
+A command checks its outputs before its work starts (`check_output`: the folder exists and covenant
+may create files in it), and any OS error while writing (a full disk, a read-only file system) is a
+`SpecError` naming the path too: one line and exit status 2, never a traceback, never a temporary
+file left behind."""
 
 from __future__ import annotations
 
@@ -38,8 +42,10 @@ def writable_target(path: str | Path) -> Path:
     target = Path(path)
     try:
         mode = os.lstat(target).st_mode
-    except FileNotFoundError:
-        return target
+    except (FileNotFoundError, NotADirectoryError):
+        return target  # missing (whether its folder exists is `check_output`'s or the write's question)
+    except OSError as exc:  # a name too long, a loop of links, a folder that may not be read
+        raise SpecError(str(target), None, "", f"cannot write there: {exc.strerror or exc}") from None
     if stat.S_ISLNK(mode):
         real = target.resolve()
         if real.parent != target.parent.resolve() or (real.exists() and not real.is_file()):
@@ -50,6 +56,48 @@ def writable_target(path: str | Path) -> Path:
     if kind is not None:
         raise SpecError(str(target), None, "", f"is {kind}: covenant writes only regular files (give a file path)")
     return target
+
+
+def check_output(path: str | Path, flag: str, folder: bool = False) -> Path:
+    """`path` as an output of the command's flag `flag`, checked before any work: a file (`folder`
+    False) that `writable_target` accepts, in an existing folder; or a folder that exists, or whose
+    parent does (it is created then). Covenant must be able to create files there: tried by creating
+    and removing an empty temporary file (permissions alone do not tell, e.g. for root or on a
+    read-only file system). Anything else raises a `SpecError` naming the path.
+
+    >>> check_output("/proc/x.yaml", "-o")
+    Traceback (most recent call last):
+    ...
+    mapper.spec.loader.SpecError: /proc/x.yaml: -o: cannot create files in /proc: No such file or directory
+    """
+    target, where = Path(path), None
+    try:
+        if folder and target.exists() and not target.is_dir():
+            raise SpecError(str(path), None, flag, "expected a folder, got a file")
+        if not folder:
+            if target.is_dir():
+                raise SpecError(str(path), None, flag, "expected a file name, got a folder")
+            writable_target(target)
+        where = target if folder and target.is_dir() else target.parent
+        if not where.is_dir():
+            problem = f"{where} is not a folder" if where.exists() else f"the folder does not exist: {where}"
+            raise SpecError(str(path), None, flag, problem)
+        fd, probe = tempfile.mkstemp(prefix=".covenant-probe.", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:  # the probe failed; or a name too long, a loop of links
+        place = "" if where is None else f" in {where}"
+        raise SpecError(str(path), None, flag, f"cannot create files{place}: {exc.strerror or exc}") from None
+    return target
+
+
+def make_folder(path: str | Path) -> Path:
+    """Create the folder `path` if missing (its parent must exist); an OS error is a `SpecError`."""
+    try:
+        Path(path).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise SpecError(str(path), None, "", f"cannot create the folder: {exc.strerror or exc}") from None
+    return Path(path)
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
@@ -63,14 +111,17 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     ('hello', 1)
     """
     target = writable_target(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file is as readable as any other
         os.replace(tmp, target)
+    except OSError as exc:  # a full disk, a read-only file system, a folder removed meanwhile
+        raise SpecError(str(target), None, "", f"cannot write the file: {exc.strerror or exc}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
 
 

@@ -30,6 +30,11 @@ MAX_SIZE = 2**50
 MAX_NUMBER = 2.0**50
 """Largest real number a spec may give: energies, bandwidths, clock, time limits (about 1.1e15)."""
 
+MAX_SPEC_BYTES = 16 * 2**20
+"""Largest spec or mapping file (YAML: an ACG, a workload, a mapping, an experiment, a ZigZag file) the
+loader reads: 16 MiB, about a hundred times the largest shipped one; a larger file is refused before
+it is parsed."""
+
 MAX_LAYER_POINTS = 2**48
 """Largest iteration space (points) a layer may have to be mapped: the CP-SAT model's integers (cycles
 and energies in fixed point) overflow near 2**54 points on the shipped ACGs."""

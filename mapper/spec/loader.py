@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from mapper.spec.limits import MAX_INT, MAX_NUMBER, MAX_SIZE, NAME_RULE, name_problem
+from mapper.spec.limits import MAX_INT, MAX_NUMBER, MAX_SIZE, MAX_SPEC_BYTES, NAME_RULE, name_problem
 
 
 class SpecError(Exception):
@@ -37,6 +38,28 @@ class SpecError(Exception):
         self.source, self.line, self.field, self.message = source, line, field, message
         where = f"{source}:{line}" if line else source
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+KINDS = {  # the files covenant reads, told by their top-level fields: (fields, where the file goes)
+    "a covenant ACG": (("nodes", "edges"), " (give it with --acg, or to covenant show acg)"),
+    "a covenant workload": (("layers",), " (give it with --workload, or to covenant show workload)"),
+    "a covenant experiment": (("acgs", "workloads"), " (give it to covenant run)"),
+    "a covenant mapping": (("format", "binding", "loops"), " (give it to covenant simulate or show mapping)"),
+    "a covenant network program": (("format", "steps", "address_plan"), " (written by covenant compile -o)"),
+    "a ZigZag hardware file": (("operational_array", "memories"), " (covenant import zigzag HARDWARE.yaml makes "
+                                                                  "an ACG of it)"),
+}
+
+
+def kind_of(doc: object) -> str | None:
+    """Which of the files covenant reads `doc` is (`KINDS`), by its top-level fields; None: none.
+
+    >>> kind_of({"name": "x", "layers": []}), kind_of({"name": "x"})
+    ('a covenant workload', None)
+    """
+    if isinstance(doc, dict):
+        return next((kind for kind, (keys, _) in KINDS.items() if all(key in doc for key in keys)), None)
+    return None
 
 
 class _LocDict(dict):
@@ -160,6 +183,9 @@ class Field:
         """The mapping's children after checking it has every required key and no unknown one."""
         children = self.mapping()
         required, allowed = list(required), set(required) | set(optional)
+        kind = kind_of(self.value) if not self.path else None
+        if kind is not None and not set(KINDS[kind][0]) <= allowed:  # a whole file of another kind
+            raise self.error(f"this is {kind}{KINDS[kind][1]}, not the file expected here")
         for key, child in children.items():
             if key not in allowed:
                 hint = difflib.get_close_matches(key, sorted(allowed), n=1)
@@ -278,6 +304,7 @@ def load_yaml_text(text: str, source: str, foreign: bool = False) -> Field:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_FOLDERS = ("acg_specs", "workloads", "experiments")
 SHIPPED_PACKAGE = "covenant_specs"  # the shipped acg_specs/, workloads/, experiments/ (see pyproject.toml)
 
 
@@ -307,6 +334,10 @@ def find_spec(name_or_path: str | Path, folder: str) -> Path:
         candidate = base / f"{name_or_path}.yaml"
         if candidate.exists():
             return candidate
+    elsewhere = [other for other in SHIPPED_FOLDERS if other != folder and (shipped_folder(other) /
+                                                                              f"{name_or_path}.yaml").exists()]
+    if elsewhere:  # `--acg resnet18`: a name of the wrong kind
+        raise SpecError(str(name_or_path), None, "", f"a shipped spec in {elsewhere[0]}/, not in {folder}/")
     shipped = sorted(p.stem for p in shipped_folder(folder).glob("*.yaml"))
     raise SpecError(str(name_or_path), None, "", f"no such file, nor a shipped spec in {folder}/ "
                     f"(shipped: {', '.join(shipped) or 'none'})")
@@ -314,11 +345,29 @@ def find_spec(name_or_path: str | Path, folder: str) -> Path:
 
 def load_yaml(path: str | Path, foreign: bool = False) -> Field:
     """Load a spec file; an unreadable file is a `SpecError` too."""
+    return load_yaml_text(read_spec(path), str(path), foreign)
+
+
+def read_spec(path: str | Path) -> str:
+    """The text of a spec or mapping file, at most `MAX_SPEC_BYTES`: a larger file is refused at once
+    (before it is read, when its size is known; else after that many bytes: a device, a pipe)."""
     path = Path(path)
+    limit = f"{MAX_SPEC_BYTES // 2**20} MiB"
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_SPEC_BYTES:
+                raise SpecError(str(path), None, "", f"the file has {size:,} bytes, more than the {limit} a spec "
+                                                     "or mapping file may have")
+            data = file.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
         raise SpecError(str(path), None, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), None, "", f"cannot read the file: {exc}") from None
-    return load_yaml_text(text, str(path), foreign)
+    except OSError as exc:
+        raise SpecError(str(path), None, "", f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(str(path), None, "", f"more than the {limit} a spec or mapping file may have")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), None, "", f"cannot read the file: not UTF-8 text ({exc.reason} at byte "
+                                             f"{exc.start})") from None

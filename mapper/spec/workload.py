@@ -186,7 +186,7 @@ def indexed_shape(expr: TensorExpr, tensor: str, dims: dict[str, int]) -> tuple[
 # Loading and validation
 
 WORKLOAD_FOLDER = "workloads"
-_LAYER_FIELDS = ("name", "op", "params", "expr", "dims", "dtypes", "shapes", "inputs", "count")
+_LAYER_FIELDS = ("name", "op", "params", "expr", "dims", "dtypes", "shapes", "weights", "inputs", "count")
 
 
 def load_workload(name_or_path: str | Path) -> Workload:
@@ -262,7 +262,7 @@ def _parse_entry(item: Field) -> list[tuple[Layer, Slots | None]]:
     if ("op" in f) == ("expr" in f):
         raise item.error("expected exactly one of 'op' (a template) or 'expr' (a tensor expression)")
     if "op" in f:
-        for key in ("dims", "dtypes", "shapes"):
+        for key in ("dims", "dtypes", "shapes", "weights"):
             if key in f:
                 raise f[key].error(f"'{key}' belongs to 'expr:' layers; an 'op:' layer takes 'params'")
         return _parse_template_entry(name, f, count)
@@ -292,9 +292,25 @@ def _parse_entry(item: Field) -> list[tuple[Layer, Slots | None]]:
             if len(shape) != rank:
                 raise value.error(f"expected {rank} extents for tensor {tensor}, got {len(shape)}")
             shapes[tensor] = tuple(shape)
-    layer = make_layer(name, expr, dims, dtypes, shapes, count=count)
-    slots = {t: (("", t),) for t in expr.inputs}
+    weights = _parse_weights(f, expr)
+    activations = tuple(t for t in expr.inputs if t not in weights)
+    layer = make_layer(name, expr, dims, dtypes, shapes, count=count, slots=activations if weights else None)
+    slots = {t: (("", t),) for t in activations}
     return [(layer, slots)]
+
+
+def _parse_weights(f: dict[str, Field], expr: TensorExpr) -> tuple[str, ...]:
+    """An `expr:` layer's `weights:`, the inputs that are weights (constant: not fed by `inputs:`, not
+    network inputs); none by default."""
+    if "weights" not in f:
+        return ()
+    names = tuple(v.str() for v in f["weights"].items())
+    for name, item in zip(names, f["weights"].items(), strict=True):
+        if name not in expr.inputs:
+            raise item.error(f"'{name}' is not an input tensor of the expression (inputs: {', '.join(expr.inputs)})")
+    if len(set(names)) != len(names):
+        raise f["weights"].error("a tensor is named twice")
+    return names
 
 
 def _parse_dims(f: dict[str, Field], expr: TensorExpr) -> dict[str, int]:

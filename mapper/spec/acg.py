@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -161,36 +160,20 @@ def storage_graph(acg: ACG) -> nx.DiGraph:
     return acg.graph.subgraph(acg.storages)
 
 
-# Graph -> query -> its paths, as every binding of every layer asks the same few (networkx's search was
-# a third of the fusion search's time outside the solver). A graph is never changed once built; the key
-# holds what else an answer reads (the storages, which are off chip): an ACG `replace`d keeps its graph.
-_PATHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _memo(acg: ACG, query: tuple, find) -> list[tuple[str, ...]]:
-    memo = _PATHS.setdefault(acg.graph, {})
-    key = (query, acg.offchip, tuple(acg.storages))
-    return list(memo[key] if key in memo else memo.setdefault(key, find()))
-
-
 def read_paths(acg: ACG, node: str) -> list[tuple[str, ...]]:
     """Every simple path along edges from an off-chip memory to storage `node`, shortest first."""
-    return _memo(acg, ("read", node), lambda: _offchip_paths(acg, node, inbound=True))
+    return _offchip_paths(acg, node, inbound=True)
 
 
 def write_paths(acg: ACG, node: str) -> list[tuple[str, ...]]:
     """Every simple path along edges from storage `node` back to an off-chip memory, shortest first."""
-    return _memo(acg, ("write", node), lambda: _offchip_paths(acg, node, inbound=False))
+    return _offchip_paths(acg, node, inbound=False)
 
 
 def home_paths(acg: ACG, home: str, node: str, is_output: bool) -> list[tuple[str, ...]]:
     """The storage paths of a tensor kept whole in storage `home`, home first: to operand storage
     `node` for an input, from it (reversed) for an output; `(home,)` when the operand is read or written
     in place. Shortest first."""
-    return _memo(acg, ("home", home, node, is_output), lambda: _home_paths(acg, home, node, is_output))
-
-
-def _home_paths(acg: ACG, home: str, node: str, is_output: bool) -> list[tuple[str, ...]]:
     if home == node:
         return [(home,)]
     g = acg.graph.subgraph(n for n, st in acg.storages.items() if not st.offchip)  # it stays on chip

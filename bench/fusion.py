@@ -12,7 +12,8 @@ and ACG, the search as `compile` runs it ('pruned': floors, the DP's bound, rese
 solves for the objective only, the chosen steps solved in full) against every candidate costed in
 full ('full': no floors, no reuse, every solve with its tie-break: the search before its bounds, the
 DP's incumbent bound aside), each compiling without simulation: wall and CPU seconds of the compile,
-of the fusion search and of the final mapping, the solves, the candidate groups its bounds left out
+of the layer mapping, of the fusion search and of the final mapping, the solves of the last two
+(the search's and the final mapping's), the candidate groups its bounds left out
 unsolved, the steps answered by a solve without reservations, and the objective (which must agree).
 
     python bench/fusion.py --search --workload resnet18 tiny_net --acg genesys tpu_like
@@ -75,22 +76,23 @@ def search(workload: str, acg_name: str, full: bool, time_limit: float) -> dict:
     finally:
         compile_module.StepCosts = StepCosts
     p, tot = result.phases, result.totals()
-    return {"wall": wall, "cpu": cpu, "fusion": p.fusion_search, "final": p.final_mapping,
+    return {"wall": wall, "cpu": cpu, "layers": p.layer_mapping, "fusion": p.fusion_search, "final": p.final_mapping,
             "solves": p.fusion_solves + p.final_solves, "candidates": result.fusion.search.candidates,
             "skipped": p.fusion_skipped, "reused": p.fusion_reused, "objective": result.fusion.cost,
             "cycles": tot.predicted_cycles, "energy": tot.energy_pj}
 
 
 def search_table(workloads: list[str], acgs: list[str], full: bool, time_limit: float) -> None:
-    print(f"{'network':<12} {'acg':<10} {'search':<7} {'wall s':>7} {'cpu s':>7} {'fusion s':>8} {'final s':>7} "
-          f"{'solves':>6} {'skipped':>11} {'reused':>6} {'objective':>14} {'energy uJ':>10}")
+    print(f"{'network':<12} {'acg':<10} {'search':<7} {'wall s':>7} {'cpu s':>7} {'layers s':>8} {'fusion s':>8} "
+          f"{'final s':>7} {'solves':>6} {'skipped':>11} {'reused':>6} {'objective':>14} {'energy uJ':>10}")
     for workload in workloads:
         for acg in acgs:
             for mode in (("full", "pruned") if full else ("pruned",)):
                 r = search(workload, acg, mode == "full", time_limit)
-                print(f"{workload:<12} {acg:<10} {mode:<7} {r['wall']:>7.1f} {r['cpu']:>7.1f} {r['fusion']:>8.1f} "
-                      f"{r['final']:>7.1f} {r['solves']:>6} {r['skipped']:>4} of {r['candidates']:>4} "
-                      f"{r['reused']:>6} {r['objective']:>14,.3f} {r['energy'] / 1e6:>10.1f}", flush=True)
+                print(f"{workload:<12} {acg:<10} {mode:<7} {r['wall']:>7.1f} {r['cpu']:>7.1f} {r['layers']:>8.1f} "
+                      f"{r['fusion']:>8.1f} {r['final']:>7.1f} {r['solves']:>6} {r['skipped']:>4} of "
+                      f"{r['candidates']:>4} {r['reused']:>6} {r['objective']:>14,.3f} {r['energy'] / 1e6:>10.1f}",
+                      flush=True)
 
 
 def main() -> None:

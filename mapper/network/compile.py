@@ -205,7 +205,8 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     with watch("layer_mapping"):
         for k, step in enumerate(net.steps):
             report(f"mapping {step.layer.name}", k, len(net.steps))
-            costs.solve(step.layer)  # in full: the final mapping of a step no group takes
+            if options.fuse != "auto":
+                costs.solve(step.layer)  # in full now: its final mapping (else made once no group takes it)
             costs.cost(step.layer)
     fusion, mapped = None, costs.records()
     if options.fuse == "auto":

@@ -4,8 +4,8 @@ of a step's slices run at once on several cores (`StepCosts.parallel`).
 
 Every distinct computation is solved once per kind of solve (`flow.map_layers` by `flow.layer_key`):
 
-- *in full* (`StepCosts.solve`, cache `solved`): the compile's records; each step alone, and in the
-  final mapping the steps of the chosen groups;
+- *in full* (`StepCosts.solve`, cache `solved`): the compile's records, made in the final mapping
+  for the steps of the chosen groups and those left alone (with `--fuse none`, each step at once);
 - *for the search* (`StepCosts.probe`, cache `probed`): with CP-SAT, without its tie-break solve
   where the first proves the objective (`solver.cpsat.solve`, `tie_break`): the same objective as a
   solve in full (the tie-break cannot change a proven one; an unproven one still gets it), which is
@@ -55,7 +55,8 @@ class StepCosts:
     -> record and mapping): `solved`, full solves on one core (the final mapping's); `probed`, the
     search's solves (`probe_options`; `solved` itself when those are the options); `split_solved`,
     per core count, slices on `shared_view`; `values`, the steps' costs; `floors`, the analytic
-    floors; `reused`, the keys a relaxation answered (not solved)."""
+    floors (by the key of the layer without reservations, which they do not read); `reused`, the
+    keys a relaxation answered (not solved)."""
 
     acg: ACG
     options: Options  # per layer: strategy, objective, limit, seed (not validated: the network is)
@@ -124,14 +125,16 @@ class StepCosts:
             return math.inf if value is None else value
         if not layer.onchip and self.acg.cores > 1:
             return 0.0  # it may split over cores
-        if key not in self.floors:
+        # The analytic floor reads bindings and paths, which reservations do not change: one per relaxation.
+        relaxed = layer_key(replace(layer, onchip=OnChip(layer.onchip.homes))) if layer.onchip.reserved else key
+        if relaxed not in self.floors:
             bound = objective_floor(layer, self.acg, self.objective)
-            self.floors[key] = math.inf if bound is None else float(bound)
-        relaxed = layer_key(replace(layer, onchip=OnChip(layer.onchip.homes))) if layer.onchip.reserved else None
-        record, _ = self.probes.get(relaxed) or self.solved.get(relaxed, (None, None))
+            self.floors[relaxed] = math.inf if bound is None else float(bound)
+        record, _ = (self.probes.get(relaxed) or self.solved.get(relaxed, (None, None))) if relaxed != key else \
+            (None, None)
         if record is not None and record.mapped and record.status == "optimal":
-            return max(self.floors[key], objective_value(record, self.objective))
-        return self.floors[key]
+            return max(self.floors[relaxed], objective_value(record, self.objective))
+        return self.floors[relaxed]
 
     def parallel(self, parts: list[Slice]) -> float | None:
         """The objective of a step's slices run at once, one per core (None: more cores than allowed,

@@ -302,9 +302,12 @@ def prune(spaces: list[Space], acg: ACG, objective: str, incumbent: Fraction | N
 
 
 def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float = 10.0, workers: int = 1,
-          seed: int = 0) -> Solution:
+          seed: int = 0, tie_break: bool = True) -> Solution:
     """The best mapping of `layer` on `acg` under the cost model (see the module doc): the objective,
-    then (latency, energy) its tie-breaker with the objective held at the value found."""
+    then (latency, energy) its tie-breaker with the objective held at the value found. Without
+    `tie_break`, a first solve that proves its objective is the answer (`tie_break` None: not sought;
+    the tie-break solve could not change the objective, only the tie-breaker); one that does not prove
+    it still gets the tie-break solve, which may improve the objective."""
     start = time.perf_counter()
     spaces = spaces_of(layer, acg)
     greedy = _greedy(spaces, acg, objective)
@@ -330,10 +333,13 @@ def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float 
             greedy[0] < rank(evaluate(first.mapping, acg), objective):
         # the search stopped on a point worse than its hint (CP-SAT may drop a hint): keep the hint
         first = _greedy_run(pb, first, fallback, acg)
-    run, tie = _tie_break(pb, acg, objective, first, det, wall, seed, workers)
-    true = evaluate(run.mapping, acg).objective(objective)
     divisor, is_exact = (pb.sc.time, pb.sc.exact_time) if objective == "latency" else \
         (pb.sc.energy, pb.sc.exact_energy)
+    if tie_break or Fraction(first.bound, divisor) < evaluate(first.mapping, acg).objective(objective):
+        run, tie = _tie_break(pb, acg, objective, first, det, wall, seed, workers)
+    else:
+        run, tie = first, None
+    true = evaluate(run.mapping, acg).objective(objective)
     model_value = Fraction(run.latency if objective == "latency" else run.energy, divisor)
     bound = min(Fraction(first.bound, divisor), true)
     status = "optimal" if bound == true else "feasible"

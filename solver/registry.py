@@ -51,6 +51,8 @@ class Strategy:
 @dataclass(frozen=True)
 class CpsatOptions:
     seed: int = option(0, 0, 2**31, "CP-SAT's random seed (default: the run's --seed)")
+    tie_break: bool = option(True, help="break ties in the objective by the other figure (false: only where "
+                                        "the objective is not proven; the fusion search's solves)")
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class NoOptions:
 
 
 def _cpsat(layer: Layer, acg: ACG, objective: str, time_limit: float | None, o: CpsatOptions) -> Solution:
-    return cpsat.solve(layer, acg, objective, time_limit=time_limit or 10.0, seed=o.seed)
+    return cpsat.solve(layer, acg, objective, time_limit=time_limit or 10.0, seed=o.seed, tie_break=o.tie_break)
 
 
 def _exhaustive(layer: Layer, acg: ACG, objective: str, time_limit: float | None,

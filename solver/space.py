@@ -160,12 +160,11 @@ def layer_spaces(layer: Layer, acg: ACG) -> list[Space]:
     def fused_sets(b: Binding) -> dict[str | None, frozenset[str]]:
         return {e: frozenset(b.fused(e)) for e in acg.capability(b.capability).expr.dims}
 
-    kept, twins = [], set()
-    for b in bindings:
-        mine = fused_sets(b)
+    kept, twins, sets = [], set(), [fused_sets(b) for b in bindings]
+    for b, mine in zip(bindings, sets, strict=True):
         dominated = any(o is not b and o.capability == b.capability and o.tensors == b.tensors
-                        and fused_sets(o) != mine and all(mine[e] <= s for e, s in fused_sets(o).items())
-                        for o in bindings)
+                        and theirs != mine and all(mine[e] <= s for e, s in theirs.items())
+                        for o, theirs in zip(bindings, sets, strict=True))
         key = twin_key(b, acg)
         if not dominated and key not in twins:
             twins.add(key)

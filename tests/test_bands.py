@@ -127,7 +127,7 @@ def test_a_depth_first_group_is_simulated_bit_exact(cache, monkeypatch):
         record, _ = map_layers([layer], acg, Options(time_limit=5, validate=False), done=solved)[0]
         return record.predicted_cycles if record.mapped else None
 
-    def forced(net, acg, step_cost, parallel_cost=None, progress=None):
+    def forced(net, acg, costs, progress=None):
         variants = [g for g in group_variants(net, acg, 0, 3, {"c1": "OBUF", "c1.requant": "VMEM"}, cost)
                     if g.cache == cache and g.axis == 2]
         assert variants and variants[0].shared > 0 and variants[0].bands > 1
@@ -154,12 +154,12 @@ def test_a_group_split_over_cores_runs_its_bands_at_once_bit_exact(tmp_path, mon
     small = CONV_CHAIN.replace("H: 16, W: 16", "H: 8, W: 8").replace("K: 8", "K: 4").replace("C: 8", "C: 4")
     wl = parse_workload(load_yaml_text(small, "conv_chain.yaml"))
 
-    def forced(net, acg, step_cost, parallel_cost=None, progress=None):
-        assert parallel_cost is not None  # an ACG with cores: fusion considers groups over them
-        variants = [g for g in parallel_variants(net, acg, 0, 3, {"c1": "OBUF", "c1.requant": "VMEM"}, parallel_cost)
+    def forced(net, acg, costs, progress=None):
+        assert costs.parallel is not None  # an ACG with cores: fusion considers groups over them
+        variants = [g for g in parallel_variants(net, acg, 0, 3, {"c1": "OBUF", "c1.requant": "VMEM"}, costs.parallel)
                     if g.axis == 2]
         assert variants and variants[0].cores == 2 and variants[0].shared > 0
-        rest = tuple(Group(i, i + 1, (), step_cost(net.steps[i].layer)) for i in range(3, len(net.steps)))
+        rest = tuple(Group(i, i + 1, (), costs.step(net.steps[i].layer)) for i in range(3, len(net.steps)))
         return FusionPlan((variants[0], *rest), 0.0, 0.0)
     monkeypatch.setattr(compile_module, "plan_fusion", forced)
     result = compile_network(wl, acg, CompileOptions(time_limit=5))

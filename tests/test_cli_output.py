@@ -112,6 +112,10 @@ def test_the_time_line_names_every_phase_and_the_solves() -> None:
     assert "layer mapping 0.50 (13 solves, 94.20 in the solver), fusion search 0.50 (60 solves, 2.71 in" in line
     line = format_phases({**total, "fusion_solves": 0, "slowest_solve": None})
     assert "fusion search 0.50, final mapping" in line and line.endswith("simulation 0.50")
+    line = format_phases({**total, "fusion_reused": 7, "fusion_skipped": 4, "final_solves": 5,
+                          "final_solve_seconds": 0.3})
+    assert "fusion search 0.50 (60 solves, 2.71 in the solver; 7 reused, 4 candidates skipped)" in line
+    assert "final mapping 0.50 (5 solves, 0.30 in the solver)" in line
     assert format_phases({}) is None
 
 

@@ -35,7 +35,7 @@ def test_dp_equals_brute_force(case):
     n, table = case
     singles = {(i, i + 1): 10 + i for i in range(n)}
 
-    def cost(i, j):
+    def cost(i, j, bound):
         return singles[(i, j)] if j - i == 1 else table.get((i, j - i))
     assert best_partition(n, cost)[0] == brute_force_partition(n, cost)[0]
 
@@ -61,7 +61,7 @@ def test_chosen_partition_equals_brute_force_on_a_network(tiny_net):
     n = len(net.steps)
     options = {v: home_options(net, acg, v) for i in range(n) for v in fusable_values(net, i, min(n, i + 4))}
 
-    def group(i, j):
+    def group(i, j, bound):
         if j - i == 1:
             return cost(net.steps[i].layer)
         g = group_cost(net, acg, i, j, cost, options)

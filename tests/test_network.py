@@ -220,8 +220,9 @@ def test_compile_json_document(capsys, tmp_path):
     assert [s["layer"] for s in written["steps"]] == doc["order"]
     banded = sum((g["bands"] - 1) * len(g["steps"]) for g in doc["fusion"]["groups"])  # a mapping per band
     assert len(list((tmp_path / "prog" / "mappings").glob("*.yaml"))) == len(doc["order"]) + banded
-    assert list(total)[-7:] == ["phases", "layer_solves", "layer_solve_seconds", "fusion_solves",
-                                "fusion_solve_seconds", "slowest_solve", "cache_hits"]  # added at the end
+    assert list(total)[-11:] == ["phases", "layer_solves", "layer_solve_seconds", "fusion_solves",
+                                 "fusion_solve_seconds", "fusion_reused", "fusion_skipped", "final_solves",
+                                 "final_solve_seconds", "slowest_solve", "cache_hits"]  # added at the end
     phases = total["phases"]
     assert list(phases) == list(PHASES) and all(isinstance(s, float) and s >= 0 for s in phases.values())
     compiling = PHASES[:PHASES.index("lowering")]  # the rest is the simulation's

@@ -270,7 +270,8 @@ def fusion_document(result: NetworkResult) -> dict | None:
                "halo_rows": g.shared, "halo": ("cached" if g.cache else "recomputed") if g.shared else None,
                "cores": g.cores}
               for g in plan.groups if g.homes]
-    return {"groups": groups, "objective_unfused": plan.unfused_cost, "objective_fused": plan.cost}
+    return {"groups": groups, "objective_unfused": plan.unfused_cost, "objective_fused": plan.cost,
+            "search": plan.search.to_dict()}
 
 
 def write_program(result: NetworkResult, out: Path) -> int:

@@ -387,17 +387,22 @@ def legend(doc: dict, wide: bool) -> str:
 
 def format_phases(total: dict) -> str | None:
     """The `time:` line of `covenant compile`: seconds per phase of `total.phases`, in the order they
-    ran, the solving phases with their solves, and the slowest solve (None: a document without phases)."""
+    ran, the solving phases with their solves (the fusion search's also with the steps it answered
+    without a solve and the candidate groups its bounds left out), and the slowest solve (None: a
+    document without phases)."""
     phases = total.get("phases")
     if phases is None:
         return None
-    solves = {"layer_mapping": "layer", "fusion_search": "fusion"}
+    solves = {"layer_mapping": "layer", "fusion_search": "fusion", "final_mapping": "final"}
     parts = []
     for name, seconds in phases.items():
         part = f"{name.replace('_', ' ')} {seconds:.2f}"
         count = total.get(f"{solves.get(name)}_solves")
         if count:
-            part += f" ({count} solves, {total[f'{solves[name]}_solve_seconds']:.2f} in the solver)"
+            part += f" ({count} solves, {total[f'{solves[name]}_solve_seconds']:.2f} in the solver"
+            if name == "fusion_search" and (total.get("fusion_reused") or total.get("fusion_skipped")):
+                part += f"; {total.get('fusion_reused', 0)} reused, {total.get('fusion_skipped', 0)} candidates skipped"
+            part += ")"
         parts.append(part)
     slowest = total.get("slowest_solve")
     tail = f"; slowest solve {slowest['layer']} {slowest['seconds']:.2f}" if slowest else ""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -281,10 +282,25 @@ def _placements(acg: ACG, cap: Capability, tensors: dict[str, str], layer: Layer
         paths = []
         for place in cap.operands[ct]:
             if home is not None:
-                paths.extend(home_paths(acg, home, place, is_output))
+                paths.extend(_paths(acg, home_paths, home, place, is_output))
             elif is_output:
-                paths.extend(tuple(reversed(p)) for p in write_paths(acg, place))
+                paths.extend(tuple(reversed(p)) for p in _paths(acg, write_paths, place))
             else:
-                paths.extend(read_paths(acg, place))
+                paths.extend(_paths(acg, read_paths, place))
         out.append((lt, tuple(paths)))
     return tuple(out)
+
+
+# ACG graph -> query -> its paths, as every binding of every layer asks the same few (networkx's search
+# was a third of the fusion search's time outside the solver). A graph is never changed once built; the
+# key holds what else an answer reads (the storages, which are off chip): an ACG `replace`d keeps its graph.
+_PATHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _paths(acg: ACG, find, *args) -> list[tuple[str, ...]]:
+    """`find(acg, *args)` (`read_paths`, `write_paths`, `home_paths`), searched once per ACG graph."""
+    memo = _PATHS.setdefault(acg.graph, {})
+    key = (find.__name__, args, acg.offchip, tuple(acg.storages))
+    if key not in memo:
+        memo[key] = find(acg, *args)
+    return memo[key]

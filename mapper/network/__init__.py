@@ -5,6 +5,7 @@
     schedule.py     the layer order with the smallest activation peak (SERENITY's exact DP)
     rewrite.py      partitioning layers that read a concatenation (same values, lower peak)
     fusion.py       which values stay on chip, by groups of steps chosen by DP over the order
+    step_costs.py   the layer solver as the fusion search asks it: costs, floors, solves reused
     bands.py        a fused group computed band by band along an axis, with halos
     cores.py        a step split over several cores that share off-chip memory
     staging_cost.py the predicted cost of staging a network's tensors in and out

@@ -30,13 +30,14 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from mapper.mapping.mapping import Mapping
-from mapper.network.cores import Split, best_split, objective_value, shared_view
+from mapper.network.cores import Split, best_split, objective_value
 from mapper.network.flow import LayerResult, Options, map_layers
-from mapper.network.fusion import FusionPlan, band_layers, fused_network, plan_fusion
+from mapper.network.fusion import Costs, FusionPlan, band_layers, fused_network, plan_fusion
 from mapper.network.phases import PhaseTimes, Stopwatch
 from mapper.network.reference import calibrate, seeded_tensors
 from mapper.network.schedule import memory_graph, onchip_capacity, optimal_schedule, order_peak
 from mapper.network.staging_cost import PhaseCost, StagingResult, StagingTotals, predict_staging
+from mapper.network.step_costs import StepCosts
 from mapper.program.lower import lower
 from mapper.program.memory import AddressPlan, peak_bytes, plan_memory
 from mapper.program.network import Network, build_network
@@ -200,23 +201,24 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
         report("calibrating", 0, 0)
         tensors = seeded_tensors(net, options.seed)
         net, reference = calibrate(net, tensors)
-    solved: dict = {}  # layer_key -> (record, mapping): fusion's solves are the final mapping's too
-    split_solved: dict = {}  # core count -> the same, for the slices of steps split over cores
-    step_cost = _step_cost(acg, options, solved, split_solved)
+    costs = StepCosts(acg, options.layer_options(), options.cores)  # fusion's solves are the final mapping's too
     with watch("layer_mapping"):
         for k, step in enumerate(net.steps):
             report(f"mapping {step.layer.name}", k, len(net.steps))
-            step_cost(step.layer)
-    fusion, mapped = None, _solves(solved, split_solved)
+            if options.fuse != "auto":
+                costs.solve(step.layer)  # in full now: its final mapping (else made once no group takes it)
+            costs.cost(step.layer)
+    fusion, mapped = None, costs.records()
     if options.fuse == "auto":
         with watch("fusion_search"):
-            fusion = plan_fusion(net, acg, step_cost, progress=progress,
-                                 parallel_cost=_parallel_cost(acg, options, split_solved) if acg.cores > 1 else None)
+            fusion = plan_fusion(net, acg, Costs(costs.cost, costs.floor, costs.parallel if acg.cores > 1 else None),
+                                 progress=progress)
             net = fused_network(net, fusion)
-    searched = _solves(solved, split_solved)
+    searched = costs.records()
     with watch("final_mapping"):
-        records, mappings, splits = _final_mapping(net, fusion, acg, options, solved, split_solved, report)
-    _note_solves(watch, mapped, searched, _solves(solved, split_solved))
+        records, mappings, splits = _final_mapping(net, fusion, costs, report)
+    _note_solves(watch, mapped, searched, costs.records())
+    watch.note(fusion_reused=len(costs.reused), fusion_skipped=fusion.search.candidates_skipped if fusion else 0)
     with watch("memory_plan"):
         interleaved = tuple((g.start, g.stop) for g in fusion.groups if g.bands > 1) if fusion else ()
         plan, peak, staging = plan_memory(net, interleaved), peak_bytes(net), predict_staging(net, acg)
@@ -234,77 +236,43 @@ def _silent(what: str, done: int, total: int) -> None:
     """A progress callback that tells no one."""
 
 
-def _solves(solved: dict, split_solved: dict) -> list[LayerResult]:
-    """The records of the solves made so far (whole steps and slices; a cache only grows)."""
-    return [r for r, _ in solved.values()] + [r for done in split_solved.values() for r, _ in done.values()]
-
-
 def _note_solves(watch: Stopwatch, mapped: list[LayerResult], searched: list[LayerResult],
                  every: list[LayerResult]) -> None:
     """The solves of layer mapping (`mapped`: all made by its end), of the fusion search (those made
-    by its end, `searched`, less those), the slowest of `every` solve and how many the cache served."""
+    by its end, `searched`, less those), of the final mapping (`every`, less those), the slowest and
+    how many the cache served."""
     def seconds(records: list[LayerResult]) -> float:
         return math.fsum(r.solve_seconds for r in records)
     slowest = max(every, key=lambda r: r.solve_seconds, default=None)
     watch.note(layer_solves=len(mapped), layer_solve_seconds=seconds(mapped),
                fusion_solves=len(searched) - len(mapped),
                fusion_solve_seconds=max(0.0, seconds(searched) - seconds(mapped)),
+               final_solves=len(every) - len(searched),
+               final_solve_seconds=max(0.0, seconds(every) - seconds(searched)),
                slowest_solve=None if slowest is None else slowest.name,
                slowest_solve_seconds=0.0 if slowest is None else slowest.solve_seconds,
                cache_hits=sum(r.cached for r in every))
 
 
-def _final_mapping(net: Network, fusion: FusionPlan | None, acg: ACG, options: CompileOptions, solved: dict,
-                   split_solved: dict, report: Callable[[str, int, int], None]) -> tuple:
+def _final_mapping(net: Network, fusion: FusionPlan | None, costs: StepCosts,
+                   report: Callable[[str, int, int], None]) -> tuple:
     """Per step of the (fused) network: its record, its mapping (None: banded or unmapped) and its split."""
     steps = [s.layer for s in net.steps]
-    banded = _banded_steps(net, fusion, acg, options, solved, split_solved)
+    banded = _banded_steps(net, fusion, costs)
     todo = [i for i in range(len(steps)) if i not in banded]
     done = itertools.count(1)
 
     def mapped(name: str) -> None:
         report(f"final mapping {name}", next(done), len(todo))
-    results = dict(zip(todo, map_layers([steps[i] for i in todo], acg, options.layer_options(), progress=mapped,
-                                        done=solved), strict=True))
+    results = dict(zip(todo, map_layers([steps[i] for i in todo], costs.acg, costs.options, progress=mapped,
+                                        done=costs.solved), strict=True))
     records = [banded[i].record(steps[i].name) if i in banded else results[i][0] for i in range(len(steps))]
-    splits = _splits(net, acg, options, records, split_solved, banded)
+    splits = _splits(net, costs, records, banded)
     mappings = tuple(results[i][1] if i in results else None for i in range(len(steps)))
     return records, mappings, splits
 
 
-def _step_cost(acg: ACG, options: CompileOptions, solved: dict, split_solved: dict) -> Callable:
-    """A step's objective at its optimum (None: no mapping), on the best number of cores for a step
-    that keeps nothing on chip; each distinct computation is solved once."""
-    def cost(layer) -> float | None:
-        record, _ = map_layers([layer], acg, options.layer_options(), done=solved)[0]
-        if not record.mapped:
-            return None
-        value = objective_value(record, options.objective)
-        split = None if layer.onchip else best_split(layer, acg, options.layer_options(), split_solved, options.cores)
-        return value if split is None else min(value, objective_value(split.record(layer.name), options.objective))
-    return cost
-
-
-def _parallel_cost(acg: ACG, options: CompileOptions, split_solved: dict) -> Callable:
-    """The objective of a step's slices run at once, one per core (None: more cores than allowed, or a
-    slice with no mapping), each solved on the view one core has while they all run."""
-    def cost(parts: list) -> float | None:
-        split = _parallel_split(parts, acg, options, split_solved)
-        return None if split is None else objective_value(split.record(parts[0].layer.name), options.objective)
-    return cost
-
-
-def _parallel_split(parts: list, acg: ACG, options: CompileOptions, split_solved: dict) -> Split | None:
-    count = len(parts)
-    if options.cores and count > options.cores:
-        return None
-    results = map_layers([p.layer for p in parts], shared_view(acg, count), options.layer_options(),
-                         done=split_solved.setdefault(count, {}))
-    return Split(parts[0].dim, tuple(parts), tuple(results)) if all(r.mapped for r, _ in results) else None
-
-
-def _banded_steps(net: Network, fusion: FusionPlan | None, acg: ACG, options: CompileOptions,
-                  solved: dict, split_solved: dict) -> dict[int, Split]:
+def _banded_steps(net: Network, fusion: FusionPlan | None, costs: StepCosts) -> dict[int, Split]:
     """Per step of a fused group that runs in bands, its bands (a Split: one after the other, or at once
     on several cores), each slice solved with what its band keeps on chip."""
     out: dict[int, Split] = {}
@@ -315,15 +283,15 @@ def _banded_steps(net: Network, fusion: FusionPlan | None, acg: ACG, options: Co
         for k, i in enumerate(range(g.start, g.stop)):
             column = tuple(band[k] for band in bands if band[k] is not None)
             if g.cores > 1:
-                out[i] = _parallel_split(list(column), acg, options, split_solved)
+                out[i] = costs.parallel_split(list(column))
                 continue
-            results = map_layers([s.layer for s in column], acg, options.layer_options(), done=solved)
+            results = map_layers([s.layer for s in column], costs.acg, costs.options, done=costs.solved)
             out[i] = Split(g.dims[k], column, tuple(results), parallel=False)
     return out
 
 
-def _splits(net: Network, acg: ACG, options: CompileOptions, records: list[LayerResult],
-            split_solved: dict, banded: dict[int, Split]) -> tuple[Split | None, ...]:
+def _splits(net: Network, costs: StepCosts, records: list[LayerResult],
+            banded: dict[int, Split]) -> tuple[Split | None, ...]:
     """Per step, its bands, or its split over cores where that beats one core (steps a fused group
     keeps values of stay on one core); `records` gets the split steps' records."""
     out: list[Split | None] = []
@@ -332,10 +300,10 @@ def _splits(net: Network, acg: ACG, options: CompileOptions, records: list[Layer
         if split is not None:
             out.append(split)
             continue
-        if acg.cores > 1 and not step.layer.onchip and records[i].mapped:
-            split = best_split(step.layer, acg, options.layer_options(), split_solved, options.cores)
-            if split is not None and objective_value(split.record(step.layer.name), options.objective) >= \
-                    objective_value(records[i], options.objective):
+        if costs.acg.cores > 1 and not step.layer.onchip and records[i].mapped:
+            split = best_split(step.layer, costs.acg, costs.options, costs.split_solved, costs.cores)
+            if split is not None and objective_value(split.record(step.layer.name), costs.objective) >= \
+                    objective_value(records[i], costs.objective):
                 split = None
         if split is not None:
             records[i] = split.record(step.layer.name)

@@ -5,7 +5,8 @@
     calibrate      the seeded tensors and the reference run that sets the requantisation shifts
     layer_mapping  each step solved alone (and, on several cores, its splits over them)
     fusion_search  the candidate groups of steps, each step solved with what its group keeps on chip
-    final_mapping  each step's mapping in the chosen groups (mostly solves already made), its split
+                   (for its objective only, `mapper.network.step_costs`), most left out by bounds
+    final_mapping  each step's mapping in the chosen groups (solved in full), its split
     memory_plan    the off-chip address plan and the staging plan
     lowering       the mappings lowered to programs (only when simulating)
     simulation     the network on the simulator, compared with the reference
@@ -35,8 +36,9 @@ PHASES = ("schedule", "build", "calibrate", "layer_mapping", "fusion_search", "f
 
 @dataclass(frozen=True)
 class PhaseTimes:
-    """A compile's wall seconds per phase (`PHASES`), the solves of the two phases that solve (each
-    distinct layer or slice once: how many, the solver's seconds over them) and the slowest solve:
+    """A compile's wall seconds per phase (`PHASES`), the solves of the three phases that solve (each
+    distinct layer or slice once: how many, the solver's seconds over them; the fusion search's steps
+    answered without a solve, and its candidates left out unsolved) and the slowest solve:
     `total.phases` and the entries after it in `covenant compile --json`."""
 
     schedule: float = 0.0
@@ -52,6 +54,10 @@ class PhaseTimes:
     layer_solve_seconds: float = 0.0
     fusion_solves: int = 0  # the candidate groups' steps (and bands) solved with what the group keeps on chip
     fusion_solve_seconds: float = 0.0
+    fusion_reused: int = 0  # steps answered by their solve without reservations (which did not bind)
+    fusion_skipped: int = 0  # candidate groups left out by their bounds with none of their steps solved
+    final_solves: int = 0  # the chosen groups' steps solved in full (the search solves for the objective only)
+    final_solve_seconds: float = 0.0
     slowest_solve: str | None = None  # the layer (or slice) whose solve took longest, of the whole compile
     slowest_solve_seconds: float = 0.0
     cache_hits: int = 0  # the solves (of every phase) the solve cache served (solver/cache.py)
@@ -70,7 +76,9 @@ class PhaseTimes:
             {"layer": self.slowest_solve, "seconds": self.slowest_solve_seconds}
         return {"phases": self.seconds(), "layer_solves": self.layer_solves,
                 "layer_solve_seconds": self.layer_solve_seconds, "fusion_solves": self.fusion_solves,
-                "fusion_solve_seconds": self.fusion_solve_seconds, "slowest_solve": slowest,
+                "fusion_solve_seconds": self.fusion_solve_seconds, "fusion_reused": self.fusion_reused,
+                "fusion_skipped": self.fusion_skipped, "final_solves": self.final_solves,
+                "final_solve_seconds": self.final_solve_seconds, "slowest_solve": slowest,
                 "cache_hits": self.cache_hits}
 
 

@@ -41,7 +41,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from mapper.importers.accelforge_path import OPERANDS, AccelForgeError, MacPath, Memory, read_path
-from mapper.importers.zigzag import acg_text
+from mapper.importers.zigzag import acg_text, spec_number
 
 UNBOUNDED_BYTES = 2**40  # the capacity standing for AccelForge's `size: inf`
 UNLIMITED_BYTES_PER_CYCLE = 2**20  # an edge bandwidth standing for `throughput: inf` at both ends
@@ -116,11 +116,6 @@ def pj_per_byte(energy: float, bits: float) -> float:
     return energy / bits * 8 * PJ
 
 
-def _num(x: float) -> float | int:
-    """A figure as written in a spec: an integer when whole, else 10 significant digits."""
-    return int(x) if float(x).is_integer() else float(f"{x:.10g}")
-
-
 def bandwidth(x: float) -> float | int:
     """A bandwidth as the ACG writes it: rounded down to 3 significant digits (584.76... -> 584).
     CP-SAT counts time in units of the lcm of the bandwidths' numerators (`solver/cpsat.scales`): the
@@ -153,7 +148,7 @@ def storage(mem: Memory, path: MacPath, stream: str, offchip: bool) -> dict:
         out["bytes_per_cycle"] = bandwidth(bytes_per_cycle(rate, path) * min(split(mem, op) / width(mem, op, path)
                                                                             for op in mem.holds))
     for key, act in (("read_pj_per_byte", mem.read), ("write_pj_per_byte", mem.write)):
-        out[key] = _num(max(pj_per_byte(act.energy, act.bits) * width(mem, op, path) * replicas(mem, op)
+        out[key] = spec_number(max(pj_per_byte(act.energy, act.bits) * width(mem, op, path) * replicas(mem, op)
                             for op in mem.holds))
     return out
 
@@ -195,7 +190,7 @@ def edges(path: MacPath) -> list[dict]:
     for (src, dst), (bw, extra) in found.items():
         edge = {"from": src, "to": dst, "bytes_per_cycle": bandwidth(bw)}
         if extra:
-            edge["pj_per_byte"] = _num(extra)
+            edge["pj_per_byte"] = spec_number(extra)
         out.append(edge)
     return out
 
@@ -242,7 +237,7 @@ def capability(path: MacPath) -> dict:
     return {"name": "mac", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": fixed,
             "operands": {op: path.innermost(op).name for op in OPERANDS},
             "dtypes": {"A": int_dtype(path.bits["A"]), "B": int_dtype(path.bits["B"]), "C": int_dtype(c_bits)},
-            "cycles": cycles, "pj_per_mac": _num(path.mac_energy * PJ)}
+            "cycles": cycles, "pj_per_mac": spec_number(path.mac_energy * PJ)}
 
 
 def accelforge_to_acg(doc: dict, einsum: str | None = None) -> dict:
@@ -252,9 +247,9 @@ def accelforge_to_acg(doc: dict, einsum: str | None = None) -> dict:
     _, stream, _ = array_shape(path)
     nodes = {m.name: storage(m, path, stream, i == 0) for i, m in enumerate(path.memories)}
     nodes[path.compute] = {"kind": "compute", "capabilities": [capability(path)]}
-    out = {"name": acg_name(doc), "clock_ghz": _num(path.clock_hz / 1e9)}
+    out = {"name": acg_name(doc), "clock_ghz": spec_number(path.clock_hz / 1e9)}
     if path.leak_w:
-        out["power"] = _num(path.leak_w)
+        out["power"] = spec_number(path.leak_w)
     return {**out, "nodes": nodes, "edges": edges(path)}
 
 
@@ -313,7 +308,7 @@ def _decisions(path: MacPath) -> list[str]:
     array = ", ".join(f"{f.name} {f.size} -> {f.role}" + (" (no reuse constraint: rows)" if f.free else "")
                       for f in path.fanouts) or "no spatial fanout"
     out = [f"Operands: {names}. Path: {' > '.join(_node_text(n) for n in path.nodes)}.",
-           f"Clock {_num(path.clock_hz / 1e9)} GHz: {path.compute}'s operations per second per instance "
+           f"Clock {spec_number(path.clock_hz / 1e9)} GHz: {path.compute}'s operations per second per instance "
            f"(AccelForge has no clock). Array: {array}; fixed dims "
            + ", ".join(f"{d} {v}" for d, v in fixed.items()) + f"; {steps}."]
     slow, where = slowdown(path)
@@ -330,7 +325,8 @@ def _decisions(path: MacPath) -> list[str]:
                            f"not multicast it: {outer.name} serves it {uni} times (edge bandwidth / {uni}, "
                            f"{uni - 1} extra accesses as its pJ per byte).")
     if path.leak_w:
-        out.append(f"power: {_num(path.leak_w)} W, the total leak power of every component of the Einsum's paths.")
+        out.append(f"power: {spec_number(path.leak_w)} W, the total leak power of every component of the "
+                   "Einsum's paths.")
     return out
 
 
@@ -347,7 +343,7 @@ def _memory_notes(mem: Memory, path: MacPath) -> list[str]:
         if width(mem, op, path) != 1:
             out.append(f"{mem.name} keeps {path.tensors[op]} at {mem.widths[op]:g} bits per value: its capacity, "
                        f"bandwidth and energies are per {path.bits[op]:g}-bit value (factor "
-                       f"{_num(width(mem, op, path))}); the capability's C is {int_dtype(mem.widths[op])}.")
+                       f"{spec_number(width(mem, op, path))}); the capability's C is {int_dtype(mem.widths[op])}.")
     if mem.copies > 1:
         _, stream, _ = array_shape(path)
         parts = [f"{path.tensors[op]} {split(mem, op)} shares x {replicas(mem, op)} replicas" for op in mem.holds]

@@ -327,10 +327,10 @@ def _storage(mem: Memory, hw: Hardware, offchip: bool) -> dict:
     if not offchip:
         out["double_buffer"] = True
     if len(mem.ports) == 1 and mem.ports[0].kind == "read_write":  # one port: every transfer shares it
-        out["bytes_per_cycle"] = _num(mem.ports[0].bits / 8 * n)
+        out["bytes_per_cycle"] = spec_number(mem.ports[0].bits / 8 * n)
     for key, cost, reads in (("read_pj_per_byte", mem.r_cost, True), ("write_pj_per_byte", mem.w_cost, False)):
         width = mem.width(reads)
-        out[key] = _num(cost / (width / 8)) if width else 0.0
+        out[key] = spec_number(cost / (width / 8)) if width else 0.0
     return out
 
 
@@ -344,7 +344,7 @@ def _edges(ch: dict[str, list[Memory]], hw: Hardware) -> list[dict]:
             for src, dst, out_dir, in_dir in moves:
                 bw = min(_port(src, op, out_dir, hw), _port(dst, op, in_dir, hw))
                 found[src.name, dst.name] = max(found.get((src.name, dst.name), 0.0), bw)
-    return [{"from": s, "to": d, "bytes_per_cycle": _num(bw)} for (s, d), bw in found.items()]
+    return [{"from": s, "to": d, "bytes_per_cycle": spec_number(bw)} for (s, d), bw in found.items()]
 
 
 def _port(mem: Memory, op: str, direction: str, hw: Hardware) -> float:
@@ -355,7 +355,7 @@ def _port(mem: Memory, op: str, direction: str, hw: Hardware) -> float:
     return bits / 8 * instances(mem, hw)
 
 
-def _num(x: float) -> float | int:
+def spec_number(x: float) -> float | int:
     """A figure as written in a spec: an integer when whole, else 10 significant digits."""
     return int(x) if float(x).is_integer() else float(f"{x:.10g}")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mapper.app.report import _plt  # noqa: E402
+from mapper.app.report import pyplot  # noqa: E402
 from mapper.program.lower import lower  # noqa: E402
 from mapper.spec.acg import load_acg  # noqa: E402
 from mapper.spec.files import save_figure  # noqa: E402
@@ -124,7 +124,7 @@ def part_measured(layers, budget: int, cap: int, out: Path) -> None:
 
 def plot(curves: dict, xlabel: str, path: Path) -> None:
     """Best so far / optimum against work, one panel per (ACG, layer)."""
-    plt = _plt()
+    plt = pyplot()
     panels = list(dict.fromkeys((a, n) for a, n, _ in curves))
     cols = min(len(panels), 5)
     rows = -(-len(panels) // cols)

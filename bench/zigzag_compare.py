@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the project first: bench/mapper.py would shadow the package
 
 from mapper.importers.model import load_model  # noqa: E402
-from mapper.importers.onnx_import import layer_name  # noqa: E402
+from mapper.importers.onnx_graph import layer_name  # noqa: E402
 from mapper.importers.zigzag import import_zigzag  # noqa: E402
 from mapper.network.compile import CompileOptions, compile_network  # noqa: E402
 from mapper.network.flow import Options, map_layers  # noqa: E402

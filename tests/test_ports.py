@@ -10,11 +10,11 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zigzag_acgs import shipped_with_mac
 
 import mapper.program.lower as lowering
 from mapper.mapping.mapping import check_legal
 from mapper.program.instructions import Move, region_size
-from mapper.spec.acg import load_acg
 from mapper.spec.workload import template_layer
 from sim.machine import simulate
 from sim.timing import Timeline, fill
@@ -50,7 +50,7 @@ def test_a_timeline_merges_what_touches() -> None:
 def test_a_double_buffered_output_goes_back_in_pieces_between_loads() -> None:
     """conv 32 -> 64 channels on edge_tpu_like, output channels in 2 tiles, each reduced over 4 input
     tiles: the first tile's write-back goes in pieces, one per input tile of the second."""
-    acg = load_acg("edge_tpu_like")
+    acg = shipped_with_mac("edge_tpu_like", "mac")  # the streaming array
     layer = template_layer("conv2d", dict(C=32, K=64, H=16, W=16, R=3, pad=1))
     m = cpsat.solve(layer, acg).mapping
     m = replace(m, loops=((("k", 2), ("c", 4)), (("k", 4), ("r", 3), ("s", 3), ("p", 16)), ()))
@@ -78,7 +78,7 @@ def test_a_double_buffered_output_goes_back_in_pieces_between_loads() -> None:
 def test_nested_output_tiles_drain_innermost_first() -> None:
     """AlexNet's conv1 on ascend_like keeps its output in two on-chip levels, both double-buffered:
     the inner tile's pieces all land in the outer tile before the outer one goes back."""
-    acg = load_acg("ascend_like")
+    acg = shipped_with_mac("ascend_like", "mac")  # the streaming array
     layer = template_layer("conv2d", dict(C=3, K=96, H=224, W=224, R=11, stride=4))
     m = cpsat.solve(layer, acg).mapping  # ZigZag's AlexNet ONNX gets these loops:
     m = replace(m, loops=((("p", 6), ("q", 2)), (("c", 3), ("r", 11)), (("k", 6),), ()),

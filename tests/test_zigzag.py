@@ -4,18 +4,24 @@ fresh import; a bad ZigZag file is one line naming file, line and field (exit st
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from zigzag_acgs import with_mac
 
 from mapper.app.cli import main
 from mapper.importers.zigzag import import_zigzag
+from mapper.mapping.cost import evaluate
 from mapper.network.flow import Options, map_layer
+from mapper.program.lower import lower
 from mapper.spec.acg import load_acg
 from mapper.spec.loader import PROJECT_ROOT, SpecError, load_yaml_text
-from mapper.spec.workload import parse_workload
+from mapper.spec.workload import parse_workload, template_layer
+from sim.machine import simulate
+from solver import cpsat
 
 DATA = Path(__file__).parent / "data" / "zigzag"
 # (ZigZag hardware file, its mapping file, the shipped ACG made from them)
@@ -47,9 +53,14 @@ def test_import_loads_maps_and_simulates(hw, mapping, shipped, tmp_path: Path) -
     assert out.read_text() == text and same_acg(load_acg(out), acg)  # round trip through the loader
     if shipped:  # the shipped target is this import (its header and name hand-edited)
         assert same_acg(load_acg(shipped), acg)
-    for layer in parse_workload(load_yaml_text(SMALL, "small.yaml")).layers:
-        record, _ = map_layer(layer, acg, Options(time_limit=5.0))
-        assert record.capability == "mac" and record.valid is True, (layer.name, record.error)
+    macs = [c.name for c in acg.capabilities if c.name.startswith("mac")]
+    assert macs == ["mac", "mac_os"]  # every example has per-PE output registers
+    for cap in macs:  # each array capability alone maps and simulates both layers
+        alone = with_mac(text, cap)
+        for layer in parse_workload(load_yaml_text(SMALL, "small.yaml")).layers:
+            record, _ = map_layer(layer, alone, Options(time_limit=5.0))
+            assert record.capability == cap and record.valid is True, (layer.name, cap, record.error)
+
 
 
 def test_conversion_figures() -> None:
@@ -58,11 +69,20 @@ def test_conversion_figures() -> None:
     assert (rf.capacity, rf.instances, rf.read_pj_per_byte) == (128, 1024, 0.095)
     assert sram.read_pj_per_byte == 416.16 / 256 and sram.capacity == 2 * 2**20 and sram.bytes_per_cycle is None
     assert dram.offchip and dram.bytes_per_cycle == 8 and dram.read_pj_per_byte == 87.5
-    assert "rf_2B" not in tpu.storages  # the per-PE output registers are the array's accumulators
+    reg = tpu.storages["rf_2B"]  # per-PE output registers: one 16-bit partial sum each, an int32 here
+    assert (reg.capacity, reg.instances, reg.read_pj_per_byte) == (4, 1024, 0.021 / 4)
+    assert tpu.edge("rf_2B", "sram_2MB").bytes_per_cycle == 2048 / 16 * 4  # the SRAM port's partial sums
     mac = tpu.capability("mac")
     assert mac.fixed == {"k": 32, "n": 32} and mac.instruction_cycles({"m": 100}) == 100 and mac.pj_per_op == 0.04
     assert mac.operands == {"A": ("sram_2MB",), "B": ("rf_128B",), "C": ("sram_2MB",)}
     assert tpu.capability("add").fixed == {"i": 32}  # the mapping's Add entry: G 32
+    os = tpu.capability("mac_os")  # output-stationary: the reduction streams, 32 elements a cycle
+    assert os.fixed == {"m": 1, "n": 32} and os.instruction_cycles({"k": 100}) == 4
+    assert os.operands == {"A": ("sram_2MB",), "B": ("rf_128B",), "C": ("rf_2B",)}
+    _, tesla = import_zigzag(*paths("tesla_npu_like", "tesla_npu_like"))  # K 32 x OX 8 x OY 4
+    os = tesla.capability("mac_os")
+    assert os.fixed == {"m": 32, "n": 32} and os.operands["B"] == ("rf_1B", "sram_1KB_W")  # 1-byte rf: or the SRAM
+    assert (tesla.storages["rf_4B"].capacity, tesla.storages["rf_4B"].instances) == (8, 4096)
     _, edge = import_zigzag(*paths("edge_tpu_like", "edge_tpu_like"))  # K 8, C 8, OX 4, OY 4
     mac = edge.capability("mac")
     assert mac.fixed == {"k": 8, "n": 8} and mac.instruction_cycles({"m": 33}) == 3
@@ -114,3 +134,22 @@ def test_cli_forms_and_exit_status(tmp_path: Path) -> None:
         assert proc.returncode == 2 and proc.stdout == "", args
         assert proc.stderr.startswith("covenant: error:") and proc.stderr.count("\n") == 1, proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_partial_sums_stay_in_the_output_registers() -> None:
+    """A conv on tesla_npu_like minimising energy takes the output-stationary array: the outputs'
+    partial sums stay in rf_4B across the whole reduction (c, r, s), each output goes back to the
+    SRAM once, complete, the program matches the reference, and the energy is a fraction of the
+    streaming array's (which reads and writes its int32 tile in sram_1MB_A every reduction step)."""
+    acg = load_acg("tesla_npu_like")
+    layer = template_layer("conv2d", dict(C=32, K=32, H=8, W=8, R=3, pad=1))
+    found = cpsat.solve(layer, acg, "energy")
+    m = found.mapping
+    assert m.binding.capability == "mac_os" and dict(m.placement)["O"][-1] == "rf_4B"
+    result = simulate(lower(m), acg)
+    assert result.matches_reference
+    outputs = math.prod(layer.output.shape)
+    assert result.moved["rf_4B->sram_1MB_A"] == outputs * 4 and "sram_1MB_A->rf_4B" not in result.moved
+    streaming = cpsat.solve(layer, with_mac(PROJECT_ROOT.joinpath("acg_specs/tesla_npu_like.yaml").read_text(),
+                                            "mac"), "energy")
+    assert evaluate(m, acg).energy * 4 < evaluate(streaming.mapping, acg).energy

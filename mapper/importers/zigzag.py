@@ -17,8 +17,12 @@ located loader (errors name file, line and field) and writes the ACG document (d
   destination...), times the instances;
 - the array becomes a `C[m,n] += A[m,k] * B[k,n]` capability: n fixed to the K unrolling, k to the
   C x FX x FY unrolling, and m streaming at the OX x OY x B unrolling per cycle (`cdiv(m, U)`);
-- per-PE output registers are the array's int32 accumulators (not a storage level), as in the shipped
-  `tpu_like`; an input register file too small for one instruction's tile is skipped likewise;
+- per-PE output registers (the first memory of O, when it has copies) give a second, output-stationary
+  capability `mac_os`: m and n fixed to the unrollings, the reduction k streaming, C in the
+  registers, where partial sums stay across the reduction loops and are written back once (a
+  register holds one int32 per 16-bit partial sum ZigZag's layers keep in it; its energies and
+  ports are per partial sum). The streaming `mac` keeps them as its int32 accumulators (not a
+  storage level); an input register file too small for one instruction's tile is skipped for it;
 - element-wise capabilities (requantisation, ReLU, add, pooling) run on the same array with the lanes
   of the mapping's `Add` / `Pooling` entries, as ZigZag maps those layers.
 
@@ -27,6 +31,10 @@ located loader (errors name file, line and field) and writes the ACG document (d
     >>> doc = zigzag_to_acg(parse_hardware(hw), None)
     >>> doc["nodes"]["rf"]["instances"], doc["nodes"]["PE_ARRAY"]["capabilities"][0]["dims"]
     (16, {'k': 4, 'n': 4})
+    >>> doc = zigzag_to_acg(parse_hardware(load_yaml_text(TINY_HARDWARE_OS, "hw.yaml")), None)
+    >>> os = doc["nodes"]["PE_ARRAY"]["capabilities"][1]
+    >>> os["name"], os["dims"], os["operands"]["C"], os["cycles"], doc["nodes"]["acc"]["capacity"]
+    ('mac_os', {'m': 1, 'n': 4}, 'acc', 'cdiv(k, 4)', 8)
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from mapper.spec.acg import ACG, parse_acg
 from mapper.spec.loader import KINDS, Field, SpecError, kind_of, load_yaml, load_yaml_text
 
 OPERANDS = ("I1", "I2", "O")
+PSUM_BITS = 16  # the partial-sum precision of ZigZag's ONNX layers (operand_precision O)
+VALUE_BYTES = 4  # a partial sum in covenant: int32
 DIRECTIONS = ("tl", "th", "fh", "fl")  # to low, to high (reads); from high, from low (writes)
 # Which capability dim each ZigZag layer dim unrolls into (K output channels, C input channels, ...).
 ROLE = {"K": "n", "C": "k", "FX": "k", "FY": "k", "OX": "m", "OY": "m", "B": "m"}
@@ -63,6 +73,11 @@ memories:
                   allocation: ['I1, tl', 'I2, tl', 'O, fl', 'O, tl']}]}
 operational_array: {unit_energy: 0.5, dimensions: [D1, D2], sizes: [4, 4]}
 """
+TINY_HARDWARE_OS = TINY_HARDWARE.replace("memories:\n", """memories:
+  acc: {size: 32, r_cost: 0.02, w_cost: 0.02, operands: [O], served_dimensions: [],
+        ports: [{name: r, type: read, bandwidth_max: 16, allocation: ['O, th', 'O, tl']},
+                {name: w, type: write, bandwidth_max: 16, allocation: ['O, fh', 'O, fl']}]}
+""")
 
 
 @dataclass(frozen=True)
@@ -295,21 +310,65 @@ def zigzag_to_acg(hw: Hardware, unroll: Unrolling | None) -> dict:
     """The ACG document (plain data, in the format of docs/formats/acg.md) of a ZigZag accelerator."""
     unroll = unroll or parse_mapping(None, hw)
     ch = chains(hw, unroll)
-    used = [m for m in hw.memories if any(m in c for c in ch.values())]
-    nodes = {m.name: _storage(m, hw, m is hw.memories[-1]) for m in used}
+    reg = out_register(hw)
+    nodes = {m.name: _register(m, hw) if m is reg else _storage(m, hw, m is hw.memories[-1])
+             for m in hw.memories if m is reg or any(m in c for c in ch.values())}
     a_mem, b_mem, c_mem = (ch[unroll.links[x]][0].name for x in ("I", "W", "O"))
     u = unroll.roles
     mac = {"name": "mac", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"k": u["k"], "n": u["n"]},
            "operands": {"A": a_mem, "B": b_mem, "C": c_mem}, "dtypes": {"A": "int8", "B": "int8", "C": "int32"},
            "cycles": "m" if u["m"] == 1 else f"cdiv(m, {u['m']})", "pj_per_mac": hw.unit_energy}
+    caps = [mac] + ([_mac_os(hw, unroll, ch, reg)] if reg else [])
     act = next(m.name for m in ch[unroll.links["I"]] if m in ch["O"])  # activations: read and written
-    caps = [mac]
     for name, expr, dtypes in ELEMENTWISE:
         lanes = unroll.pool_lanes if name.endswith("_pool") else unroll.lanes
         caps.append({"name": name, "expr": expr, "dims": {"i": lanes}, "cycles": 1, "pj_per_op": hw.unit_energy,
                      "operands": {t: act for t in dtypes}, "dtypes": dtypes})
     nodes["PE_ARRAY"] = {"kind": "compute", "capabilities": caps}
-    return {"name": _acg_name(hw), "clock_ghz": 1.0, "nodes": nodes, "edges": _edges(ch, hw)}
+    edges = _edges(ch, hw) + (_register_edges(reg, ch["O"][0], hw) if reg else [])
+    return {"name": _acg_name(hw), "clock_ghz": 1.0, "nodes": nodes, "edges": edges}
+
+
+def out_register(hw: Hardware) -> Memory | None:
+    """ZigZag's per-PE output registers: the first memory of O when it has copies (None: it has one)."""
+    first = next(m for m in hw.memories if "O" in m.operands)
+    return first if instances(first, hw) > 1 else None
+
+
+def _mac_os(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]], reg: Memory) -> dict:
+    """The output-stationary array: each PE keeps its outputs' partial sums in its register (m x n
+    outputs at once) while the reduction k streams through, u_k elements a cycle. Weights come from
+    their first level or, when that is a per-PE register (sized for weight-stationary use), the
+    next one as well: the solver picks."""
+    u = unroll.roles
+    w_chain = [m for m in ch[unroll.links["W"]] if m is not hw.memories[-1]]
+    b = [m.name for m in w_chain[:2]] if len(w_chain) > 1 and instances(w_chain[0], hw) > 1 else w_chain[0].name
+    return {"name": "mac_os", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"m": u["m"], "n": u["n"]},
+            "operands": {"A": ch[unroll.links["I"]][0].name, "B": b, "C": reg.name},
+            "dtypes": {"A": "int8", "B": "int8", "C": "int32"},
+            "cycles": "k" if u["k"] == 1 else f"cdiv(k, {u['k']})", "pj_per_mac": hw.unit_energy}
+
+
+def _register(reg: Memory, hw: Hardware) -> dict:
+    """A per-PE output register as a storage: one int32 per partial sum it holds (at least one); an
+    access of a partial sum costs what ZigZag charges for it (one access per port width)."""
+    node = {"kind": "storage", "capacity": max(1, reg.bits // PSUM_BITS) * VALUE_BYTES,
+            "instances": instances(reg, hw), "double_buffer": True}
+    for key, cost, reads in (("read_pj_per_byte", reg.r_cost, True), ("write_pj_per_byte", reg.w_cost, False)):
+        width = reg.width(reads)
+        node[key] = spec_number(cost * -(-PSUM_BITS // width) / VALUE_BYTES) if width else 0.0
+    return node
+
+
+def _register_edges(reg: Memory, outer: Memory, hw: Hardware) -> list[dict]:
+    """Write-backs from the registers and partial-sum reloads into them, as many int32 values a cycle
+    as the two ports move ZigZag's partial sums."""
+    def values(mem: Memory, direction: str) -> float:
+        return _port(mem, "O", direction, hw) * 8 / PSUM_BITS
+    up = min(values(reg, "th"), values(outer, "fl")) * VALUE_BYTES
+    down = min(values(outer, "tl"), values(reg, "fh")) * VALUE_BYTES
+    return [{"from": reg.name, "to": outer.name, "bytes_per_cycle": spec_number(up)},
+            {"from": outer.name, "to": reg.name, "bytes_per_cycle": spec_number(down)}]
 
 
 def _acg_name(hw: Hardware) -> str:
@@ -401,9 +460,14 @@ def describe(hw: Hardware, unroll: Unrolling) -> list[str]:
              f"K {u['n']} (n), C*FX*FY {u['k']} (k), OX*OY*B {u['m']} rows per cycle (m streams).",
              "Operand levels, innermost first: " + "; ".join(
                  f"{op}: {' <- '.join(m.name for m in ch[op])}" for op in OPERANDS)]
-    skipped = [m.name for m in hw.memories if not any(m in c for c in ch.values())]
+    reg = out_register(hw)
+    if reg is not None:
+        lines.append(f"Output-stationary mac_os: m {u['m']} x n {u['n']} outputs held in the per-PE registers "
+                     f"{reg.name} (an int32 per {PSUM_BITS}-bit partial sum), k streaming at {u['k']} per cycle; "
+                     f"mac keeps them as its accumulators.")
+    skipped = [m.name for m in hw.memories if m is not reg and not any(m in c for c in ch.values())]
     absorbed = [f"{m.name} ({op})" for op in OPERANDS for m in hw.memories
-                if op in m.operands and m not in ch[op] and m.name not in skipped]
+                if op in m.operands and m not in ch[op] and m.name not in skipped and m is not reg]
     if skipped or absorbed:
         lines.append("Absorbed into the array (accumulators / operand registers, not a storage level): "
                      + ", ".join(skipped + absorbed) + ".")

@@ -53,7 +53,8 @@ def test_a_double_buffered_output_goes_back_in_pieces_between_loads() -> None:
     acg = shipped_with_mac("edge_tpu_like", "mac")  # the streaming array
     layer = template_layer("conv2d", dict(C=32, K=64, H=16, W=16, R=3, pad=1))
     m = cpsat.solve(layer, acg).mapping
-    m = replace(m, loops=((("k", 2), ("c", 4)), (("k", 4), ("r", 3), ("s", 3), ("p", 16)), ()))
+    m = replace(m, loops=((("k", 2), ("c", 4)), (("k", 4), ("r", 3), ("s", 3), ("p", 16)), ()),
+                spatial=tuple((d, {"k": 8, "c": 8, "q": 16}.get(d, 1)) for d, _ in m.spatial))
     assert not check_legal(m, acg) and ("O", "sram_2MB") in m.double_buffer
     out = layer.expr.output.tensor
     program = lowering.lower(m)

@@ -83,9 +83,13 @@ def test_conversion_figures() -> None:
     os = tesla.capability("mac_os")
     assert os.fixed == {"m": 32, "n": 32} and os.operands["B"] == ("rf_1B", "sram_1KB_W")  # 1-byte rf: or the SRAM
     assert (tesla.storages["rf_4B"].capacity, tesla.storages["rf_4B"].instances) == (8, 4096)
+    assert tesla.capability("mac").instruction_cycles({"m": 64}) == 32  # 32 partial sums a row, 1024-bit ports
+    assert os.instruction_cycles({"k": 9}) == 9
     _, edge = import_zigzag(*paths("edge_tpu_like", "edge_tpu_like"))  # K 8, C 8, OX 4, OY 4
     mac = edge.capability("mac")
-    assert mac.fixed == {"k": 8, "n": 8} and mac.instruction_cycles({"m": 33}) == 3
+    # 16 rows a cycle on the array, 32/3 through sram_2MB's 2048-bit read port: 64 input bits and 8 x 16
+    # partial-sum bits a row
+    assert mac.fixed == {"k": 8, "n": 8} and mac.instruction_cycles({"m": 32}) == 3
     assert edge.storages["rf_1B"].instances == 64 and edge.edge("sram_32KB", "rf_1B").bytes_per_cycle == 64
     _, eyeriss = import_zigzag(*paths("eyeriss_like", "default"))  # K 32, C 32 reduced to the 14 x 12 array
     assert eyeriss.capability("mac").fixed == {"k": 12, "n": 14} and eyeriss.storages["rf_64B_A"].instances == 168

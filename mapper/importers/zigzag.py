@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import yaml
@@ -313,12 +314,7 @@ def zigzag_to_acg(hw: Hardware, unroll: Unrolling | None) -> dict:
     reg = out_register(hw)
     nodes = {m.name: _register(m, hw) if m is reg else _storage(m, hw, m is hw.memories[-1])
              for m in hw.memories if m is reg or any(m in c for c in ch.values())}
-    a_mem, b_mem, c_mem = (ch[unroll.links[x]][0].name for x in ("I", "W", "O"))
-    u = unroll.roles
-    mac = {"name": "mac", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"k": u["k"], "n": u["n"]},
-           "operands": {"A": a_mem, "B": b_mem, "C": c_mem}, "dtypes": {"A": "int8", "B": "int8", "C": "int32"},
-           "cycles": "m" if u["m"] == 1 else f"cdiv(m, {u['m']})", "pj_per_mac": hw.unit_energy}
-    caps = [mac] + ([_mac_os(hw, unroll, ch, reg)] if reg else [])
+    caps = [_mac(hw, unroll, ch)] + ([_mac_os(hw, unroll, ch, reg)] if reg else [])
     act = next(m.name for m in ch[unroll.links["I"]] if m in ch["O"])  # activations: read and written
     for name, expr, dtypes in ELEMENTWISE:
         lanes = unroll.pool_lanes if name.endswith("_pool") else unroll.lanes
@@ -335,18 +331,76 @@ def out_register(hw: Hardware) -> Memory | None:
     return first if instances(first, hw) > 1 else None
 
 
+def _mac(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> dict:
+    """The streaming array: n and k fixed to the unrollings, the output pixels m streaming."""
+    u = unroll.roles
+    a_mem, b_mem, c_mem = (ch[unroll.links[x]][0].name for x in ("I", "W", "O"))
+    return {"name": "mac", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"k": u["k"], "n": u["n"]},
+            "operands": {"A": a_mem, "B": b_mem, "C": c_mem}, "dtypes": {"A": "int8", "B": "int8", "C": "int32"},
+            "cycles": _cycles("m", _mac_rate(hw, unroll, ch)), "pj_per_mac": hw.unit_energy}
+
+
+def _mac_rate(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> Fraction:
+    """The streaming array's rows per cycle: u_m, or fewer where the shared ports cannot feed the
+    inputs and move the partial sums (ZigZag's 16-bit ones: the array reads and writes each
+    instruction's output tile where C lives)."""
+    u = unroll.roles
+    a_mem, c_mem = ch[unroll.links["I"]][0], ch["O"][0]
+    return _rate(hw, u["m"], [(a_mem, unroll.links["I"], "tl", 8 * u["k"]), (c_mem, "O", "tl", PSUM_BITS * u["n"]),
+                              (c_mem, "O", "fl", PSUM_BITS * u["n"])])
+
+
 def _mac_os(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]], reg: Memory) -> dict:
     """The output-stationary array: each PE keeps its outputs' partial sums in its register (m x n
-    outputs at once) while the reduction k streams through, u_k elements a cycle. Weights come from
-    their first level or, when that is a per-PE register (sized for weight-stationary use), the
-    next one as well: the solver picks."""
+    outputs at once) while the reduction k streams through. Weights come from their first level or,
+    when that is a per-PE register (sized for weight-stationary use), the next one as well where its
+    port keeps up with the array: the solver picks."""
     u = unroll.roles
-    w_chain = [m for m in ch[unroll.links["W"]] if m is not hw.memories[-1]]
-    b = [m.name for m in w_chain[:2]] if len(w_chain) > 1 and instances(w_chain[0], hw) > 1 else w_chain[0].name
+    w_chain = _weights(hw, unroll, ch)
+    b = [m.name for m in w_chain[:2]] if len(w_chain) > 1 and instances(w_chain[0], hw) > 1 and \
+        _rate(hw, u["k"], [(w_chain[1], unroll.links["W"], "tl", 8 * u["n"])]) == u["k"] else w_chain[0].name
     return {"name": "mac_os", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"m": u["m"], "n": u["n"]},
             "operands": {"A": ch[unroll.links["I"]][0].name, "B": b, "C": reg.name},
-            "dtypes": {"A": "int8", "B": "int8", "C": "int32"},
-            "cycles": "k" if u["k"] == 1 else f"cdiv(k, {u['k']})", "pj_per_mac": hw.unit_energy}
+            "dtypes": {"A": "int8", "B": "int8", "C": "int32"}, "cycles": _cycles("k", _os_rate(hw, unroll, ch)),
+            "pj_per_mac": hw.unit_energy}
+
+
+def _weights(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> list[Memory]:
+    return [m for m in ch[unroll.links["W"]] if m is not hw.memories[-1]]
+
+
+def _os_rate(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> Fraction:
+    """The output-stationary array's reduction elements per cycle: u_k, or fewer where the shared
+    ports cannot feed the inputs and weights."""
+    u, a_link, w_link = unroll.roles, unroll.links["I"], unroll.links["W"]
+    return _rate(hw, u["k"], [(ch[a_link][0], a_link, "tl", 8 * u["m"]),
+                              (_weights(hw, unroll, ch)[0], w_link, "tl", 8 * u["n"])])
+
+
+def _rate(hw: Hardware, unrolled: int, accesses: list[tuple[Memory, str, str, int]]) -> Fraction:
+    """Elements of the streaming dim per cycle: the unrolling, or less where the shared ports the
+    array reads and writes cannot keep up. `accesses`: (memory, operand, direction, bits per element
+    of the stream); a per-PE memory has a port per PE and never limits. Accesses on one port add up."""
+    per_port: dict[tuple[str, int], int] = {}
+    mems = {m.name: m for m in hw.memories}
+    for mem, op, direction, bits in accesses:
+        if instances(mem, hw) > 1:
+            continue
+        ports = [i for i, p in enumerate(mem.ports) if (op, direction) in p.allocation]
+        if not ports:
+            raise mem.field.child("ports").error(f"no port of '{mem.name}' is allocated to '{op}, {direction}', "
+                                                 "which the array's accesses need")
+        key = (mem.name, max(ports, key=lambda i: mem.ports[i].bits))
+        per_port[key] = per_port.get(key, 0) + bits
+    return min([Fraction(unrolled)] + [Fraction(mems[m].ports[i].bits, bits) for (m, i), bits in per_port.items()])
+
+
+def _cycles(dim: str, rate: Fraction) -> str:
+    """The cycle formula of a stream of `dim` at `rate` elements per cycle."""
+    if rate == 1:
+        return dim
+    return f"cdiv({dim}, {rate.numerator})" if rate.denominator == 1 else \
+        f"cdiv({dim} * {rate.denominator}, {rate.numerator})"
 
 
 def _register(reg: Memory, hw: Hardware) -> dict:
@@ -457,13 +511,16 @@ def describe(hw: Hardware, unroll: Unrolling) -> list[str]:
              + (f" and mapping file {Path(unroll.source).name}" if unroll.source else "")
              + " by `covenant import zigzag`.",
              f"Array {' x '.join(f'{d}={s}' for d, s in hw.sizes.items())}, {hw.unit_energy} pJ/MAC; unrolled: "
-             f"K {u['n']} (n), C*FX*FY {u['k']} (k), OX*OY*B {u['m']} rows per cycle (m streams).",
+             f"K {u['n']} (n), C*FX*FY {u['k']} (k), OX*OY*B {u['m']}.",
              "Operand levels, innermost first: " + "; ".join(
-                 f"{op}: {' <- '.join(m.name for m in ch[op])}" for op in OPERANDS)]
+                 f"{op}: {' <- '.join(m.name for m in ch[op])}" for op in OPERANDS),
+             f"Streaming mac: m (OX*OY*B) streams {_mac_rate(hw, unroll, ch)} rows per cycle (the "
+             f"unrolling, or what the shared ports feed: inputs, and {PSUM_BITS}-bit partial sums read and written)."]
     reg = out_register(hw)
     if reg is not None:
+        rate = _os_rate(hw, unroll, ch)
         lines.append(f"Output-stationary mac_os: m {u['m']} x n {u['n']} outputs held in the per-PE registers "
-                     f"{reg.name} (an int32 per {PSUM_BITS}-bit partial sum), k streaming at {u['k']} per cycle; "
+                     f"{reg.name} (an int32 per {PSUM_BITS}-bit partial sum), k streaming {rate} per cycle; "
                      f"mac keeps them as its accumulators.")
     skipped = [m.name for m in hw.memories if m is not reg and not any(m in c for c in ch.values())]
     absorbed = [f"{m.name} ({op})" for op in OPERANDS for m in hw.memories

@@ -7,8 +7,8 @@ builds the cost model's pieces from them).
   constant coefficient on it (`Tiles`).
 - `sizes`: per tensor and level, the first tile's bytes, the last one's (the output's) and every
   distinct tile's bytes counted once (`cost.tile_sum`): partial tiles at their size; on a plain axis
-  the tiles' extents sum to the dim's extent, on a halo axis the dims keep divisor tiles, so it is
-  tile count x footprint.
+  the tiles' extents sum to the dim's extent, on a halo axis tile count x footprint, or, when its
+  output dim pads, (tiles - 1) x the first tile's footprint + the last tile's.
 - `footprint`: the positions an axis moves, as `mapping.tile_shape` counts them (halos, strides).
 - `per_instance`: the bytes one instance of a replicated storage holds (`mapping.instance_bytes`).
 
@@ -116,21 +116,49 @@ def sizes(mm: Model, space: Space, tl: Tiles, tag) -> Sizes:
 
 
 def _once(mm: Model, space: Space, tl: Tiles, tag, t: str, k: int, split: tuple) -> Term:
-    """Every distinct tile of t at level k, counted once: the plain axes whole, per halo axis its
-    footprint x the tile count of its dims (which keep divisor tiles)."""
+    """Every distinct tile of t at level k, counted once: the plain axes whole; per halo axis, the
+    tile count of its dims x the first tile's footprint when they keep divisor tiles, else (its one
+    padded dim: `space.paddable`) the other dims' tile count x ((tiles - 1) x the first tile's
+    footprint + the last tile's)."""
     layer = space.layer
     plain, halo = split
     accesses = accesses_of(layer, t)
     const = dtype_bytes(layer.tensors[t].dtype) * math.prod(layer.dims[d] for d in plain.values())
     hdims = sorted({d for axis in halo for d, _ in accesses[0].indices[axis].terms})
-    for d in hdims:
-        opts = space.options[space.dims.index(d)]
-        if any(layer.dims[d] % c[k - 1] for c in opts):
-            raise NoMapping(f"internal error: dim {d} has padded tiles but a halo index")
-    terms = [footprint(mm, layer, accesses, axis, tl, "t", k) for axis in halo] + \
-        [tl.iterations[k - 1, d] for d in hdims]
-    keys = [(tag, "fp", "t", k, t, axis) for axis in halo] + [(tag, "cum", k - 1, d) for d in hdims]
-    return mm.product(terms + [(const,) * 3], keys + ["const"], hi=_once_bound(space, t, k, halo, hdims))
+    padded = {d for d in hdims if any(layer.dims[d] % c[k - 1] for c in space.options[space.dims.index(d)])}
+    bound = _once_bound(space, t, k, halo, hdims)
+    if not padded:  # the model as before padded halo dims (byte-identical protos)
+        terms = [footprint(mm, layer, accesses, axis, tl, "t", k) for axis in halo] + \
+            [tl.iterations[k - 1, d] for d in hdims]
+        keys = [(tag, "fp", "t", k, t, axis) for axis in halo] + [(tag, "cum", k - 1, d) for d in hdims]
+        return mm.product(terms + [(const,) * 3], keys + ["const"], hi=bound)
+    terms, keys = [], []
+    for axis in halo:
+        dims = sorted({d for a in accesses for d, _ in a.indices[axis].terms})
+        pad = [d for d in dims if d in padded]
+        if len(pad) > 1:
+            raise NoMapping(f"internal error: dims {pad} both padded on one halo axis of {t}")
+        terms += [tl.iterations[k - 1, d] for d in dims if d not in padded]
+        keys += [(tag, "cum", k - 1, d) for d in dims if d not in padded]
+        if pad:
+            terms.append(_halo_sum(mm, layer, accesses, axis, tl, k, pad[0], tag))
+            keys.append((tag, "fpsum", k, t, axis))
+        else:
+            terms.append(footprint(mm, layer, accesses, axis, tl, "t", k))
+            keys.append((tag, "fp", "t", k, t, axis))
+    return mm.product(terms + [(const,) * 3], keys + ["const"], hi=bound)
+
+
+def _halo_sum(mm: Model, layer, accesses, axis: int, tl: Tiles, k: int, d: str, tag) -> Term:
+    """The footprints along a halo axis summed over the tiles of its padded dim d at level k:
+    (tiles - 1) x the first tile's + the last tile's (the other dims of the axis keep divisor
+    tiles, so their first and last tiles are alike)."""
+    first = footprint(mm, layer, accesses, axis, tl, "t", k)
+    last = footprint(mm, layer, accesses, axis, tl, "last", k)
+    count = tl.iterations[k - 1, d]
+    t = accesses[0].tensor
+    full = mm.product([add(count, (-1, -1, -1)), first], [(tag, "cum-1", k - 1, d), (tag, "fp", "t", k, t, axis)])
+    return add(full, last)
 
 
 def axes(layer, t: str, accesses) -> tuple[dict[int, str], list[int]]:
@@ -234,7 +262,7 @@ def _once_bound(space: Space, t: str, k: int, halo: list[int], hdims: list[str])
         for combo in itertools.product(*(choices[d] for d in dims)):
             tile = dict(zip(dims, combo, strict=True))
             fp = max(min(shape[ax], sum(abs(c) * (tile[d] - 1) for d, c in a.indices[ax].terms) + 1) for a in accesses)
-            best = max(best, fp * math.prod(layer.dims[d] // tile[d] for d in dims))
+            best = max(best, fp * math.prod(-(-layer.dims[d] // tile[d]) for d in dims))
         bound *= best
     return bound
 

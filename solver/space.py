@@ -202,10 +202,7 @@ def _space(layer: Layer, b: Binding, acg: ACG) -> Space:
         elif e not in cap.fixed:  # streaming: instructions stay uniform (their cycles are exact)
             spatial = divisors(extent)
         else:
-            room = cap.fixed[e]
-            spatial = [s for s in divisors(extent) if s <= room]
-            if d in pad and -(-extent // max(spatial)) > -(-extent // room):  # divisors need more instructions
-                spatial = sorted(set(spatial) | padded_sizes(extent, room))
+            spatial = _fixed_sizes(layer, b, d, cap.fixed[e], d in pad)
         options.append(tuple(c for s in spatial for c in _chains(extent, s, levels - 1, d in pad)))
     irr = irrelevant(layer)
     stationary = tuple(t for t in layer.tensors if any(v == {t} for v in irr.values())) + (None,)
@@ -214,11 +211,33 @@ def _space(layer: Layer, b: Binding, acg: ACG) -> Space:
     return Space(layer, b, levels, tuple(layer.dims), tuple(options), paths, stationary, double)
 
 
+def _fixed_sizes(layer: Layer, b: Binding, d: str, room: int, pad: bool) -> list[int]:
+    """Instruction extents of dim d on a fixed capability dim of `room` lanes: the divisors that fit
+    and, for a paddable dim they fill poorly, padded sizes (`padded_sizes`). When other dims share
+    the capability dim (output rows and columns on one array dim), d's room is also what is left
+    beside each divisor extent of theirs: 7 x 7 output pixels on 32 lanes take 4 + 3 rows of 7."""
+    extent = layer.dims[d]
+    spatial = [s for s in divisors(extent) if s <= room]
+    if not pad:
+        return spatial
+    others = [o for o in b.fused(b.dim_map[d]) if o != d]
+    rooms = {room} | {room // s for o in others for s in divisors(layer.dims[o]) if 1 < s <= room}
+    sizes = set(spatial)
+    for r in rooms:
+        fits = [s for s in spatial if s <= r]
+        if fits and -(-extent // max(fits)) > -(-extent // r):  # divisors need more instructions
+            sizes |= padded_sizes(extent, r)
+    return sorted(sizes)
+
+
 def paddable(layer: Layer) -> frozenset[str]:
-    """The dims that may take padded (non-divisor) tiles: those every access indexes plainly (the
-    dim alone, coefficient +-1, within the axis, on one axis per tensor). Their partial tiles keep
-    each tensor's bytes summed over its tiles a product of per-axis sums, which the CP-SAT model
-    encodes exactly; dims in halo indices (2*p+r) keep divisor tiles."""
+    """The dims that may take padded (non-divisor) tiles: each on one axis per tensor, indexed alike
+    by a tensor's several accesses, and on every axis either plainly (the dim alone, coefficient
+    +-1, within the axis) or as the one output dim of a halo index (p of `p+r-1` or `2*p+r`, whose
+    other dims keep divisor tiles). Their partial tiles keep each tensor's bytes summed over its
+    tiles a product of per-axis sums, which the CP-SAT model encodes exactly: on a plain axis the
+    tiles' extents add up to the dim's extent, on a halo axis to (tiles - 1) x the first tile's
+    footprint + the last tile's."""
     return _paddable(layer.expr, tuple(sorted(layer.dims.items())),
                      tuple(sorted((t.name, t.shape) for t in layer.tensors.values())))
 
@@ -226,6 +245,7 @@ def paddable(layer: Layer) -> frozenset[str]:
 @functools.lru_cache(maxsize=1024)
 def _paddable(expr, dims: tuple, shapes: tuple) -> frozenset[str]:
     extent, shape = dict(dims), dict(shapes)
+    out_dims = {x for idx in expr.output.indices for x, _ in idx.terms}
     ok = set(extent)
     for t in expr.tensors:
         accesses = [a for a in [expr.output, *expr.accesses] if a.tensor == t]
@@ -240,8 +260,9 @@ def _paddable(expr, dims: tuple, shapes: tuple) -> frozenset[str]:
         for a in accesses:
             for idx, n in zip(a.indices, shape[t], strict=True):
                 plain = len(idx.terms) == 1 and abs(idx.terms[0][1]) == 1 and extent[idx.terms[0][0]] <= n
-                if not plain:
-                    ok -= {x for x, _ in idx.terms}
+                outs = [x for x, _ in idx.terms if x in out_dims]
+                if not plain:  # a halo index: its one output dim may pad, the kernel dims may not
+                    ok -= {x for x, _ in idx.terms if x not in out_dims or len(outs) > 1}
     return frozenset(ok)
 
 

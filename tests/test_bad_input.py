@@ -32,7 +32,8 @@ CASES = [
     ([*COMPILE, "--cores", "0"], "--cores: expected a number of cores from 1 to 2**31", 2),
     ([*COMPILE, "--cores=-1"], "got -1", 2),
     ([*COMPILE, "--cores", "1", "--fuse", "none", "--no-validate", "--json"], None, 0),  # the lowest cap
-    (["run", "covenant_table_quick", "--jobs", "0"], "--jobs: expected a positive number of workers, got 0", 2),
+    (["run", "covenant_table_quick", "--jobs", "0"], "--jobs: expected 1 to 256 worker processes, got 0", 2),
+    (["run", "covenant_table_quick", "--jobs", "100000"], "--jobs: expected 1 to 256 worker processes, got 100000", 2),
     (["schedule", "--workload", "tiny_net", "--budget", "12 KiBB"], "--budget: expected a size such as 4096", 2),
     (["run", "{tmp}/inf.yaml"], "inf.yaml:4: time_limit: expected a number > 0 and <= 2**50, got inf", 2),
     # files: too large (refused before they are read), missing, unreadable, not YAML

@@ -86,6 +86,7 @@ from mapper.program.instructions import Alloc, Compute, Free, Init, Move
 from mapper.program.lower import lower
 from mapper.spec.acg import load_acg
 from mapper.spec.files import check_output, file_in, files_in, make_folder, writable_target
+from mapper.spec.limits import MAX_JOBS
 from mapper.spec.loader import SpecError
 from sim.machine import SimError, simulate
 
@@ -151,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    if args.jobs < 1:
-        raise SpecError("--jobs", None, "", f"expected a positive number of workers, got {args.jobs}")
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise SpecError("--jobs", None, "", f"expected 1 to {MAX_JOBS} worker processes, got {args.jobs}")
     if args.scheduler and args.executor != "dask":
         raise SpecError("--scheduler", None, "", "only used with --executor dask")
     exp = load_experiment(args.experiment)

@@ -35,6 +35,10 @@ MAX_SPEC_BYTES = 16 * 2**20
 loader reads: 16 MiB, about a hundred times the largest shipped one; a larger file is refused before
 it is parsed."""
 
+MAX_JOBS = 256
+"""Most worker processes `covenant run --jobs` starts (each holds a solver and a simulator, a few
+hundred MB): more would exhaust memory on any machine covenant is meant for, not run faster."""
+
 MAX_LAYER_POINTS = 2**48
 """Largest iteration space (points) a layer may have to be mapped: the CP-SAT model's integers (cycles
 and energies in fixed point) overflow near 2**54 points on the shipped ACGs."""

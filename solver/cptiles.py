@@ -118,7 +118,7 @@ def sizes(mm: Model, space: Space, tl: Tiles, tag) -> Sizes:
 def _once(mm: Model, space: Space, tl: Tiles, tag, t: str, k: int, split: tuple) -> Term:
     """Every distinct tile of t at level k, counted once: the plain axes whole; per halo axis, the
     tile count of its dims x the first tile's footprint when they keep divisor tiles, else (its one
-    padded dim: `space.paddable`) the other dims' tile count x ((tiles - 1) x the first tile's
+    padded dim: `padding.paddable`) the other dims' tile count x ((tiles - 1) x the first tile's
     footprint + the last tile's)."""
     layer = space.layer
     plain, halo = split

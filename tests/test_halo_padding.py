@@ -15,7 +15,8 @@ from mapper.spec.loader import load_yaml_text
 from mapper.spec.workload import template_layer
 from sim.machine import simulate
 from solver import cpsat, exhaustive
-from solver.space import layer_spaces, paddable
+from solver.padding import paddable
+from solver.space import layer_spaces
 
 # What `covenant import zigzag` makes of a 4 x 4 array unrolling K 4 x OX 4 with per-PE output
 # registers `acc` (its element-wise capabilities left out).

@@ -14,7 +14,8 @@ from mapper.spec.acg import load_acg
 from mapper.spec.workload import template_layer
 from sim.machine import simulate
 from solver import cpsat, exhaustive
-from solver.space import layer_spaces, legal, padded_blocks, points, twin_key
+from solver.padding import padded_blocks
+from solver.space import layer_spaces, legal, points, twin_key
 
 TINY = load_acg("tiny")
 GEMM = template_layer("gemm", dict(M=1, N=4, K=8), "g")

@@ -163,3 +163,20 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, status, tmp_path, capsy
 
 def test_the_table_is_long() -> None:
     assert sum(status == 2 for _, _, status in CASES) >= 40
+
+
+def test_a_bug_is_one_line_exit_3_and_the_traceback_on_request(capsys, monkeypatch) -> None:
+    """An exception that is neither bad input nor an interrupt (a bug in covenant) ends the command
+    with one line naming it, exit status 3; COVENANT_TRACEBACK=1 lets the traceback through."""
+    def broken(*_args, **_kwargs):
+        raise TypeError("unhashable type: '_LocDict'")
+
+    monkeypatch.setattr("mapper.app.cli_network.import_zigzag", broken)
+    monkeypatch.delenv("COVENANT_TRACEBACK", raising=False)
+    hw = str(ZIGZAG / "hardware" / "tpu_like.yaml")
+    code, out, err = _run(["import", "zigzag", hw], capsys)
+    assert (code, out) == (3, "") and "Traceback" not in err and len(err.splitlines()) == 1
+    assert err.startswith("covenant: internal error") and "TypeError: unhashable type" in err
+    monkeypatch.setenv("COVENANT_TRACEBACK", "1")
+    with pytest.raises(TypeError):
+        main(["import", "zigzag", hw])

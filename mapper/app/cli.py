@@ -392,6 +392,15 @@ def _run(args: argparse.Namespace) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"covenant: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug in covenant, not bad input: one line, the traceback on request
+        if os.environ.get("COVENANT_TRACEBACK"):
+            raise
+        print(f"covenant: internal error (a bug in covenant, not in the input): {type(exc).__name__}: {exc} "
+              "(COVENANT_TRACEBACK=1 shows where)", file=sys.stderr)
+        return INTERNAL
+
+
+INTERNAL = 3  # the exit status of a command ended by a bug in covenant
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import hashlib
 import multiprocessing
 import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -108,13 +109,24 @@ def run_local(todo: list[Case], jobs: int) -> Iterable[tuple[Case, ResultRow]]:
 
 @contextmanager
 def _interrupts_blocked() -> Iterator[None]:
-    """SIGINT and SIGTERM held back in this thread (and in the processes and threads it starts)
-    meanwhile; one that came is delivered at the end."""
+    """SIGINT and SIGTERM held back meanwhile; one that came is delivered at the end. Blocked in
+    this thread (and so in the processes and threads it starts), and, in the main thread, their
+    Python handlers only note them: the kernel may deliver a signal to another thread (rich's
+    progress thread), whose handler would then raise in the middle of starting a worker, after
+    its process began and before it was sent its start-up data (it printed a traceback)."""
+    main = threading.current_thread() is threading.main_thread()
+    came: list[int] = []
+    handlers = {s: signal.signal(s, lambda signum, _frame: came.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # one held by the mask arrives here: noted
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if came:
+            signal.raise_signal(came[0])  # now handled as usual (the command's handler: an interrupt)
 
 
 def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:

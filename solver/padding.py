@@ -20,9 +20,13 @@ from mapper.spec.workload import Layer
 
 
 def divisors(n: int) -> list[int]:
+    """The divisors of n, ascending.
+
+    >>> divisors(28)
+    [1, 2, 4, 7, 14, 28]
+    """
     small = [i for i in range(1, math.isqrt(n) + 1) if n % i == 0]
     return sorted(set(small + [n // i for i in small]))
-
 
 
 def fixed_sizes(layer: Layer, b: Binding, d: str, room: int, pad: bool) -> list[int]:

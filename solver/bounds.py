@@ -123,28 +123,25 @@ def starting_bytes(space: Space, acg: ACG) -> dict[str, int]:
 
 
 def storage_bandwidth(acg: ACG, storage: str) -> Fraction | None:
-    """Bytes per cycle that can cross into and out of an on-chip storage at most: the directed edges
-    between storages touching it, summed, or its port if smaller; None: no such edge."""
-    edges = [e for e in acg.edges if storage in (e.src, e.dst) and e.src in acg.storages and e.dst in acg.storages]
-    if not edges:
-        return None
-    total = sum((_edge_bandwidth(acg, e) for e in edges), Fraction(0))
-    port = acg.storages[storage].bytes_per_cycle
-    return min(total, exact(port)) if port else total
+    """Bytes per cycle that can cross into and out of an on-chip storage at most (`_crossing`)."""
+    return _crossing(acg, {storage})
 
 
 def offchip_bandwidth(acg: ACG) -> Fraction | None:
-    """Bytes per cycle that can cross into and out of off-chip memory at most: the directed edges
-    between storages touching it, each at its slowest of edge and ports, summed (or the ports' sum,
-    if smaller and every off-chip storage has one); None: no such edge (nothing can cross)."""
-    edges = _offchip_edges(acg)
+    """Bytes per cycle that can cross into and out of off-chip memory at most (`_crossing`)."""
+    return _crossing(acg, set(acg.offchip))
+
+
+def _crossing(acg: ACG, nodes: set[str]) -> Fraction | None:
+    """The directed edges between storages touching `nodes`, each at its slowest of edge and ports,
+    summed, or the nodes' ports summed if smaller and every one has a port; None: no such edge."""
+    edges = [e for e in acg.edges if (e.src in nodes or e.dst in nodes)
+             and e.src in acg.storages and e.dst in acg.storages]
     if not edges:
         return None
     total = sum((_edge_bandwidth(acg, e) for e in edges), Fraction(0))
-    ports = [acg.storages[n].bytes_per_cycle for n in acg.offchip]
-    if all(ports):
-        total = min(total, sum((exact(p) for p in ports), Fraction(0)))
-    return total
+    ports = [acg.storages[n].bytes_per_cycle for n in nodes]
+    return min(total, sum((exact(p) for p in ports), Fraction(0))) if all(ports) else total
 
 
 def _offchip_edges(acg: ACG) -> list[Edge]:

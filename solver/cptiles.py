@@ -116,37 +116,26 @@ def sizes(mm: Model, space: Space, tl: Tiles, tag) -> Sizes:
 
 
 def _once(mm: Model, space: Space, tl: Tiles, tag, t: str, k: int, split: tuple) -> Term:
-    """Every distinct tile of t at level k, counted once: the plain axes whole; per halo axis, the
-    tile count of its dims x the first tile's footprint when they keep divisor tiles, else (its one
-    padded dim: `padding.paddable`) the other dims' tile count x ((tiles - 1) x the first tile's
-    footprint + the last tile's)."""
+    """Every distinct tile of t at level k, counted once: the plain axes whole; the tile count of
+    each halo dim with divisor tiles (once, on however many axes); per halo axis, the first tile's
+    footprint or, where its one padded dim (`padding.paddable`) is, (tiles - 1) x the first tile's
+    footprint + the last tile's (`_halo_sum`)."""
     layer = space.layer
     plain, halo = split
     accesses = accesses_of(layer, t)
     const = dtype_bytes(layer.tensors[t].dtype) * math.prod(layer.dims[d] for d in plain.values())
     hdims = sorted({d for axis in halo for d, _ in accesses[0].indices[axis].terms})
     padded = {d for d in hdims if any(layer.dims[d] % c[k - 1] for c in space.options[space.dims.index(d)])}
-    bound = _once_bound(space, t, k, halo, hdims)
-    if not padded:  # the model as before padded halo dims (byte-identical protos)
-        terms = [footprint(mm, layer, accesses, axis, tl, "t", k) for axis in halo] + \
-            [tl.iterations[k - 1, d] for d in hdims]
-        keys = [(tag, "fp", "t", k, t, axis) for axis in halo] + [(tag, "cum", k - 1, d) for d in hdims]
-        return mm.product(terms + [(const,) * 3], keys + ["const"], hi=bound)
-    terms, keys = [], []
+    terms = [tl.iterations[k - 1, d] for d in hdims if d not in padded]
+    keys = [(tag, "cum", k - 1, d) for d in hdims if d not in padded]
     for axis in halo:
-        dims = sorted({d for a in accesses for d, _ in a.indices[axis].terms})
-        pad = [d for d in dims if d in padded]
+        pad = sorted({d for a in accesses for d, _ in a.indices[axis].terms} & padded)
         if len(pad) > 1:
             raise NoMapping(f"internal error: dims {pad} both padded on one halo axis of {t}")
-        terms += [tl.iterations[k - 1, d] for d in dims if d not in padded]
-        keys += [(tag, "cum", k - 1, d) for d in dims if d not in padded]
-        if pad:
-            terms.append(_halo_sum(mm, layer, accesses, axis, tl, k, pad[0], tag))
-            keys.append((tag, "fpsum", k, t, axis))
-        else:
-            terms.append(footprint(mm, layer, accesses, axis, tl, "t", k))
-            keys.append((tag, "fp", "t", k, t, axis))
-    return mm.product(terms + [(const,) * 3], keys + ["const"], hi=bound)
+        terms.append(_halo_sum(mm, layer, accesses, axis, tl, k, pad[0], tag) if pad else
+                     footprint(mm, layer, accesses, axis, tl, "t", k))
+        keys.append((tag, "fpsum", k, t, axis) if pad else (tag, "fp", "t", k, t, axis))
+    return mm.product(terms + [(const,) * 3], keys + ["const"], hi=_once_bound(space, t, k, halo, hdims))
 
 
 def _halo_sum(mm: Model, layer, accesses, axis: int, tl: Tiles, k: int, d: str, tag) -> Term:

@@ -5,16 +5,18 @@ For each ZigZag example accelerator (its hardware and mapping files, imported in
 ZigZag's own API (`get_hardware_performance_zigzag`, LOMA, minimising latency) runs in a subprocess
 with the Python of an environment that holds zigzag-dse (bench/zigzag_worker.py), then covenant
 maps the same MAC layers (`mapper.network.flow.map_layers`, CP-SAT, latency) and validates each on the
-simulator. Printed per layer: ZigZag's latency and covenant's simulated one (predicted with
---no-validate), their ratio, both energies; per pair: the totals, the ratios covenant / ZigZag and
-the wall times (ZigZag's API call; covenant's solving, and its simulation separately). Then
+simulator. Each layer stores int8 through the arrays' epilogue (`Layer.epilogue`), as ZigZag's
+layers store 8-bit outputs (`--int32-outputs`: the int32 sums, as before the epilogue existed).
+Printed per layer: ZigZag's latency and covenant's simulated one (predicted with --no-validate),
+their ratio, both energies; per pair: the totals, the ratios covenant / ZigZag and the wall times
+(ZigZag's API call; covenant's solving, and its simulation separately). Then
 covenant's program of the whole network (`compile_network`: every layer, fused where it pays,
 simulated end to end) against ZigZag's total over its MAC layers: the like-for-like comparison of
 output precision (a fused MAC step keeps int32 on chip, its requantisation writes int8).
 
     python bench/zigzag_compare.py [--acg edge_tpu_like ...] [--model resnet18 ...] [--layers N]
         [--time-limit S] [--no-validate] [--zigzag-python PYTHON] [--zigzag-cache DIR]
-        [--zigzag-output-bits N] [--no-network | --network-only] [--json FILE]
+        [--zigzag-output-bits N] [--int32-outputs] [--no-network | --network-only] [--json FILE]
 
 Only MAC layers are compared: ZigZag's ONNX front end evaluates Conv and Gemm layers alone.
 Setting up ZigZag: `pip install covenant[compare]` into this environment, or a separate one
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,12 +44,15 @@ from mapper.importers.onnx_graph import layer_name  # noqa: E402
 from mapper.importers.zigzag import import_zigzag  # noqa: E402
 from mapper.network.compile import CompileOptions, compile_network  # noqa: E402
 from mapper.network.flow import Options, map_layers  # noqa: E402
+from mapper.spec.workload import Epilogue  # noqa: E402
 
 # ZigZag accelerator -> its mapping file (eyeriss_like has none: ZigZag's default.yaml)
 ACCELERATORS = {"tpu_like": "tpu_like", "eyeriss_like": "default", "edge_tpu_like": "edge_tpu_like",
                 "tesla_npu_like": "tesla_npu_like", "ascend_like": "ascend_like",
                 "meta_prototype": "meta_prototype_like"}
 MODELS = {"resnet18": "resnet18.onnx", "mobilenetv2": "mobilenetv2.onnx", "alexnet": "alexnet.onnx"}
+# The per-layer comparison's requantisation (its shift changes no figure; the simulator checks it).
+EPILOGUE = Epilogue("int8", shift=8)
 WORKER = Path(__file__).with_name("zigzag_worker.py")
 
 
@@ -67,6 +73,9 @@ def main() -> None:
     parser.add_argument("--zigzag-output-bits", type=int, metavar="N",
                         help="also run ZigZag with N-bit final outputs (32: covenant's int32 accumulators, the "
                              "like-for-like comparison) and print the ratios against it too")
+    parser.add_argument("--int32-outputs", action="store_true",
+                        help="covenant's MAC layers write their int32 sums (no epilogue); by default each "
+                             "stores int8 through the arrays' epilogue, as ZigZag's layers store 8-bit outputs")
     parser.add_argument("--no-network", action="store_true",
                         help="skip covenant's whole-network compilation (fused, simulated end to end)")
     parser.add_argument("--network-only", action="store_true",
@@ -130,6 +139,8 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
         if args.zigzag_output_bits else None
     _, acg = import_zigzag(hw, mapping)
     layers = [lyr for lyr in load_model(onnx).layers if lyr.macs > 0][:args.layers or None]
+    if not args.int32_outputs:  # like ZigZag's layers: complete sums stored at 8 bits
+        layers = [replace(lyr, epilogue=EPILOGUE) for lyr in layers]
     start, cpu = time.perf_counter(), time.process_time()
     pairs = []
     if not args.network_only:
@@ -149,7 +160,8 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
     result = {"pair": label, "zigzag_version": zz["zigzag"], "rows": rows, "zigzag_seconds": zz["seconds"],
               "covenant_solve_seconds": solve, "covenant_wall_seconds": wall,
               "zigzag_cpu_seconds": zz["cpu_seconds"], "covenant_cpu_seconds": cpu,
-              "zigzag_layers": len(zz["layers"]), "covenant_layers": len(layers), "zigzag_output_bits": None}
+              "zigzag_layers": len(zz["layers"]), "covenant_layers": len(layers), "zigzag_output_bits": None,
+              "covenant_outputs": "int32" if args.int32_outputs else "int8"}
     if wide is not None:
         widen(result, wide)
     if pairs:

@@ -56,7 +56,7 @@ from mapper.spec.workload import Layer
 from sim.buffers import Buffer
 from sim.checks import InstanceShare, instruction_lanes
 from sim.execute import BindingError, accumulate, bound_expression, operand_dtypes, partitions, shifted
-from sim.reference import evaluate, identity
+from sim.reference import evaluate, identity, requantise
 from sim.timing import Clock, Link, link_of, static_pj
 
 
@@ -165,7 +165,7 @@ class _Machine:
         self.cap_dtype = np.dtype(cap.dtypes[cap.expr.output.tensor])
         self.read_as = operand_dtypes(layer, cap, dict(program.tensors))
         self.out_t = self.expr.output.tensor
-        self.out_dtype = np.dtype(layer.output.dtype)
+        self.out_dtype = np.dtype(layer.stored_dtype(self.out_t))  # the epilogue's, if it has one
         self.dim_map, self.roles = dict(program.dim_map), dict(program.tensors)
         self.tensors = tuple(layer.tensors)
         self.region_of = {t: region_function(layer, t) for t in layer.tensors}
@@ -272,7 +272,10 @@ class _Machine:
             raise SimError(f"{ins.storage}: allocation of {ins.tensor} in slot {ins.slot}, but {ins.storage} "
                            + ("does not allow double buffering" if ins.slot == 1 else "has slots 0 and 1 at most"))
         shape = tuple(axis_size(axis) for axis in ins.region)  # a strided axis holds only its positions
-        dtype = np.dtype(self.layer.tensors[ins.tensor].dtype)
+        dtype = np.dtype(ins.dtype or self.layer.tensors[ins.tensor].dtype)
+        if ins.dtype and (ins.tensor != self.out_t or dtype != self.out_dtype):
+            raise SimError(f"allocation of {ins.tensor} in '{ins.storage}' as {ins.dtype}: only the output "
+                           f"of a layer with an epilogue is held in another dtype ({self.out_dtype})")
         need = math.prod(shape) * dtype.itemsize
         each = ""
         if st.instances > 1:  # capacity is per instance: count what the fullest instance holds
@@ -320,9 +323,16 @@ class _Machine:
         if not src.is_written(s_sl):
             raise SimError(f"{ins.src}: tensor {ins.tensor} region {_show(ins.region)} is read before it is "
                            "written")
-        dst.data[d_sl] = src.data[s_sl]
+        data = src.data[s_sl]
+        if data.dtype != dst.data.dtype:  # a requantising write-back
+            if data.dtype != self.layer.output.dtype or dst.data.dtype != self.out_dtype \
+                    or self.layer.epilogue is None:
+                raise SimError(f"move of {ins.tensor} from {ins.src} ({data.dtype}) to {ins.dst} "
+                               f"({dst.data.dtype}): only an epilogue converts, from the accumulator")
+            data = requantise(data, self.layer.epilogue)
+        dst.data[d_sl] = data
         dst.mark_written(d_sl)
-        nbytes = src.data[s_sl].nbytes
+        nbytes = data.nbytes
         end = self.clock.transfer(link, max(src.ready, dst.earliest), nbytes)
         src.last_use = max(src.last_use, end)
         dst.ready = max(dst.ready, end)
@@ -451,7 +461,9 @@ class _Machine:
                            f"to {self.home[self.out_t] or 'off-chip memory'}")
         reference, same = None, False
         if compare:
-            reference = evaluate(self.layer.expr, self.layer.dims, inputs, self.out_dtype)
+            reference = evaluate(self.layer.expr, self.layer.dims, inputs, np.dtype(self.layer.output.dtype))
+            if self.layer.epilogue:
+                reference = requantise(reference, self.layer.epilogue)
             same = outputs_equal(out.data, reference)
         return SimResult(out.data, reference, self.clock.finish, self.energy, self.clock.busy,
                          {s: p for s, p in self.peaks.items() if p}, len(program.instructions), self.computes,

@@ -212,5 +212,5 @@ def offchip_bytes(program: Program, acg: ACG) -> int:
     total = 0
     for ins in program.instructions:
         if isinstance(ins, Move) and (ins.src in offchip or ins.dst in offchip):
-            total += region_size(ins.region) * np.dtype(program.layer.tensors[ins.tensor].dtype).itemsize
+            total += region_size(ins.region) * np.dtype(program.layer.stored_dtype(ins.tensor)).itemsize
     return total

@@ -103,6 +103,19 @@ def compute_dtype(out: np.dtype, inputs: list[np.dtype]) -> np.dtype:
     return np.result_type(out, *inputs)
 
 
+def requantise(x: np.ndarray, epilogue) -> np.ndarray:
+    """A layer's `Epilogue` on its complete sums: clip(shr(x, shift), lo, hi) in the epilogue's
+    dtype (lo = 0 under relu), as the `requant` op computes it.
+
+    >>> from mapper.spec.workload import Epilogue
+    >>> requantise(np.array([-300, -3, 5, 6, 1000], np.int32), Epilogue("int8", shift=2)).tolist()
+    [-75, -1, 1, 2, 127]
+    """
+    info = np.iinfo(epilogue.dtype)
+    lo = 0 if epilogue.relu else info.min
+    return np.clip(_shr(x, epilogue.shift), lo, info.max).astype(epilogue.dtype)
+
+
 def _shr(x: np.ndarray, n) -> np.ndarray:
     """Arithmetic shift right by n, rounding half up: (x + 2**(n-1)) >> n (wrapping in x's dtype)."""
     n = int(n)

@@ -104,7 +104,7 @@ def transfer_floor(space: Space, acg: ACG) -> Fraction:
     for t, alternatives in zip(space.tensors, space.paths, strict=True):
         if alternatives and all(len(p) >= 2 for p in alternatives):
             hops = [acg.edge(p[1], p[0]) if t == output else acg.edge(p[0], p[1]) for p in alternatives]
-            nbytes = tile_bytes(layer, t, layer.dims)
+            nbytes = tile_bytes(layer, t, layer.dims, layer.stored_dtype(t))
             out = max(out, min(nbytes / _edge_bandwidth(acg, e) + e.latency if e else Fraction(0) for e in hops))
     return out
 
@@ -118,7 +118,7 @@ def starting_bytes(space: Space, acg: ACG) -> dict[str, int]:
         starts = {OFFCHIP if p[0] in offchip else p[0] for p in alternatives}
         if len(starts) == 1 and all(len(p) >= 2 for p in alternatives):
             start = starts.pop()
-            out[start] = out.get(start, 0) + tile_bytes(layer, t, layer.dims)
+            out[start] = out.get(start, 0) + tile_bytes(layer, t, layer.dims, layer.stored_dtype(t))
     return out
 
 

@@ -99,7 +99,8 @@ def code_digest() -> str:
 def layer_content(layer: Layer) -> list:
     """The content of a layer's computation, as JSON-ready lists (its name left out)."""
     return [str(layer.expr), sorted(layer.dims.items()),
-            sorted([t.name, t.dtype, list(t.shape)] for t in layer.tensors.values()), repr(layer.onchip)]
+            sorted([t.name, t.dtype, list(t.shape)] for t in layer.tensors.values()), repr(layer.onchip)] + \
+        ([repr(layer.epilogue)] if layer.epilogue else [])
 
 
 def solve_key(layer: Layer, acg: ACG, strategy: str, objective: str, time_limit: float | None, options: Any) -> str:

@@ -102,6 +102,7 @@ class _Ctx:
     flows: Flows
     enforce: list
     tag: int
+    final: dict = field(default_factory=dict)  # output level k -> never revisited (reuse 1), with an epilogue
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ class Edge:
     traffic: Term  # bytes moved in all: reuse x once
     transfers: Term  # how many transfers (0 where they cost nothing)
     distinct: Term  # how many distinct tiles (0 where the transfers are not counted)
+    once: Term  # every distinct tile's bytes, once, in the dtype moved (`mapping.moved_dtype`)
+    last: Term  # the last tile's bytes (the output's; else unused), in the dtype moved
 
 
 def build(mm: Model, space: Space, acg: ACG, pick, sc: Scales) -> Built:
@@ -126,7 +129,8 @@ def build(mm: Model, space: Space, acg: ACG, pick, sc: Scales) -> Built:
     enforce = [] if isinstance(pick, int) else [pick]
     stationary = _stationary(mm, space, tl, enforce)
     reused = reuse(mm, space, tl, stationary, tag)
-    c = _Ctx(mm, space, acg, sc, tl, sizes(mm, space, tl, tag), reused, Flows(), enforce, tag)
+    c = _Ctx(mm, space, acg, sc, tl, sizes(mm, space, tl, tag), reused, Flows(), enforce, tag,
+             _final(mm, space, reused, enforce))
     paths = {t: mm.onehot(len(alts), f"place_{t}") for t, alts in zip(space.tensors, space.paths, strict=True)}
     double = _double(mm, space, paths)
     cap = acg.capability(space.binding.capability)
@@ -192,6 +196,34 @@ def reuse(mm: Model, space: Space, tl: Tiles, stationary: dict, tag) -> dict[tup
     return out
 
 
+def _final(mm: Model, space: Space, reused: dict, enforce: list) -> dict:
+    """With an epilogue, per output level k: a literal true iff its tiles are written back once each
+    (reuse 1: complete sums, moved requantised; `mapping.moved_dtype`); level 1's must be."""
+    layer = space.layer
+    if layer.epilogue is None:
+        return {}
+    out_t, final = layer.expr.output.tensor, {}
+    for k in range(1, space.levels):
+        w = reused[k, out_t]
+        if isinstance(w[0], int):
+            final[k] = int(w[0] == 1)
+            continue
+        final[k] = mm.m.NewBoolVar(mm.name(f"final{k}"))
+        mm.m.Add(w[0] == 1).OnlyEnforceIf(final[k])
+        mm.m.Add(w[0] >= 2).OnlyEnforceIf(final[k].Not())
+    if 1 in final and not (isinstance(final[1], int) and final[1] == 1):  # complete where they leave
+        mm.m.AddBoolOr(lits(final[1])).OnlyEnforceIf(enforce)
+    return final
+
+
+def _narrow(c: _Ctx, name: str, k: int, wide: Term) -> Term:
+    """The output's `name` size at level k in the dtype its level-k write-backs move."""
+    if k not in c.final:
+        return wide
+    fin = c.final[k]
+    return c.mm.cases([([fin], c.sizes.narrow[name, k]), ([neg(fin)], wide)], f"narrow_{name}{k}")
+
+
 def _double(mm: Model, space: Space, paths: dict) -> dict:
     """A literal per (tensor, storage) that may be double-buffered, only where the tensor is placed."""
     double = {}
@@ -253,6 +285,8 @@ def streams(c: _Ctx, paths: dict, double: dict, drains: bool) -> None:
     out_t = c.space.layer.expr.output.tensor
     for t, alts in zip(c.space.tensors, c.space.paths, strict=True):
         for path, lit in zip(alts, paths[t], strict=True):
+            if t == out_t and c.final and len(path) == 1:  # an epilogue needs a write-back
+                c.mm.m.AddBoolOr(lits(neg(lit))).OnlyEnforceIf(c.enforce)
             for k in range(1, len(path)):
                 edge = _edge(c, t, path, k, lit, double.get((t, path[k]), 0), drains)
                 _hold(c, edge)
@@ -268,6 +302,11 @@ def _edge(c: _Ctx, t: str, path: tuple, k: int, lit, dbl, drains: bool) -> Edge:
     """The bytes an edge moves (reuse x once) and, where they cost something (a set-up latency, or
     the output's drains), its transfers and distinct tiles."""
     traffic = c.mm.product([c.reuse[k, t], c.sizes.once[k, t]], [(c.tag, "W", k, t), (c.tag, "S", k, t)])
+    once, last = c.sizes.once[k, t], c.sizes.last.get((k, t), (0, 0, 0))
+    if t == c.space.layer.expr.output.tensor and k in c.final:  # complete sums move requantised
+        once, last = _narrow(c, "once", k, once), _narrow(c, "last", k, last)
+        traffic = c.mm.cases([([c.final[k]], c.sizes.narrow["once", k]), ([neg(c.final[k])], traffic)],
+                             f"traffic{k}")
     setups = [c.acg.edge(a, b).latency for a, b in ((path[k - 1], path[k]), (path[k], path[k - 1]))
               if c.acg.edge(a, b) is not None]
     counted = any(setups) or (drains and t == c.space.layer.expr.output.tensor)
@@ -276,7 +315,7 @@ def _edge(c: _Ctx, t: str, path: tuple, k: int, lit, dbl, drains: bool) -> Edge:
         rel = [d for d in c.space.dims if d in relevant_dims(c.space.layer, t)]
         distinct = c.mm.product([c.tiles.iterations[k - 1, d] for d in rel], [(c.tag, "cum", k - 1, d) for d in rel])
         n = c.mm.product([distinct, c.reuse[k, t]], [(c.tag, "tiles", k, t), (c.tag, "W", k, t)])
-    return Edge(t, path, k, lit, dbl, traffic, n, distinct)
+    return Edge(t, path, k, lit, dbl, traffic, n, distinct, once, last)
 
 
 def _hold(c: _Ctx, e: Edge) -> None:
@@ -285,6 +324,11 @@ def _hold(c: _Ctx, e: Edge) -> None:
     instances = c.acg.storages[e.path[e.k]].instances
     held = c.sizes.tile[e.k, e.tensor] if instances == 1 else \
         per_instance(c.mm, c.space, c.acg, c.tiles, e.tensor, e.k, instances, c.tag)
+    if e.k + 1 < len(e.path) and e.k + 1 in c.final and e.tensor == c.space.layer.expr.output.tensor:
+        narrow = c.sizes.narrow["tile", e.k] if instances == 1 else per_instance(
+            c.mm, c.space, c.acg, c.tiles, e.tensor, e.k, instances, c.tag, c.space.layer.epilogue.dtype)
+        fin = c.final[e.k + 1]  # what the level below writes back is complete: held requantised
+        held = c.mm.cases([([fin], narrow), ([neg(fin)], held)], f"held{e.k}")
     c.flows.need.setdefault(e.path[e.k], []).extend([c.mm.when(held, [e.lit, neg(e.double)], "need"),
                                                       c.mm.when(scale(held, 2), [e.lit, e.double], "need2")])
 
@@ -310,10 +354,10 @@ def _writeback(c: _Ctx, e: Edge) -> None:
     moved = mm.when(e.traffic, [e.lit], "wb")
     busy(c, wb, moved, e.transfers, e.lit)
     transfer_energy(c, wb, moved)
-    last_wb = add(scale(c.sizes.last[k, t], per_wb), (setup_wb,) * 3)  # the last tile's write-back
+    last_wb = add(scale(e.last, per_wb), (setup_wb,) * 3)  # the last tile's write-back
     epilogue(c, e, last_wb)
-    back = add(e.traffic, scale(c.sizes.once[k, t], -1))  # every visit but each tile's first reloads
-    terms = [add(scale(add(e.traffic, scale(c.sizes.last[k, t], -1)), per_wb),
+    back = add(e.traffic, scale(e.once, -1))  # every visit but each tile's first reloads
+    terms = [add(scale(add(e.traffic, scale(e.last, -1)), per_wb),
                  scale(add(e.transfers, (-1, -1, -1)), setup_wb))]
     if c.acg.edge(e.path[k - 1], e.path[k]) is None:
         mm.m.Add(back[0] == 0).OnlyEnforceIf(lits(e.lit) + c.enforce)

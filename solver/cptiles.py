@@ -58,6 +58,8 @@ class Sizes:
     tile: dict[tuple[int, str], Term]
     last: dict[tuple[int, str], Term]
     once: dict[tuple[int, str], Term]
+    narrow: dict[tuple[str, int], Term] = field(default_factory=dict)  # ('tile' | 'last' | 'once', k):
+    # the output's, in its epilogue's dtype (`Layer.epilogue`)
 
 
 def tiles(mm: Model, space: Space) -> Tiles:
@@ -111,11 +113,17 @@ def sizes(mm: Model, space: Space, tl: Tiles, tag) -> Sizes:
                 keys = [(tag, name, k, plain[axis]) if axis in plain else (tag, "fp", name, k, t, axis)
                         for axis in range(len(tensor.shape))]
                 out[k, t] = mm.product(terms + [(size,) * 3], keys + ["const"])
+                if t == out_t and layer.epilogue:
+                    narrow = dtype_bytes(layer.epilogue.dtype)
+                    result.narrow["tile" if name == "t" else name, k] = mm.product(terms + [(narrow,) * 3],
+                                                                                  keys + ["const"])
             result.once[k, t] = _once(mm, space, tl, tag, t, k, (plain, halo))
+            if t == out_t and layer.epilogue:
+                result.narrow["once", k] = _once(mm, space, tl, tag, t, k, (plain, halo), layer.epilogue.dtype)
     return result
 
 
-def _once(mm: Model, space: Space, tl: Tiles, tag, t: str, k: int, split: tuple) -> Term:
+def _once(mm: Model, space: Space, tl: Tiles, tag, t: str, k: int, split: tuple, dtype: str | None = None) -> Term:
     """Every distinct tile of t at level k, counted once: the plain axes whole; the tile count of
     each halo dim with divisor tiles (once, on however many axes); per halo axis, the first tile's
     footprint or, where its one padded dim (`padding.paddable`) is, (tiles - 1) x the first tile's
@@ -123,7 +131,7 @@ def _once(mm: Model, space: Space, tl: Tiles, tag, t: str, k: int, split: tuple)
     layer = space.layer
     plain, halo = split
     accesses = accesses_of(layer, t)
-    const = dtype_bytes(layer.tensors[t].dtype) * math.prod(layer.dims[d] for d in plain.values())
+    const = dtype_bytes(dtype or layer.tensors[t].dtype) * math.prod(layer.dims[d] for d in plain.values())
     hdims = sorted({d for axis in halo for d, _ in accesses[0].indices[axis].terms})
     padded = {d for d in hdims if any(layer.dims[d] % c[k - 1] for c in space.options[space.dims.index(d)])}
     terms = [tl.iterations[k - 1, d] for d in hdims if d not in padded]
@@ -135,7 +143,8 @@ def _once(mm: Model, space: Space, tl: Tiles, tag, t: str, k: int, split: tuple)
         terms.append(_halo_sum(mm, layer, accesses, axis, tl, k, pad[0], tag) if pad else
                      footprint(mm, layer, accesses, axis, tl, "t", k))
         keys.append((tag, "fpsum", k, t, axis) if pad else (tag, "fp", "t", k, t, axis))
-    return mm.product(terms + [(const,) * 3], keys + ["const"], hi=_once_bound(space, t, k, halo, hdims))
+    hi = _once_bound(space, t, k, halo, hdims, dtype)
+    return mm.product(terms + [(const,) * 3], keys + ["const"], hi=hi)
 
 
 def _halo_sum(mm: Model, layer, accesses, axis: int, tl: Tiles, k: int, d: str, tag) -> Term:
@@ -233,7 +242,8 @@ def _progression(mm: Model, idx, n: int, tl: Tiles, name: str, k: int) -> Term:
     return mm.cases(cases, f"fps{k}")
 
 
-def _once_bound(space: Space, t: str, k: int, halo: list[int], hdims: list[str]) -> int | None:
+def _once_bound(space: Space, t: str, k: int, halo: list[int], hdims: list[str],
+                dtype: str | None = None) -> int | None:
     """An upper bound of the distinct tiles' bytes of t at level k: per halo axis, the largest tile
     count x footprint over the tiles its dims may take at level k (a dim on two axes counts twice:
     still a bound), times the rest."""
@@ -243,7 +253,7 @@ def _once_bound(space: Space, t: str, k: int, halo: list[int], hdims: list[str])
     accesses = accesses_of(layer, t)
     shape = layer.tensors[t].shape
     choices = {d: sorted({min(layer.dims[d], c[k - 1]) for c in space.options[space.dims.index(d)]}) for d in hdims}
-    bound = dtype_bytes(layer.tensors[t].dtype) * math.prod(
+    bound = dtype_bytes(dtype or layer.tensors[t].dtype) * math.prod(
         layer.dims[accesses[0].indices[ax].terms[0][0]] for ax in range(len(shape)) if ax not in halo)
     for ax in halo:
         dims = sorted({d for a in accesses for d, _ in a.indices[ax].terms})
@@ -256,7 +266,8 @@ def _once_bound(space: Space, t: str, k: int, halo: list[int], hdims: list[str])
     return bound
 
 
-def per_instance(mm: Model, space: Space, acg: ACG, tl: Tiles, t: str, k: int, instances: int, tag) -> Term:
+def per_instance(mm: Model, space: Space, acg: ACG, tl: Tiles, t: str, k: int, instances: int, tag,
+                 dtype: str | None = None) -> Term:
     """The bytes of t's tile at level k that one instance of a replicated storage holds, as
     `mapping.instance_bytes` counts them: split axes ceil(tile / lanes), the others whole."""
     layer, L = space.layer, space.levels
@@ -288,5 +299,5 @@ def per_instance(mm: Model, space: Space, acg: ACG, tl: Tiles, t: str, k: int, i
         mm.m.AddDivisionEquality(q, p[0] + instances - 1, instances)
         terms.append((q, 1, -(-p[2] // instances)))
         keys.append((tag, "lanes", t, instances))
-    size = dtype_bytes(layer.tensors[t].dtype)
+    size = dtype_bytes(dtype or layer.tensors[t].dtype)
     return mm.product(terms + [(size,) * 3], keys + ["const"])

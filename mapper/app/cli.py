@@ -217,7 +217,8 @@ def program_listing(program) -> list[str]:
     lines = []
     for k, ins in enumerate(program.instructions):
         if isinstance(ins, Alloc):
-            text = f"alloc    {ins.tensor:<4} {ins.storage}{region(ins.region)} slot {ins.slot}"
+            text = f"alloc    {ins.tensor:<4} {ins.storage}{region(ins.region)} slot {ins.slot}" + \
+                (f" {ins.dtype}" if ins.dtype else "")
         elif isinstance(ins, Free):
             text = f"free     {ins.tensor:<4} {ins.storage}{region(ins.region)}"
         elif isinstance(ins, Init):

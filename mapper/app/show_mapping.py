@@ -30,7 +30,7 @@ from rich.markup import escape
 
 from mapper.app.cli_output import format_bytes, format_si
 from mapper.mapping.cost import evaluate, relevant_dims, streams
-from mapper.mapping.mapping import Mapping, tile_bytes, tile_shape
+from mapper.mapping.mapping import Mapping, held_dtype, tile_bytes, tile_shape
 from mapper.mapping.mapping_yaml import load_mapping
 from mapper.spec.acg import ACG, load_acg, peak_ops_per_cycle
 
@@ -46,10 +46,10 @@ def _tiles(m: Mapping, acg: ACG, level: int) -> list[dict]:
         if level >= len(path):
             continue
         storage = path[level]
-        t = m.layer.tensors[tensor]
+        dtype = held_dtype(m, tensor, level)  # the output's stored dtype above an epilogue's level
         entry = {"tensor": tensor, "storage": storage, "shape": list(tile_shape(m.layer, tensor, m.tile(level))),
-                 "dtype": t.dtype,
-                 "bytes": tile_bytes(m.layer, tensor, m.tile(level)),
+                 "dtype": dtype,
+                 "bytes": tile_bytes(m.layer, tensor, m.tile(level), dtype),
                  "buffers": 2 if m.is_double_buffered(tensor, storage) else 1}
         for kind in ("load", "writeback", "reload"):
             if (tensor, kind) in moves:

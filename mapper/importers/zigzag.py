@@ -23,6 +23,8 @@ located loader (errors name file, line and field); `zigzag_to_acg` writes the AC
   register holds one int32 per 16-bit partial sum ZigZag's layers keep in it; its energies and
   ports are per partial sum). The streaming `mac` keeps them as its int32 accumulators (not a
   storage level); an input register file too small for one instruction's tile is skipped for it;
+  both have an `epilogue`: as in ZigZag, where a layer's outputs are complete they are written
+  back at their final precision (a layer with an `Epilogue` then stores int8);
 - element-wise capabilities (requantisation, ReLU, add, pooling) run on the same array with the lanes
   of the mapping's `Add` / `Pooling` entries, as ZigZag maps those layers.
 
@@ -134,7 +136,7 @@ def _mac(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> dict:
     a_mem, b_mem, c_mem = (ch[unroll.links[x]][0].name for x in ("I", "W", "O"))
     return {"name": "mac", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"k": u["k"], "n": u["n"]},
             "operands": {"A": a_mem, "B": b_mem, "C": c_mem}, "dtypes": {"A": "int8", "B": "int8", "C": "int32"},
-            "cycles": _cycles("m", _mac_rate(hw, unroll, ch)), "pj_per_mac": hw.unit_energy}
+            "cycles": _cycles("m", _mac_rate(hw, unroll, ch)), "pj_per_mac": hw.unit_energy, "epilogue": True}
 
 
 def _mac_rate(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> Fraction:
@@ -159,7 +161,7 @@ def _mac_os(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]], reg: M
     return {"name": "mac_os", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"m": u["m"], "n": u["n"]},
             "operands": {"A": ch[unroll.links["I"]][0].name, "B": b, "C": reg.name},
             "dtypes": {"A": "int8", "B": "int8", "C": "int32"}, "cycles": _cycles("k", _os_rate(hw, unroll, ch)),
-            "pj_per_mac": hw.unit_energy}
+            "pj_per_mac": hw.unit_energy, "epilogue": True}
 
 
 def _weights(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> list[Memory]:

@@ -228,11 +228,14 @@ def _align(a: Expr, b: Expr, operand_of: dict[str, str]) -> dict | None:
 def dtype_problem(layer: Layer, cap: Capability, tensors: dict[str, str]) -> str | None:
     """Why the layer's data cannot go through the capability, or None.
 
-    Inputs must widen safely into the capability's operand types. The output may be narrower than
+    A layer with an `epilogue` needs a capability that has one. Inputs must widen safely into the
+    capability's operand types. The output may be narrower than
     the capability's only for single ring or selection operations (+, -, *, max, min, relu, abs and
     the reductions), whose narrowed result equals the narrow computation; otherwise it must match.
     """
     out = layer.expr.output.tensor
+    if layer.epilogue is not None and not cap.epilogue:
+        return f"the layer stores {layer.epilogue.dtype} through an epilogue, the capability has none"
     for lt, ct in sorted(tensors.items(), key=lambda item: item[0] == out):  # inputs first
         have, want = layer.tensors[lt].dtype, cap.dtypes[ct]
         if lt == layer.expr.output.tensor:

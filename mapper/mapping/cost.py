@@ -72,7 +72,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mapper.mapping.mapping import Mapping, tile_bytes
+from mapper.mapping.mapping import Mapping, moved_dtype, tile_bytes
 from mapper.spec.acg import ACG, Capability, peak_ops_per_cycle
 from mapper.spec.workload import Layer
 
@@ -220,19 +220,21 @@ def reuse(m: Mapping, tensor: str, k: int) -> int:
     return loads(m, tensor, k) // distinct(m, tensor, k)
 
 
-def tile_sum(m: Mapping, tensor: str, level: int, per_dim: dict[str, dict[int, int]] | None = None) -> int:
+def tile_sum(m: Mapping, tensor: str, level: int, per_dim: dict[str, dict[int, int]] | None = None,
+             dtype: str | None = None) -> int:
     """The bytes of every distinct tile of `tensor` at `level`, each counted once (partial tiles at
-    their own size): per combination of its dims' tile extents, how many such tiles x their bytes."""
+    their own size), in `dtype` (default the tensor's): per combination of its dims' tile extents,
+    how many such tiles x their bytes."""
     rel = sorted(relevant_dims(m.layer, tensor))
     per_dim = per_dim or {d: tile_extents(m, d, level) for d in rel}
     base = m.tile(level)
     if all(len(per_dim[d]) == 1 for d in rel):  # no partial tiles: count x the one tile size
         extents = {**base, **{d: next(iter(per_dim[d])) for d in rel}}
-        return math.prod(next(iter(per_dim[d].values())) for d in rel) * tile_bytes(m.layer, tensor, extents)
+        return math.prod(next(iter(per_dim[d].values())) for d in rel) * tile_bytes(m.layer, tensor, extents, dtype)
     total = 0
     for combo in itertools.product(*(per_dim[d].items() for d in rel)):
         extents = {**base, **{d: e for d, (e, _) in zip(rel, combo, strict=True)}}
-        total += math.prod(c for _, c in combo) * tile_bytes(m.layer, tensor, extents)
+        total += math.prod(c for _, c in combo) * tile_bytes(m.layer, tensor, extents, dtype)
     return total
 
 
@@ -290,9 +292,10 @@ def streams(m: Mapping, acg: ACG) -> list[Stream]:
     result = []
     for tensor, path in m.placement:
         for k in range(1, len(path)):
-            nbytes = tile_bytes(m.layer, tensor, m.tile(k))
-            last = tile_bytes(m.layer, tensor, last_tile(m, k))
-            n, w, once = loads(m, tensor, k), reuse(m, tensor, k), tile_sum(m, tensor, k)
+            dtype = moved_dtype(m, tensor, k)  # the output's complete sums requantised by an epilogue
+            nbytes = tile_bytes(m.layer, tensor, m.tile(k), dtype)
+            last = tile_bytes(m.layer, tensor, last_tile(m, k), dtype)
+            n, w, once = loads(m, tensor, k), reuse(m, tensor, k), tile_sum(m, tensor, k, dtype=dtype)
             if tensor != out_t:
                 result.append(transfer(acg, tensor, path[k - 1], path[k], k, "load", nbytes, n, w * once, last))
                 continue
@@ -442,5 +445,6 @@ def roofline_cycles(layer: Layer, acg: ACG, cap: Capability) -> Fraction:
             bws.append(min([exact(e.bytes_per_cycle), *port]))
     ports = [exact(acg.storages[n].bytes_per_cycle) for n in offchip if acg.storages[n].bytes_per_cycle]
     bandwidth = min([sum(bws), *ports]) if bws else Fraction(1)
-    compulsory = sum(tile_bytes(layer, t, layer.dims) for t in layer.tensors if layer.onchip.home(t) is None)
+    compulsory = sum(tile_bytes(layer, t, layer.dims, layer.stored_dtype(t)) for t in layer.tensors
+                     if layer.onchip.home(t) is None)
     return max(compute, Fraction(compulsory) / bandwidth)

@@ -127,8 +127,25 @@ def tile_shape(layer: Layer, tensor: str, tile: dict[str, int]) -> tuple[int, ..
                  for axis, n in enumerate(t.shape))
 
 
-def tile_bytes(layer: Layer, tensor: str, tile: dict[str, int]) -> int:
-    return math.prod(tile_shape(layer, tensor, tile)) * dtype_bytes(layer.tensors[tensor].dtype)
+def tile_bytes(layer: Layer, tensor: str, tile: dict[str, int], dtype: str | None = None) -> int:
+    """Bytes of `tensor`'s tile over dim extents `tile`, in `dtype` (default: the tensor's)."""
+    return math.prod(tile_shape(layer, tensor, tile)) * dtype_bytes(dtype or layer.tensors[tensor].dtype)
+
+
+def moved_dtype(m: Mapping, tensor: str, level: int) -> str:
+    """The dtype a transfer of `tensor`'s tile at `level` moves: with an epilogue, the output's
+    write-backs that are never revisited carry complete sums, requantised (`Layer.epilogue`)."""
+    if tensor == m.layer.expr.output.tensor and m.layer.epilogue and not revisits_output(m, level):
+        return m.layer.epilogue.dtype
+    return m.layer.tensors[tensor].dtype
+
+
+def held_dtype(m: Mapping, tensor: str, level: int) -> str:
+    """The dtype `tensor`'s tile at `level` is held in: the output's, narrow above the level whose
+    write-backs requantise it (what the next level down writes back is complete), else as declared."""
+    if level + 1 < len(m.path(tensor)):
+        return moved_dtype(m, tensor, level + 1)
+    return m.layer.tensors[tensor].dtype
 
 
 def bare_layer(layer: Layer) -> Layer:
@@ -159,12 +176,14 @@ def split_axes(layer: Layer, binding: Binding, fixed: dict[str, int], tensor: st
     return out
 
 
-def instance_bytes(layer: Layer, tensor: str, tile: dict[str, int], lanes: dict[int, int], instances: int) -> int:
+def instance_bytes(layer: Layer, tensor: str, tile: dict[str, int], lanes: dict[int, int], instances: int,
+                   dtype: str | None = None) -> int:
     """Bytes of `tensor`'s tile that ONE instance of a replicated storage holds: along each split
     axis (`lanes`: axis -> the instruction's spatial extent there) ceil(extent / lanes); when the
     lanes outnumber the instances, an instance holds ceil(lanes / instances) lanes' shares."""
     share = [-(-e // lanes[ax]) if ax in lanes else e for ax, e in enumerate(tile_shape(layer, tensor, tile))]
-    return -(-math.prod(lanes.values()) // instances) * math.prod(share) * dtype_bytes(layer.tensors[tensor].dtype)
+    itemsize = dtype_bytes(dtype or layer.tensors[tensor].dtype)
+    return -(-math.prod(lanes.values()) // instances) * math.prod(share) * itemsize
 
 
 def storage_demand(m: Mapping, acg: ACG | None = None) -> dict[str, list[tuple[str, int]]]:
@@ -180,9 +199,10 @@ def storage_demand(m: Mapping, acg: ACG | None = None) -> dict[str, list[tuple[s
             if st is not None and st.instances > 1:
                 fixed = acg.capability(m.binding.capability).fixed
                 lanes = {ax: m.spatial_of(d) for ax, d in split_axes(m.layer, m.binding, fixed, tensor).items()}
-                need = instance_bytes(m.layer, tensor, m.tile(level), lanes, st.instances)
+                need = instance_bytes(m.layer, tensor, m.tile(level), lanes, st.instances,
+                                      held_dtype(m, tensor, level))
             else:
-                need = tile_bytes(m.layer, tensor, m.tile(level))
+                need = tile_bytes(m.layer, tensor, m.tile(level), held_dtype(m, tensor, level))
             if m.is_double_buffered(tensor, storage):
                 need *= 2
             out.setdefault(storage, []).append((tensor, need))
@@ -215,6 +235,7 @@ def acg_digest(acg: ACG) -> str:
                     [(c.name, [(cap.name, str(cap.expr), sorted(cap.fixed.items()), sorted(cap.operands.items()),
                                 sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)
                                + ((str(cap.interval),) if cap.interval is not None else ())
+                               + (("epilogue",) if cap.epilogue else ())
                                for cap in c.capabilities]) for c in acg.computes.values()],
                     acg.edges) + (() if acg.cores == 1 else (acg.cores,)) + ((acg.power,) if acg.power else ())
                    + ((acg.staging,) if acg.staging else ()))
@@ -309,9 +330,14 @@ def _edge_problems(m: Mapping, acg: ACG) -> list[str]:
     layer = m.layer
     out = layer.expr.output.tensor
     for j, (src, dst) in enumerate(zip(m.path(out), m.path(out)[1:], strict=False), start=1):
-        if _revisits_output(m, j) and acg.edge(src, dst) is None:
+        if revisits_output(m, j) and acg.edge(src, dst) is None:
             problems.append(f"partial sums of {out} return from {src} to {dst} (a reduction loop runs outside "
                             f"an output loop above level {j}), but there is no edge {src}->{dst}")
+    if layer.epilogue and len(m.path(out)) == 1:
+        problems.append(f"the epilogue of {out} requantises write-backs, but {out} is computed in place")
+    elif layer.epilogue and revisits_output(m, 1):
+        problems.append(f"the epilogue of {out} needs its sums complete where they reach {m.path(out)[0]}, "
+                        "but partial sums are written back there")
     for tensor, storage in m.double_buffer:
         st = acg.storages.get(storage)
         if st is None or storage not in m.path(tensor)[1:]:
@@ -328,7 +354,7 @@ def _edge_problems(m: Mapping, acg: ACG) -> list[str]:
     return problems
 
 
-def _revisits_output(m: Mapping, level: int) -> bool:
+def revisits_output(m: Mapping, level: int) -> bool:
     """Whether the output tile held at `level` is left and later re-entered: some reduction loop
     (factor > 1) at an outer level runs outside an output loop (factor > 1) of an outer level."""
     reduction = set(m.layer.expr.reduction_dims)

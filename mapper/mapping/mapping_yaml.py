@@ -16,6 +16,7 @@ and names every violation at the line of its field.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -25,7 +26,7 @@ from mapper.mapping.mapping import FORMAT, Mapping, acg_digest, check_legal
 from mapper.spec.acg import ACG, dtype_field, load_acg, parse_expr_field
 from mapper.spec.files import write_text
 from mapper.spec.loader import Field, SpecError, load_yaml, load_yaml_text
-from mapper.spec.workload import Layer, OnChip, make_layer
+from mapper.spec.workload import Layer, OnChip, make_layer, parse_epilogue
 
 
 def mapping_to_dict(m: Mapping) -> dict:
@@ -49,6 +50,8 @@ def mapping_to_dict(m: Mapping) -> dict:
         "loops": [[[d, f] for d, f in lv] for lv in m.loops],
         "spatial": dict(m.spatial),
     }
+    if layer.epilogue:
+        doc["layer"]["epilogue"] = layer.epilogue.to_yaml()
     if layer.onchip:  # a step of a fused group: what stays on chip while it runs
         doc["layer"]["onchip"] = {"homes": dict(layer.onchip.homes), "reserved": dict(layer.onchip.reserved)}
     if m.predicted:
@@ -82,7 +85,8 @@ def parse_mapping(root: Field, acg: ACG | None = None) -> Mapping:
     if f["format"].value != FORMAT:
         raise f["format"].expected(f"'{FORMAT}'")
     acg, digest = _parse_acg(f["acg"], acg)
-    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"), optional=("workload", "shapes", "onchip"))
+    lf = f["layer"].keys(required=("name", "expr", "dims", "dtypes"),
+                          optional=("workload", "shapes", "onchip", "epilogue"))
     layer = _parse_layer(lf, acg)
     binding = _parse_binding(f["binding"], layer, acg)
     placement = tuple((t, tuple(s.str() for s in f["placement"].child(t).items())) for t in layer.tensors)
@@ -130,8 +134,9 @@ def _parse_layer(lf: dict[str, Field], acg: ACG) -> Layer:
             if t not in expr.inputs:
                 raise v.error(f"'{t}' is not an input tensor of the expression")
             shapes[t] = tuple(x.int(minimum=1) for x in v.items())
-    return make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes,
-                      onchip=_parse_onchip(lf["onchip"], expr.tensors, acg) if "onchip" in lf else OnChip())
+    layer = make_layer(lf["name"].ident(), expr, {d: dims[d] for d in expr.dims}, dtypes, shapes,
+                       onchip=_parse_onchip(lf["onchip"], expr.tensors, acg) if "onchip" in lf else OnChip())
+    return replace(layer, epilogue=parse_epilogue(lf["epilogue"], layer)) if "epilogue" in lf else layer
 
 
 def _parse_binding(field: Field, layer: Layer, acg: ACG) -> Binding:

@@ -180,6 +180,17 @@ class NetworkTotals:
         return out
 
 
+def _check_no_epilogues(wl: Workload) -> None:
+    """The network compiler requantises in steps of its own (`program.network.conversion_layer`); a
+    layer's own `epilogue` is for layer-by-layer mapping (`covenant map`) so far."""
+    named = [layer.name for layer in wl.layers if layer.epilogue is not None]
+    if named:
+        raise SpecError(wl.source or wl.name, None, f"layers[{named[0]}].epilogue",
+                        f"layer {named[0]} declares an epilogue; whole-network compilation inserts its own "
+                        "requantisation steps and does not take layer epilogues yet (map the layers with "
+                        "`covenant map`, or write a requant layer after it)")
+
+
 def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
                     progress: Callable[[str, int, int], None] | None = None) -> NetworkResult:
     """Compile `wl` for `acg` (and, with `options.validate`, simulate it end to end), timing each phase
@@ -190,6 +201,7 @@ def compile_network(wl: Workload, acg: ACG, options: CompileOptions,
     off-chip memory, a conversion between layers that does not exist); a layer with no mapping is
     a record with its reason, and the result is then not simulated."""
     start, watch, report = time.perf_counter(), Stopwatch(), progress or _silent
+    _check_no_epilogues(wl)
     with watch("schedule"):
         report("scheduling", 0, 0)
         order, file_peak = _order(wl, options)

@@ -5,9 +5,11 @@ Instructions name ACG resources only: storage nodes, edges (`src` -> `dst`) and 
 tile *regions* (half-open [lo, hi) per tensor axis, or per layer dim for a compute; a strided axis is
 `(lo, hi, step)`: only the positions lo, lo + step, ... move and are held, see `region_function`).
 
-    Alloc(T, S, region, slot)      reserve a buffer for a tile of T in storage S (slot: double buffering)
+    Alloc(T, S, region, slot, dt)  reserve a buffer for a tile of T in storage S (slot: double buffering;
+                                   dt: its dtype where not T's, the output's stored dtype under an epilogue)
     Move(T, src, dst, region)      copy a tile along the edge src -> dst (a load, a write-back or a
-                                   partial-sum reload)
+                                   partial-sum reload); from T's dtype into the layer's epilogue dtype
+                                   it applies the epilogue (a requantising write-back)
     Init(T, S, region)             set a fresh output tile to the update's identity (0, or the minimum)
     Compute(cap, ranges, places)   one instruction of capability `cap` over the layer-dim ranges
     Free(T, S, region)             release the buffer
@@ -40,6 +42,7 @@ class Alloc:
     storage: str
     region: Region
     slot: int
+    dtype: str = ""  # '' : the tensor's own
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from mapper.mapping.cost import relevant_dims
-from mapper.mapping.mapping import Mapping
+from mapper.mapping.mapping import Mapping, held_dtype, moved_dtype
 from mapper.program.instructions import (
     Alloc,
     Compute,
@@ -123,7 +123,9 @@ class _Buffers:
         self.resident: dict[tuple[str, int], Region] = {}  # (tensor, level) -> region held in paths[t][level]
         self.slots: dict[tuple[str, int], int] = {}
         self.written_back: set[tuple[int, Region]] = set()  # output regions that already hold partial results
-        self.itemsize = dtype_bytes(m.layer.tensors[self.out_t].dtype)
+        self.held = {j: held_dtype(m, self.out_t, j) for j in range(len(self.paths[self.out_t]))}
+        self.itemsize = {j: dtype_bytes(moved_dtype(m, self.out_t, j)) for j in range(1, len(self.paths[self.out_t]))}
+        self.acc_dtype = m.layer.tensors[self.out_t].dtype
         self.periods = periods  # output level -> level-changing stages while its tile stays (`_drain_periods`)
         self.draining: list[_Drain] = []  # write-backs in flight
 
@@ -131,7 +133,8 @@ class _Buffers:
         path = self.paths[t]
         slot = (self.slots.get((t, j), -1) + 1) % (2 if (t, path[j]) in self.double else 1)
         self.slots[(t, j)] = slot
-        self.code.append(Alloc(t, path[j], region, slot))
+        narrow = t == self.out_t and self.held[j] != self.acc_dtype  # holds requantised sums
+        self.code.append(Alloc(t, path[j], region, slot, self.held[j] if narrow else ""))
         if t != self.out_t or (j - 1, region) in self.written_back:  # inputs, and partial sums coming back
             self.code.append(Move(t, path[j - 1], path[j], region))
         else:
@@ -202,7 +205,7 @@ class _Buffers:
     def drain(self, j: int, region: Region) -> None:
         """Start writing back the output tile `region` of level `j`: its first piece now."""
         self.drain_all(deeper_than=j)  # deeper tiles land in this one before it goes
-        nbytes = region_size(region) * self.itemsize
+        nbytes = region_size(region) * self.itemsize[j]
         period = self.periods.get(j, 1)
         pieces = _pieces(region, min(period, nbytes // MIN_CHUNK))
         due = [i * period / len(pieces) for i in range(len(pieces))]  # stage at which each piece goes

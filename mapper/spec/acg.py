@@ -64,6 +64,7 @@ class Capability:
     cycles: Arith
     pj_per_op: float = 0.0
     interval: Arith | None = None  # initiation interval: the next instruction may start this soon
+    epilogue: bool = False  # its output's write-backs can requantise complete sums (`Layer.epilogue`)
 
     def instruction_interval(self, extents: dict[str, int]) -> int:
         """Cycles after which the next instruction may start (at most the instruction's own cycles;
@@ -217,7 +218,8 @@ ACG_FOLDER = "acg_specs"
 MAX_CORES = 64
 _STORAGE_FIELDS = ("kind", "capacity", "offchip", "instances", "double_buffer",
                    "read_pj_per_byte", "write_pj_per_byte", "bytes_per_cycle")
-_CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "interval", "pj_per_mac", "pj_per_op")
+_CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "interval", "pj_per_mac", "pj_per_op",
+                      "epilogue")
 MAX_LATENCY = 10**6  # cycles of set-up per transfer
 
 
@@ -422,8 +424,11 @@ def _parse_capability(node_name: str, item: Field, storages: dict[str, Storage],
     if "pj_per_mac" in f and "pj_per_op" in f:
         raise f["pj_per_op"].error("give either pj_per_mac or pj_per_op (they are the same field)")
     energy = f.get("pj_per_mac") or f.get("pj_per_op")
+    epilogue = f["epilogue"].bool() if "epilogue" in f else False
+    if epilogue and not expr.is_mac:
+        raise f["epilogue"].error("an epilogue requantises a MAC's sums; this capability is not a MAC")
     return Capability(name, node_name, expr, fixed, operands, dtypes, cycles,
-                      energy.number() if energy else 0.0, interval)
+                      energy.number() if energy else 0.0, interval, epilogue)
 
 
 def _cycle_formula(f: Field, expr: TensorExpr, fixed: dict[str, int], streaming: list[str]) -> Arith:

@@ -77,6 +77,25 @@ class OnChip:
 
 
 @dataclass(frozen=True)
+class Epilogue:
+    """Requantisation of a MAC layer's complete sums where they are written back, so the layer stores
+    `dtype` (e.g. int8) instead of its accumulator: z = clip(shr(acc, shift), lo, hi), with lo = 0
+    under `relu` and the dtype's range otherwise (`shr` rounds half up, as the `requant` op).
+
+    A write-back moves complete sums, and so the narrow dtype, when its tile is not revisited (no
+    partial sums come back to it); every level above it then holds the narrow dtype, every level
+    below it the accumulator (`cost.final_levels`). A mapping must deliver complete sums to its
+    outermost storage."""
+
+    dtype: str
+    shift: int = 0
+    relu: bool = False
+
+    def to_yaml(self) -> dict:
+        return {"dtype": self.dtype, "shift": self.shift, "relu": self.relu}
+
+
+@dataclass(frozen=True)
 class Layer:
     """One tensor expression over fixed dim extents, with its tensors and where its inputs come from."""
 
@@ -92,6 +111,7 @@ class Layer:
     # are weights. None: every input is an activation (raw `expr:` layers).
     slots: tuple[str, ...] | None = None
     onchip: OnChip = OnChip()  # set by fusion: tensors kept on chip, bytes held by the group
+    epilogue: Epilogue | None = None  # the output stored requantised (its tensor's dtype: the accumulator)
 
     @property
     def activations(self) -> tuple[str, ...]:
@@ -136,6 +156,27 @@ class Layer:
     @property
     def dtypes(self) -> dict[str, str]:
         return {name: t.dtype for name, t in self.tensors.items()}
+
+    def stored_dtype(self, tensor: str) -> str:
+        """The dtype `tensor` has where the layer's result is complete: the epilogue's for the output."""
+        if self.epilogue and tensor == self.expr.output.tensor:
+            return self.epilogue.dtype
+        return self.tensors[tensor].dtype
+
+
+def parse_epilogue(f: Field, layer: Layer) -> Epilogue:
+    """An `epilogue:` mapping {dtype, shift, relu} for `layer`: a MAC layer, a narrower integer dtype."""
+    g = f.keys(required=("dtype",), optional=("shift", "relu"))
+    dtype = dtype_field(g["dtype"])
+    acc = layer.output.dtype
+    if not layer.expr.is_mac:
+        raise f.error("an epilogue requantises a MAC layer's sums; this layer is not a MAC")
+    if not (dtype.startswith(("int", "uint")) and acc.startswith("int") and dtype_bytes(dtype) < dtype_bytes(acc)):
+        raise g["dtype"].error(f"expected an integer dtype narrower than the accumulator ({acc})")
+    shift = g["shift"].int(minimum=0) if "shift" in g else 0
+    if shift >= 8 * dtype_bytes(acc):
+        raise g["shift"].error(f"expected a shift below {8 * dtype_bytes(acc)} (the accumulator's bits)")
+    return Epilogue(dtype, shift, g["relu"].bool() if "relu" in g else False)
 
 
 @dataclass(frozen=True)
@@ -186,7 +227,8 @@ def indexed_shape(expr: TensorExpr, tensor: str, dims: dict[str, int]) -> tuple[
 # Loading and validation
 
 WORKLOAD_FOLDER = "workloads"
-_LAYER_FIELDS = ("name", "op", "params", "expr", "dims", "dtypes", "shapes", "weights", "inputs", "count")
+_LAYER_FIELDS = ("name", "op", "params", "expr", "dims", "dtypes", "shapes", "weights", "inputs", "count",
+                 "epilogue")
 
 
 def load_workload(name_or_path: str | Path) -> Workload:
@@ -257,6 +299,16 @@ def check_layer_limits(item: Field, layer: Layer) -> None:
 def _parse_entry(item: Field) -> list[tuple[Layer, Slots | None]]:
     """The layers of one `layers:` entry, each with the activation slots its `inputs:` fill."""
     f = item.keys(required=("name",), optional=_LAYER_FIELDS)
+    entries = _parse_layers(item, f)
+    if "epilogue" in f:
+        if len(entries) != 1:
+            raise f["epilogue"].error(f"an epilogue belongs to a one-layer entry; this one makes {len(entries)}")
+        (layer, slots), = entries
+        entries = [(replace(layer, epilogue=parse_epilogue(f["epilogue"], layer)), slots)]
+    return entries
+
+
+def _parse_layers(item: Field, f: dict[str, Field]) -> list[tuple[Layer, Slots | None]]:
     name = f["name"].ident()
     count = f["count"].int(minimum=1) if "count" in f else 1
     if ("op" in f) == ("expr" in f):

@@ -16,7 +16,7 @@ output precision (a fused MAC step keeps int32 on chip, its requantisation write
 
     python bench/zigzag_compare.py [--acg edge_tpu_like ...] [--model resnet18 ...] [--layers N]
         [--time-limit S] [--no-validate] [--zigzag-python PYTHON] [--zigzag-cache DIR]
-        [--zigzag-output-bits N] [--int32-outputs] [--no-network | --network-only] [--json FILE]
+        [--zigzag-output-bits N] [--int32-outputs] [--frugal PCT] [--no-network | --network-only] [--json FILE]
 
 Only MAC layers are compared: ZigZag's ONNX front end evaluates Conv and Gemm layers alone.
 Setting up ZigZag: `pip install covenant[compare]` into this environment, or a separate one
@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +43,17 @@ sys.path.insert(0, str(ROOT))  # the project first: bench/mapper.py would shadow
 from mapper.importers.model import load_model  # noqa: E402
 from mapper.importers.onnx_graph import layer_name  # noqa: E402
 from mapper.importers.zigzag import import_zigzag  # noqa: E402
+from mapper.mapping.cost import evaluate  # noqa: E402
 from mapper.network.compile import CompileOptions, compile_network  # noqa: E402
-from mapper.network.flow import Options, map_layers  # noqa: E402
+from mapper.network.flow import (  # noqa: E402
+    Options,
+    layer_key,  # noqa: E402
+    map_layers,
+)
+from mapper.program.lower import lower  # noqa: E402
 from mapper.spec.workload import Epilogue  # noqa: E402
+from sim.machine import simulate  # noqa: E402
+from solver import cpsat  # noqa: E402
 
 # ZigZag accelerator -> its mapping file (eyeriss_like has none: ZigZag's default.yaml)
 ACCELERATORS = {"tpu_like": "tpu_like", "eyeriss_like": "default", "edge_tpu_like": "edge_tpu_like",
@@ -76,6 +85,9 @@ def main() -> None:
     parser.add_argument("--int32-outputs", action="store_true",
                         help="covenant's MAC layers write their int32 sums (no epilogue); by default each "
                              "stores int8 through the arrays' epilogue, as ZigZag's layers store 8-bit outputs")
+    parser.add_argument("--frugal", type=float, metavar="PCT",
+                        help="also the least-energy mapping of each layer at most PCT %% slower than its fastest "
+                             "(CP-SAT, energy under a latency cap; a point of its latency-energy front), validated")
     parser.add_argument("--no-network", action="store_true",
                         help="skip covenant's whole-network compilation (fused, simulated end to end)")
     parser.add_argument("--network-only", action="store_true",
@@ -147,6 +159,7 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
         print(f"== {label}: covenant ({len(layers)} MAC layers) ...", flush=True)
         pairs = map_layers(layers, acg, Options(time_limit=args.time_limit, validate=not args.no_validate))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    frugal = frugal_rows(pairs, acg, args) if args.frugal is not None else {}
     rows = []
     for rec, z in paired([rec for rec, _ in pairs], zz["layers"]):
         cycles = rec.simulated_cycles if rec.simulated_cycles is not None else rec.predicted_cycles
@@ -155,13 +168,13 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
                      "covenant_cycles": cycles, "covenant_predicted": rec.predicted_cycles,
                      "roofline": rec.roofline_cycles, "zigzag_ideal": z["ideal_cycles"], "valid": rec.valid,
                      "zigzag_energy_pj": z["energy_pj"], "covenant_energy_pj": rec.energy_pj,
-                     "solve_seconds": rec.solve_seconds, "error": rec.error})
+                     "solve_seconds": rec.solve_seconds, "error": rec.error, **frugal.get(rec.name, {})})
     solve = sum(rec.solve_seconds for rec, _ in pairs)
     result = {"pair": label, "zigzag_version": zz["zigzag"], "rows": rows, "zigzag_seconds": zz["seconds"],
               "covenant_solve_seconds": solve, "covenant_wall_seconds": wall,
               "zigzag_cpu_seconds": zz["cpu_seconds"], "covenant_cpu_seconds": cpu,
               "zigzag_layers": len(zz["layers"]), "covenant_layers": len(layers), "zigzag_output_bits": None,
-              "covenant_outputs": "int32" if args.int32_outputs else "int8"}
+              "covenant_outputs": "int32" if args.int32_outputs else "int8", "frugal_pct": args.frugal}
     if wide is not None:
         widen(result, wide)
     if pairs:
@@ -172,6 +185,29 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
         result["zigzag_total_cycles"], result["zigzag_total_energy_pj"] = zz["latency"], zz["energy_pj"]
         print_network(result)
     return result
+
+
+def frugal_rows(pairs: list, acg, args) -> dict[str, dict]:
+    """Per layer name: the least-energy mapping at most --frugal % slower than the layer's fastest
+    (its figures predicted, and simulated unless --no-validate); identical layers solved once."""
+    out, done = {}, {}
+    for rec, mapping in pairs:
+        if mapping is None:
+            continue
+        key = layer_key(mapping.layer)
+        if key not in done:
+            cap = evaluate(mapping, acg).latency * (1 + Fraction(str(args.frugal)) / 100)
+            sol = cpsat.solve(mapping.layer, acg, "energy", args.time_limit, latency_cap=cap)
+            c = evaluate(sol.mapping, acg)
+            row = {"frugal_predicted": float(c.latency), "frugal_cycles": float(c.latency),
+                   "frugal_energy_pj": float(c.energy), "frugal_status": sol.status, "frugal_valid": None,
+                   "frugal_solve_seconds": sol.seconds}
+            if not args.no_validate:
+                result = simulate(lower(sol.mapping), acg)
+                row.update(frugal_cycles=float(result.cycles), frugal_valid=bool(result.matches_reference))
+            done[key] = row
+        out[rec.name] = done[key]
+    return out
 
 
 def compare_network(acg, onnx: Path, args) -> dict:
@@ -272,6 +308,12 @@ def totals(result: dict) -> dict:
     out["covenant_energy_pj"] = sum(r["covenant_energy_pj"] or 0 for r in rows)
     out["compared"], out["valid"] = len(rows), sum(r["valid"] is True for r in rows)
     out["worse"] = [r["layer"] for r in rows if r["covenant_cycles"] > r["zigzag_cycles"]]
+    if rows and all("frugal_cycles" in r for r in rows):
+        out["frugal_cycles"] = sum(r["frugal_cycles"] for r in rows)
+        out["frugal_energy_pj"] = sum(r["frugal_energy_pj"] for r in rows)
+        out["frugal_slower"] = [r["layer"] for r in rows if r["frugal_cycles"] > r["zigzag_cycles"]]
+        out["frugal_hungrier"] = [r["layer"] for r in rows if r["frugal_energy_pj"] > r["zigzag_energy_pj"]]
+        out["frugal_valid"] = sum(r["frugal_valid"] is True for r in rows)
     if result.get("zigzag_output_bits"):
         out["wide_cycles"] = sum(r["zigzag_wide_cycles"] for r in rows)
         out["wide_energy_pj"] = sum(r["zigzag_wide_energy_pj"] for r in rows)
@@ -307,6 +349,12 @@ def print_pair(result: dict) -> None:
           f"simulation {result['covenant_wall_seconds']:.1f}; CPU: ZigZag {result['zigzag_cpu_seconds']:.1f}, "
           f"covenant with simulation {result['covenant_cpu_seconds']:.1f} (all threads)")
     print(f"{p}.layers_slower_than_zigzag: {', '.join(t['worse']) or 'none'}", flush=True)
+    if "frugal_cycles" in t:
+        print(f"{p}.frugal: the least energy at most {result.get('frugal_pct')} % slower than the fastest: "
+              f"latency ratio {_ratio(t['frugal_cycles'], t['zigzag_cycles'])}, energy ratio "
+              f"{_ratio(t['frugal_energy_pj'], t['zigzag_energy_pj'])}, {t['frugal_valid']} validated; "
+              f"slower than ZigZag: {', '.join(t['frugal_slower']) or 'none'}; hungrier: "
+              f"{', '.join(t['frugal_hungrier']) or 'none'}", flush=True)
     if "wide_cycles" in t:
         bits = result["zigzag_output_bits"]
         print(f"{p}.latency_cycles_vs_zigzag_{bits}bit_outputs: ZigZag {t['wide_cycles']:,.0f}, ratio "
@@ -335,7 +383,10 @@ def print_summary(results: list[dict]) -> None:
               + (f"  | vs {result['zigzag_output_bits']}-bit outputs: latency "
                  f"{_ratio(t['covenant_cycles'], t['wide_cycles'])}  energy "
                  f"{_ratio(t['covenant_energy_pj'], t['wide_energy_pj'])}  slower layers: {len(t['wide_worse'])}"
-                 if "wide_cycles" in t else ""))
+                 if "wide_cycles" in t else "")
+              + (f"  | frugal (+{result.get('frugal_pct')} %): latency {_ratio(t['frugal_cycles'], t['zigzag_cycles'])}"
+                 f"  energy {_ratio(t['frugal_energy_pj'], t['zigzag_energy_pj'])}  slower {len(t['frugal_slower'])}"
+                 f"  hungrier {len(t['frugal_hungrier'])}" if "frugal_cycles" in t else ""))
 
 
 if __name__ == "__main__":

@@ -302,19 +302,25 @@ def prune(spaces: list[Space], acg: ACG, objective: str, incumbent: Fraction | N
 
 
 def solve(layer: Layer, acg: ACG, objective: str = "latency", time_limit: float = 10.0, workers: int = 1,
-          seed: int = 0, tie_break: bool = True) -> Solution:
+          seed: int = 0, tie_break: bool = True, latency_cap: Fraction | None = None) -> Solution:
     """The best mapping of `layer` on `acg` under the cost model (see the module doc): the objective,
     then (latency, energy) its tie-breaker with the objective held at the value found. Without
     `tie_break`, a first solve that proves its objective is the answer (`tie_break` None: not sought;
     the tie-break solve could not change the objective, only the tie-breaker); one that does not prove
-    it still gets the tie-break solve, which may improve the objective."""
+    it still gets the tie-break solve, which may improve the objective. `latency_cap` (cycles): only
+    mappings at most that slow (exact where the time scale is; `solver/pareto.py` sweeps it)."""
     start = time.perf_counter()
     spaces = spaces_of(layer, acg)
     greedy = _greedy(spaces, acg, objective)
+    if greedy is not None and latency_cap is not None and evaluate(decode(greedy[1], greedy[2], acg), acg).latency \
+            > latency_cap:
+        greedy = None  # neither an incumbent nor a hint: it breaks the cap
     try:
         pb = _problem(prune(spaces, acg, objective, greedy[0][0] if greedy else None), acg)
     except OutOfRange as exc:
         return _error(objective, start, str(exc))
+    if latency_cap is not None:
+        pb.mm.m.Add(pb.latency <= math.floor(latency_cap * pb.sc.time))
     wall = max(WALL_MIN, WALL_FACTOR * time_limit)
     det = time_limit * DET_PER_SECOND
     if pb.mm.clipped:

@@ -1,8 +1,8 @@
 """The `covenant` command line.
 
-    covenant map --acg NAME|PATH --workload NAME|PATH [--layer L] [--objective latency|energy|edp]
+    covenant map --acg NAME|PATH --workload NAME|PATH [--layer L] [--objective latency|energy|edp|pareto]
                  [--strategy cpsat|exhaustive|random|anneal|genetic|learned|PLUGIN [--option KEY=VALUE ...]]
-                 [--time-limit S] [--no-validate] [--json] [-o PATH]
+                 [--time-limit S] [--points N] [--no-validate] [--json] [-o PATH]
     covenant show acg NAME|PATH [--json] [--png FILE]
     covenant show workload NAME|PATH [--json] [--png FILE]
     covenant show mapping FILE.yaml [--acg NAME|PATH] [--json]
@@ -72,6 +72,7 @@ from mapper.app.cli_output import (
     print_wrapped,
     workload_summary,
 )
+from mapper.app.cli_pareto import map_pareto
 from mapper.app.draw import draw_acg, draw_workload
 from mapper.app.experiment import load_experiment
 from mapper.app.experiment_networks import NETWORK_LAYER
@@ -89,6 +90,7 @@ from mapper.spec.files import check_output, file_in, files_in, make_folder, writ
 from mapper.spec.limits import MAX_JOBS
 from mapper.spec.loader import SpecError
 from sim.machine import SimError, simulate
+from solver.pareto import MAX_POINTS
 
 # --------------------------------------------------------------------------------------------------
 # Entry point
@@ -118,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--workload", required=True,
                     help="the workload: a shipped name (resnet50), a YAML path or an ONNX model (.onnx)")
     mp.add_argument("--layer", action="append", help="map only this layer (repeatable)")
-    mp.add_argument("--objective", choices=OBJECTIVES, default="latency", help="what to minimise (default latency)")
+    mp.add_argument("--objective", choices=(*OBJECTIVES, "pareto"), default="latency",
+                    help="what to minimise (default latency); pareto: each layer's latency-energy front")
+    mp.add_argument("--points", type=int, default=5, metavar="N",
+                    help=f"--objective pareto: at most N points per front (2 to {MAX_POINTS}, default 5)")
     add_strategy_arguments(mp)
     mp.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                     help="per-layer time limit in seconds (default 10); cpsat returns its best with the gap")
@@ -296,6 +301,13 @@ def cmd_map(args: argparse.Namespace, console: Console) -> int:
             raise SpecError(wl.source or args.workload, None, "--layer", f"no layer named '{unknown[0]}'"
                             + (f"; did you mean '{hint[0]}'?" if hint else f" (layers: {shown})"))
         layers = [layer for layer in layers if layer.name in args.layer]
+    if args.objective == "pareto":
+        if args.output or args.strategy != "cpsat" or not 2 <= args.points <= MAX_POINTS:
+            raise SpecError(args.workload, None, "--objective pareto",
+                            f"a front is found by cpsat (the default strategy), with --points 2 to {MAX_POINTS}, "
+                            "and printed (use --json), not written with -o")
+        return map_pareto(acg, wl.name, layers, args.points, args.time_limit, args.seed, not args.no_validate,
+                          args.json, console)
     out = Path(args.output) if args.output else None
     into_folder = out is not None and (len(layers) > 1 or os.path.isdir(out))  # else one layer into that file
     if out is not None:  # refused before the work, not after it

@@ -40,7 +40,8 @@ class Options:
 def layer_key(layer: Layer) -> tuple:
     """The content of a layer's computation (what a cached result depends on)."""
     return (str(layer.expr), tuple(sorted(layer.dims.items())),
-            tuple(sorted((t.name, t.dtype, t.shape) for t in layer.tensors.values())), layer.onchip)
+            tuple(sorted((t.name, t.dtype, t.shape) for t in layer.tensors.values())), layer.onchip) + \
+        ((layer.epilogue,) if layer.epilogue else ())  # absent: the keys of results stored before epilogues
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ class Flows:
     energy: list[Term] = field(default_factory=list)  # transfer and operand energy
     chains: list[tuple] = field(default_factory=list)  # (write-backs and reloads, literals, transfers, key)
     need: dict[str, list[Term]] = field(default_factory=dict)  # storage -> the bytes it holds
+    loads: dict[tuple[str, int], list[Term]] = field(default_factory=dict)  # (engine, level) -> its loads' busy time
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def build(mm: Model, space: Space, acg: ACG, pick, sc: Scales) -> Built:
     last = last_tile_cycles(c, interval, drain)
     streams(c, paths, double, drain[2] > 0)
     _fixed_extents(c, cap)
-    latency = latency_bound(c, compute, last, drain)
+    latency = latency_bound(c, compute, last, drain, interval)
     energy = add(compute_energy(space, cap, sc), *c.flows.energy)
     static = static_energy(acg, sc, latency)
     if static is not None:
@@ -270,11 +271,14 @@ def instruction_cycles(c: _Ctx, interval: Term, drain: Term) -> Term:
                             [(c.tag, "ninst", d) for d in dims] + [(c.tag, "cyc")]), drain)
 
 
-def last_tile_cycles(c: _Ctx, interval: Term, drain: Term) -> Term:
-    """The cycles of the instructions of the last tile of the innermost data-moving level."""
+def last_tile_cycles(c: _Ctx, interval: Term, drain: Term, level: int | None = None) -> Term:
+    """The cycles of the instructions of the last tile of `level` (default: the innermost data-moving one)."""
     dims = c.space.dims
-    return add(c.mm.product([c.tiles.last_instructions[d] for d in dims] + [interval],
-                            [(c.tag, "nlast", d) for d in dims] + [(c.tag, "cyc")]), drain)
+    if level is None or level == c.space.levels - 1:
+        counts, keys = [c.tiles.last_instructions[d] for d in dims], [(c.tag, "nlast", d) for d in dims]
+    else:
+        counts, keys = [c.tiles.last_at[level, d] for d in dims], [(c.tag, "nlast", level, d) for d in dims]
+    return add(c.mm.product(counts + [interval], keys + [(c.tag, "cyc")]), drain)
 
 
 def streams(c: _Ctx, paths: dict, double: dict, drains: bool) -> None:
@@ -376,7 +380,10 @@ def busy(c: _Ctx, s: Stream, moved: Term, count: Term, lit) -> None:
     """A transfer's busy time on each of its engines: bytes / bandwidth + transfers x set-up."""
     paid = scale(c.mm.when(count, [lit], "count"), s.setup * c.sc.time) if s.setup else (0, 0, 0)
     for e in s.engines:
-        c.flows.busy.setdefault(e, []).append(add(scale(moved, c.sc.per_byte(s.bandwidth)), paid))
+        term = add(scale(moved, c.sc.per_byte(s.bandwidth)), paid)
+        c.flows.busy.setdefault(e, []).append(term)
+        if s.kind != "writeback":  # loads and reloads, by level (`cost.loads_then_last_tiles`)
+            c.flows.loads.setdefault((e, s.level), []).append(term)
 
 
 def prologue(c: _Ctx, s: Stream, e: Edge) -> None:
@@ -430,10 +437,11 @@ def chains(c: _Ctx, compute: Term, drain: Term) -> list[Term]:
     return bounds
 
 
-def latency_bound(c: _Ctx, compute: Term, last: Term, drain: Term) -> Term:
+def latency_bound(c: _Ctx, compute: Term, last: Term, drain: Term, interval: Term) -> Term:
     """The largest of: prologue + compute + stalls + epilogue; each engine's busy time + the last
-    tile's compute; an engine that only brings data in, followed by the last write-back too; the
-    chains."""
+    tile's compute; an engine that only brings data in, followed by the last write-back too; per
+    level, an engine's loads of that level and above, then the level's last tile and the last
+    write-back; the chains."""
     flows, sc = c.flows, c.sc
     first = c.mm.maximum([add((0, 0, 0), *terms) for terms in flows.first.values()] or [(0, 0, 0)], "prologue")
     serial = add(first, scale(compute, sc.time), *flows.stalls, *flows.epilogue)
@@ -441,7 +449,22 @@ def latency_bound(c: _Ctx, compute: Term, last: Term, drain: Term) -> Term:
     outbound = writeback_engines(c.space.binding, c.acg, c.space.layer.expr.output.tensor)
     bounds += [add(scale(last, sc.time), *terms, *flows.epilogue) for e, terms in flows.busy.items()
                if e not in outbound]
-    return c.mm.maximum(bounds + chains(c, compute, drain), "latency")
+    return c.mm.maximum(bounds + loads_then_last_tiles(c, drain, interval) + chains(c, compute, drain), "latency")
+
+
+def loads_then_last_tiles(c: _Ctx, drain: Term, interval: Term) -> list[Term]:
+    """Per data-moving level k and engine: its loads of levels <= k, then the instructions of the
+    last level-k tile, then the last write-back (`cost.loads_then_last_tiles`)."""
+    out = []
+    engines = sorted({e for e, _ in c.flows.loads})
+    for k in range(1, c.space.levels):
+        per_engine = {e: [t for (e2, j), terms in c.flows.loads.items() if e2 == e and j <= k for t in terms]
+                      for e in engines}
+        per_engine = {e: terms for e, terms in per_engine.items() if terms}
+        if per_engine:
+            after = add(scale(last_tile_cycles(c, interval, drain, k), c.sc.time), *c.flows.epilogue)
+            out += [add(after, *terms) for terms in per_engine.values()]
+    return out
 
 
 def transfer_energy(c: _Ctx, s: Stream, moved: Term) -> None:

@@ -43,6 +43,7 @@ class Tiles:
     last: dict[tuple[int, str], Term] = field(default_factory=dict)  # (k, dim): the last tile's extent
     instructions: dict[str, Term] = field(default_factory=dict)  # dim: its non-empty instruction positions
     last_instructions: dict[str, Term] = field(default_factory=dict)  # dim: those of the last data tile
+    last_at: dict[tuple[int, str], Term] = field(default_factory=dict)  # (k, dim): those of level k's last tile
     shared: dict[tuple, object] = field(default_factory=dict)  # sub-terms built once ('above 1', shares)
 
     def of(self, name: str, k: int, d: str) -> Term:
@@ -84,8 +85,10 @@ def tiles(mm: Model, space: Space) -> Tiles:
             out.extent[k, d] = mm.select(xs, [min(E, c[k - 1]) for c in opts], f"t{k}_{d}")
             out.last[k, d] = mm.select(xs, [(E - 1) % c[k - 1] + 1 for c in opts], f"last{k}_{d}")
         out.instructions[d] = mm.select(xs, [-(-E // c[-1]) for c in opts], f"ninst_{d}")
-        out.last_instructions[d] = mm.select(xs, [-(-((E - 1) % c[L - 2] + 1) // c[-1]) for c in opts],
-                                             f"nlast_{d}")
+        for k in range(1, L):
+            out.last_at[k, d] = mm.select(xs, [-(-((E - 1) % c[k - 1] + 1) // c[-1]) for c in opts], f"nlast{k}_{d}")
+        out.last_instructions[d] = out.last_at[L - 1, d] if L > 1 else \
+            mm.select(xs, [-(-((E - 1) % c[L - 2] + 1) // c[-1]) for c in opts], f"nlast_{d}")
     return out
 
 

@@ -35,7 +35,7 @@ transfer of b bytes keeps each of its engines busy b / min(bandwidths) cycles pl
 `latency` (the simulator overlaps set-ups with earlier transfers' data: this model does not).
 
     latency = max(prologue + compute + stalls + epilogue, busiest transfer engine + last tile's compute,
-                  partial-sum chain)
+                  an engine's loads of levels <= k + level k's last tile + epilogue, partial-sum chain)
 
 - compute: the capability's initiation interval summed over the instructions, plus the last one's
   drain (its cycles beyond its interval; without an `interval`, the cycles and no drain);
@@ -45,6 +45,10 @@ transfer of b bytes keeps each of its engines busy b / min(bandwidths) cycles pl
 - epilogue: the last output tile's write-back, level by level;
 - last tile's compute: the instructions of one iteration of the innermost loop level that moves
   data (the busiest engine's last transfer is followed, or preceded, by at least that much compute);
+- per level k: a tile of level j <= k is loaded before its first instruction, at the latest the
+  first of the last level-k tile; so an engine's loads (and reloads) of levels <= k, then that
+  tile's instructions, then the last write-back (a layer whose weights arrive in four big tiles
+  waits for the last and then computes a quarter of the layer);
 - a double-buffered output whose partial sums return adds a third bound, (write-backs + reloads +
   compute) / 2: a slot is reloaded only once the tile two visits back has been written back.
 
@@ -276,9 +280,9 @@ def instruction_cycles(m: Mapping, cap: Capability) -> tuple[int, int]:
     return math.prod(sum(c.values()) for c in per_dim.values()), _cycles_of(cap, m.binding, per_dim) + drain(m, cap)
 
 
-def last_tile_cycles(m: Mapping, cap: Capability) -> int:
-    """Cycles of the instructions of the last tile of the innermost data-moving level."""
-    last = last_tile(m, m.levels - 1)
+def last_tile_cycles(m: Mapping, cap: Capability, level: int | None = None) -> int:
+    """Cycles of the instructions of the last tile of `level` (default: the innermost data-moving one)."""
+    last = last_tile(m, m.levels - 1 if level is None else level)
     per_dim = {}
     for d in m.layer.dims:
         s = m.spatial_of(d)
@@ -394,11 +398,32 @@ def latency_bound(m: Mapping, acg: ACG, cap: Capability, result: list[Stream], e
                   compute: int, waits: Fraction, last: int, tail: Fraction) -> Fraction:
     """The largest of: compute + prologue + stalls + epilogue (`waits`); the busiest transfer engine
     followed by the compute of the last tile it fed (`last`); an engine that only brings data in (never
-    a write-back) followed by that and the last write-back (`tail`, the epilogue); the chains."""
+    a write-back) followed by that and the last write-back (`tail`, the epilogue); per level, an
+    engine's loads of that level and above followed by the last tile of the level and the last
+    write-back (`loads_then_last_tiles`); the chains."""
     bounds = [compute + waits, max(engines.values(), default=Fraction(0)) + last]
     outbound = writeback_engines(m.binding, acg, m.layer.expr.output.tensor)
     bounds += [v + last + tail for e, v in engines.items() if e not in outbound]
-    return max(bounds + chains(m, cap, result, compute))
+    return max(bounds + loads_then_last_tiles(m, cap, result, tail) + chains(m, cap, result, compute))
+
+
+def loads_then_last_tiles(m: Mapping, cap: Capability, result: list[Stream], tail: Fraction) -> list[Fraction]:
+    """Per data-moving level k and engine: its loads (and partial-sum reloads) of levels <= k, then
+    the instructions of the last level-k tile, then the last write-back (`tail`). A tile of level
+    j <= k is loaded before its first instruction, which is at the latest the first of the last
+    level-k tile, and that tile's instructions all follow it (a DRAM-bound layer whose weights come
+    in four big tiles waits for the last one, then computes a quarter of the layer)."""
+    out = []
+    for k in range(1, m.levels):
+        per_engine: dict[str, Fraction] = {}
+        for s in result:
+            if s.kind != "writeback" and s.level <= k:
+                for e in s.engines:
+                    per_engine[e] = per_engine.get(e, Fraction(0)) + s.cycles
+        if per_engine:
+            after = last_tile_cycles(m, cap, k) + tail
+            out += [v + after for v in per_engine.values()]
+    return out
 
 
 def transfer_energy(result: list[Stream]) -> Fraction:

@@ -454,16 +454,13 @@ def latency_bound(c: _Ctx, compute: Term, last: Term, drain: Term, interval: Ter
 
 def loads_then_last_tiles(c: _Ctx, drain: Term, interval: Term) -> list[Term]:
     """Per data-moving level k and engine: its loads of levels <= k, then the instructions of the
-    last level-k tile, then the last write-back (`cost.loads_then_last_tiles`). Built only where the
-    engine loads at level k itself, and (at the innermost level) carries write-backs: the others are
-    no larger than a bound already built (the same loads and a larger last tile one level up; at the
-    innermost level, an inbound engine's loads are its busy time, whose bound has the same terms)."""
+    last level-k tile, then the last write-back (`cost.loads_then_last_tiles`)."""
     out = []
     engines = sorted({e for e, _ in c.flows.loads})
-    outbound = writeback_engines(c.space.binding, c.acg, c.space.layer.expr.output.tensor)
     for k in range(1, c.space.levels):
         per_engine = {e: [t for (e2, j), terms in c.flows.loads.items() if e2 == e and j <= k for t in terms]
-                      for e in engines if (e, k) in c.flows.loads and (k < c.space.levels - 1 or e in outbound)}
+                      for e in engines}
+        per_engine = {e: terms for e, terms in per_engine.items() if terms}
         if per_engine:
             after = add(scale(last_tile_cycles(c, interval, drain, k), c.sc.time), *c.flows.epilogue)
             out += [add(after, *terms) for terms in per_engine.values()]

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_halo_padding import OS4
-from test_mirror import _fixed
+from test_mirror import assert_model_equals_evaluate
 
 from mapper.mapping import cost
 from mapper.mapping.binding import bind, no_binding_reason
@@ -76,22 +76,7 @@ def test_sampled_mappings_move_the_charged_bytes_and_compute_the_reference(op, p
                                                    ("tpu_like", "gemm", dict(M=8, N=64, K=96))])
 def test_the_model_equals_evaluate_at_sampled_points(acg_name, op, params) -> None:
     acg = small() if acg_name == "small" else load_acg(acg_name)
-    layer = with_epilogue(op, params)
-    spaces = spaces_of(layer, acg)
-    rng, checked = random.Random(5), 0
-    for k, space in enumerate(spaces):
-        for _ in range(40):
-            point = sample(space, rng)
-            mapping = legal(space, point, acg)
-            if mapping is None:
-                continue
-            pb = cpsat._problem(spaces, acg)
-            figures = cost.evaluate(mapping, acg)
-            assert _fixed(pb, k, point) == (figures.latency * pb.sc.time, figures.energy * pb.sc.energy)
-            checked += 1
-            if checked >= 4 * (k + 1):
-                break
-    assert checked >= 3
+    assert_model_equals_evaluate(with_epilogue(op, params), acg, seed=5)
 
 
 @pytest.mark.parametrize("params, objective", [(dict(M=2, N=2, K=8), "energy"), (dict(M=2, N=2, K=8), "latency")])

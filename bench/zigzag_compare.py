@@ -85,9 +85,10 @@ def main() -> None:
     parser.add_argument("--int32-outputs", action="store_true",
                         help="covenant's MAC layers write their int32 sums (no epilogue); by default each "
                              "stores int8 through the arrays' epilogue, as ZigZag's layers store 8-bit outputs")
-    parser.add_argument("--frugal", type=float, metavar="PCT",
+    parser.add_argument("--frugal", type=_frugal, metavar="PCT|zigzag",
                         help="also the least-energy mapping of each layer at most PCT %% slower than its fastest "
-                             "(CP-SAT, energy under a latency cap; a point of its latency-energy front), validated")
+                             "(CP-SAT, energy under a latency cap; a point of its latency-energy front), validated; "
+                             "'zigzag': at most as slow as ZigZag's layer (or the fastest, if that is slower)")
     parser.add_argument("--no-network", action="store_true",
                         help="skip covenant's whole-network compilation (fused, simulated end to end)")
     parser.add_argument("--network-only", action="store_true",
@@ -159,7 +160,8 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
         print(f"== {label}: covenant ({len(layers)} MAC layers) ...", flush=True)
         pairs = map_layers(layers, acg, Options(time_limit=args.time_limit, validate=not args.no_validate))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    frugal = frugal_rows(pairs, acg, args) if args.frugal is not None else {}
+    frugal = frugal_rows(pairs, paired([rec for rec, _ in pairs], zz["layers"]), acg, args) \
+        if args.frugal is not None else {}
     rows = []
     for rec, z in paired([rec for rec, _ in pairs], zz["layers"]):
         cycles = rec.simulated_cycles if rec.simulated_cycles is not None else rec.predicted_cycles
@@ -187,27 +189,49 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
     return result
 
 
-def frugal_rows(pairs: list, acg, args) -> dict[str, dict]:
-    """Per layer name: the least-energy mapping at most --frugal % slower than the layer's fastest
-    (its figures predicted, and simulated unless --no-validate); identical layers solved once."""
+def _frugal(text: str) -> float | str:
+    if text == "zigzag":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage or 'zigzag', not {text!r}") from None
+
+
+def frugal_rows(pairs: list, with_zigzag: list, acg, args) -> dict[str, dict]:
+    """Per layer name: the least-energy mapping at most --frugal % slower than the layer's fastest,
+    or (--frugal zigzag) at most as slow as ZigZag's layer (when the fastest is not slower; a
+    simulation above ZigZag's cycles is solved once more with the cap lowered by the excess). Its
+    figures predicted, and simulated unless --no-validate; identical layers solved once."""
+    zz_cycles = {rec.name: z["latency"] for rec, z in with_zigzag}
     out, done = {}, {}
     for rec, mapping in pairs:
         if mapping is None:
             continue
-        key = layer_key(mapping.layer)
+        fastest = evaluate(mapping, acg).latency
+        target = Fraction(str(zz_cycles.get(rec.name, 0))) if args.frugal == "zigzag" else None
+        key = (layer_key(mapping.layer), target)
         if key not in done:
-            cap = evaluate(mapping, acg).latency * (1 + Fraction(str(args.frugal)) / 100)
-            sol = cpsat.solve(mapping.layer, acg, "energy", args.time_limit, latency_cap=cap)
-            c = evaluate(sol.mapping, acg)
-            row = {"frugal_predicted": float(c.latency), "frugal_cycles": float(c.latency),
-                   "frugal_energy_pj": float(c.energy), "frugal_status": sol.status, "frugal_valid": None,
-                   "frugal_solve_seconds": sol.seconds}
-            if not args.no_validate:
-                result = simulate(lower(sol.mapping), acg)
-                row.update(frugal_cycles=float(result.cycles), frugal_valid=bool(result.matches_reference))
+            cap = max(fastest, target) if target is not None else fastest * (1 + Fraction(str(args.frugal)) / 100)
+            row = _frugal_row(mapping.layer, acg, cap, args)
+            if target is not None and row["frugal_cycles"] > target and cap > fastest:
+                cap = max(fastest, cap - (Fraction(str(row["frugal_cycles"])) - target))
+                row = _frugal_row(mapping.layer, acg, cap, args) | {"frugal_retried": True}
             done[key] = row
         out[rec.name] = done[key]
     return out
+
+
+def _frugal_row(layer, acg, cap: Fraction, args) -> dict:
+    sol = cpsat.solve(layer, acg, "energy", args.time_limit, latency_cap=cap)
+    c = evaluate(sol.mapping, acg)
+    row = {"frugal_predicted": float(c.latency), "frugal_cycles": float(c.latency),
+           "frugal_energy_pj": float(c.energy), "frugal_status": sol.status, "frugal_valid": None,
+           "frugal_solve_seconds": sol.seconds, "frugal_cap": float(cap)}
+    if not args.no_validate:
+        result = simulate(lower(sol.mapping), acg)
+        row.update(frugal_cycles=float(result.cycles), frugal_valid=bool(result.matches_reference))
+    return row
 
 
 def compare_network(acg, onnx: Path, args) -> dict:
@@ -298,6 +322,11 @@ def paired(records: list, zz_layers: list[dict]) -> list[tuple]:
     return out
 
 
+def _frugal_label(result: dict) -> str:
+    pct = result.get("frugal_pct")
+    return "at most ZigZag's cycles" if pct == "zigzag" else f"at most {pct} % slower than the fastest"
+
+
 def _ratio(a, b) -> str:
     return f"{a / b:.3f}" if a is not None and b else "-"
 
@@ -350,7 +379,7 @@ def print_pair(result: dict) -> None:
           f"covenant with simulation {result['covenant_cpu_seconds']:.1f} (all threads)")
     print(f"{p}.layers_slower_than_zigzag: {', '.join(t['worse']) or 'none'}", flush=True)
     if "frugal_cycles" in t:
-        print(f"{p}.frugal: the least energy at most {result.get('frugal_pct')} % slower than the fastest: "
+        print(f"{p}.frugal: the least energy {_frugal_label(result)}: "
               f"latency ratio {_ratio(t['frugal_cycles'], t['zigzag_cycles'])}, energy ratio "
               f"{_ratio(t['frugal_energy_pj'], t['zigzag_energy_pj'])}, {t['frugal_valid']} validated; "
               f"slower than ZigZag: {', '.join(t['frugal_slower']) or 'none'}; hungrier: "
@@ -384,7 +413,7 @@ def print_summary(results: list[dict]) -> None:
                  f"{_ratio(t['covenant_cycles'], t['wide_cycles'])}  energy "
                  f"{_ratio(t['covenant_energy_pj'], t['wide_energy_pj'])}  slower layers: {len(t['wide_worse'])}"
                  if "wide_cycles" in t else "")
-              + (f"  | frugal (+{result.get('frugal_pct')} %): latency {_ratio(t['frugal_cycles'], t['zigzag_cycles'])}"
+              + (f"  | frugal ({_frugal_label(result)}): latency {_ratio(t['frugal_cycles'], t['zigzag_cycles'])}"
                  f"  energy {_ratio(t['frugal_energy_pj'], t['zigzag_energy_pj'])}  slower {len(t['frugal_slower'])}"
                  f"  hungrier {len(t['frugal_hungrier'])}" if "frugal_cycles" in t else ""))
 

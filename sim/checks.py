@@ -28,13 +28,15 @@ from mapper.spec.workload import Layer
 class InstanceShare:
     """How one tensor's buffers spread over the instances of a replicated storage."""
 
-    def __init__(self, layer: Layer, tensor: str, lanes_of: dict[str, int], instances: int) -> None:
+    def __init__(self, layer: Layer, tensor: str, lanes_of: dict[str, int], instances: int,
+                 streams: tuple[tuple[dict[str, int], int], ...] = ()) -> None:
         """`lanes_of`: layer dim -> lanes it spans (the instructions' extent along it), for the dims
-        bound to a fixed capability dim."""
+        bound to a fixed capability dim; `streams`: per streamed capability dim with lanes, (its layer
+        dims -> the instructions' extent along them, its lanes)."""
         accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
         shape = layer.tensors[tensor].shape
         first = accesses[0]
-        self.lanes: dict[int, int] = {}  # dealt axis -> its lanes
+        own: dict[str, int] = {}  # layer dim -> the axis it alone indexes
         for axis, n in enumerate(shape):
             dims = {tuple(sorted((d, abs(c)) for d, c in a.indices[axis].terms)) for a in accesses}
             if len(dims) != 1:
@@ -44,19 +46,36 @@ class InstanceShare:
                 continue
             d = terms[0][0]
             elsewhere = any(d in idx.dims for ax, idx in enumerate(first.indices) if ax != axis)
-            if d in lanes_of and layer.dims[d] <= n and not elsewhere:
-                self.lanes[axis] = lanes_of[d]
-        self.per_instance = -(-math.prod(self.lanes.values()) // instances)
+            if layer.dims[d] <= n and not elsewhere:
+                own[d] = axis
+        self.lanes = {own[d]: s for d, s in lanes_of.items() if d in own}  # dealt axis -> its lanes
+        self.streams = [({own[d]: s for d, s in extents.items()}, u) for extents, u in streams
+                        if all(d in own for d in extents)]  # ({axis: the instructions' extent}, lanes)
+        used = math.prod(self.lanes.values()) * math.prod(min(math.prod(e.values()), u) for e, u in self.streams)
+        self.per_instance = -(-used // instances)
 
     def bytes(self, region: Region, itemsize: int) -> int:
-        """The bytes of a buffer holding `region` that the fullest instance holds."""
+        """The bytes of a buffer holding `region` that the fullest instance holds: along a stream,
+        ceil(S / lanes) elements per instruction-stream the buffer spans (S: one stream's length)."""
         share = [-(-axis_size(axis) // self.lanes[ax]) if ax in self.lanes else axis_size(axis)
                  for ax, axis in enumerate(region)]
+        for extents, u in self.streams:
+            for ax, s in extents.items():
+                share[ax] = -(-axis_size(region[ax]) // s)
+            share.append(-(-math.prod(extents.values()) // u))
         return self.per_instance * math.prod(share) * itemsize
 
 
+def instruction_streams(program: Program, lanes: dict[str, int]) -> tuple[tuple[dict[str, int], int], ...]:
+    """Per streaming capability dim with lanes: (its layer dims -> the widest extent an instruction
+    gives them, its lanes)."""
+    widest = instruction_lanes(program, lanes)
+    return tuple(({d: widest[d] for d, c in program.dim_map if c == e}, u) for e, u in sorted(lanes.items())
+                 if any(c == e for _, c in program.dim_map))
+
+
 def instruction_lanes(program: Program, fixed: dict[str, int]) -> dict[str, int]:
-    """Per layer dim bound to a fixed capability dim, the widest extent an instruction gives it."""
+    """Per layer dim bound to a capability dim of `fixed`, the widest extent an instruction gives it."""
     bound = {d for d, e in program.dim_map if e in fixed}
     lanes = dict.fromkeys(bound, 1)
     seen: set = set()

@@ -54,7 +54,7 @@ from mapper.program.instructions import Compute as ComputeIns
 from mapper.spec.acg import ACG, Capability, peak_ops_per_cycle
 from mapper.spec.workload import Layer
 from sim.buffers import Buffer
-from sim.checks import InstanceShare, instruction_lanes
+from sim.checks import InstanceShare, instruction_lanes, instruction_streams
 from sim.execute import BindingError, accumulate, bound_expression, operand_dtypes, partitions, shifted
 from sim.reference import evaluate, identity, requantise
 from sim.timing import Clock, Link, link_of, static_pj
@@ -198,6 +198,7 @@ class _Machine:
         self.program = program
         self.shares: dict[tuple[str, str], InstanceShare] = {}
         self.lanes: dict[str, int] | None = None
+        self.streams: tuple = ()
         self.keep_onchip(layer)
 
     def share(self, storage: str, tensor: str) -> InstanceShare:
@@ -206,7 +207,9 @@ class _Machine:
         if key not in self.shares:
             if self.lanes is None:
                 self.lanes = instruction_lanes(self.program, self.cap.fixed)
-            self.shares[key] = InstanceShare(self.layer, tensor, self.lanes, self.acg.storages[storage].instances)
+                self.streams = instruction_streams(self.program, self.cap.lanes)
+            self.shares[key] = InstanceShare(self.layer, tensor, self.lanes, self.acg.storages[storage].instances,
+                                             self.streams)
         return self.shares[key]
 
     def keep_onchip(self, layer) -> None:

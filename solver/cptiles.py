@@ -23,7 +23,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from mapper.mapping.mapping import split_axes
+from mapper.mapping.instances import split_axes, stream_axes
 from mapper.spec.acg import ACG
 from mapper.spec.dtypes import dtype_bytes
 from solver.cpmodel import Model, Term, add, neg, scale
@@ -272,22 +272,20 @@ def _once_bound(space: Space, t: str, k: int, halo: list[int], hdims: list[str],
 def per_instance(mm: Model, space: Space, acg: ACG, tl: Tiles, t: str, k: int, instances: int, tag,
                  dtype: str | None = None) -> Term:
     """The bytes of t's tile at level k that one instance of a replicated storage holds, as
-    `mapping.instance_bytes` counts them: split axes ceil(tile / lanes), the others whole."""
+    `mapping.instance_bytes` counts them: split axes ceil(tile / lanes), a stream's axes ceil(S /
+    lanes) per instruction-stream, the others whole."""
     layer, L = space.layer, space.levels
     cap = acg.capability(space.binding.capability)
     accesses = accesses_of(layer, t)
     split = split_axes(layer, space.binding, cap.fixed, t)
+    streams = stream_axes(layer, space.binding, cap.lanes, t)
+    dealt = {**split, **{ax: d for axes, _ in streams for ax, d in axes.items()}}
     plain, _ = axes(layer, t, accesses)
     terms, keys = [], []
     for axis in range(len(layer.tensors[t].shape)):
-        if axis in split:
-            d = split[axis]
-            E, opts = layer.dims[d], space.options[space.dims.index(d)]
-            key = (tag, "share", k, d)
-            if key not in tl.shared:
-                tl.shared[key] = mm.select(tl.chains[d], [-(-min(E, c[k - 1]) // c[-1]) for c in opts],
-                                           f"share{k}_{d}")
-            terms.append(tl.shared[key])
+        if axis in dealt:
+            terms.append(_share(mm, space, tl, k, dealt[axis], tag))
+            key = (tag, "share", k, dealt[axis])
         elif axis in plain:
             terms.append(tl.extent[k, plain[axis]])
             key = (tag, "t", k, plain[axis])
@@ -295,12 +293,45 @@ def per_instance(mm: Model, space: Space, acg: ACG, tl: Tiles, t: str, k: int, i
             terms.append(footprint(mm, layer, accesses, axis, tl, "t", k))
             key = (tag, "fp", "t", k, t, axis)
         keys.append(key)
-    lanes = [tl.extent[L, d] for d in split.values()]
-    if math.prod(x[2] for x in lanes) > instances:  # several lanes share an instance
-        p = mm.product(lanes, [(tag, "t", L, d) for d in split.values()])
+    lanes = [(tl.extent[L, d], (tag, "t", L, d)) for d in split.values()]
+    for axes_, u in streams:
+        per_lane, used = _stream(mm, tl, L, sorted(axes_.values()), u, tag)
+        terms.append(per_lane)
+        keys.append((tag, "per lane", tuple(sorted(axes_.values())), u))
+        lanes.append((used, (tag, "lanes used", tuple(sorted(axes_.values())), u)))
+    if math.prod(x[2] for x, _ in lanes) > instances:  # several lanes share an instance
+        p = mm.product([x for x, _ in lanes], [key for _, key in lanes])
         q = mm.var(1, -(-p[2] // instances), "lanes")
         mm.m.AddDivisionEquality(q, p[0] + instances - 1, instances)
         terms.append((q, 1, -(-p[2] // instances)))
         keys.append((tag, "lanes", t, instances))
     size = dtype_bytes(dtype or layer.tensors[t].dtype)
     return mm.product(terms + [(size,) * 3], keys + ["const"])
+
+
+def _share(mm: Model, space: Space, tl: Tiles, k: int, d: str, tag) -> Term:
+    """ceil(the level-k tile's extent along d / the instruction's): the instructions it holds along d."""
+    key = (tag, "share", k, d)
+    if key not in tl.shared:
+        E, opts = space.layer.dims[d], space.options[space.dims.index(d)]
+        tl.shared[key] = mm.select(tl.chains[d], [-(-min(E, c[k - 1]) // c[-1]) for c in opts], f"share{k}_{d}")
+    return tl.shared[key]
+
+
+def _stream(mm: Model, tl: Tiles, L: int, dims: list[str], u: int, tag) -> tuple[Term, Term]:
+    """An instruction's stream over `dims` dealt on u lanes: (ceil(S / u), min(S, u)), S the product
+    of the instruction's extents along them."""
+    key = (tag, "stream", tuple(dims), u)
+    if key not in tl.shared:
+        span = mm.product([tl.extent[L, d] for d in dims], [(tag, "t", L, d) for d in dims])
+        lo, hi = -(-span[1] // u), -(-span[2] // u)
+        if span[2] <= u:
+            tl.shared[key] = ((1, 1, 1), span)
+        elif isinstance(span[0], int):
+            tl.shared[key] = ((lo, lo, lo), (min(span[0], u),) * 3)
+        else:
+            per, used = mm.var(lo, hi, "per_lane"), mm.var(min(span[1], u), u, "lanes_used")
+            mm.m.AddDivisionEquality(per, span[0] + u - 1, u)
+            mm.m.AddMinEquality(used, [span[0], u])
+            tl.shared[key] = ((per, lo, hi), (used, min(span[1], u), u))
+    return tl.shared[key]

@@ -61,11 +61,13 @@ def test_chosen_partition_equals_brute_force_on_a_network(tiny_net):
     n = len(net.steps)
     options = {v: home_options(net, acg, v) for i in range(n) for v in fusable_values(net, i, min(n, i + 4))}
 
+    groups: dict = {}  # a group's cost does not depend on the partition around it: each is computed once
+
     def group(i, j, bound):
-        if j - i == 1:
-            return cost(net.steps[i].layer)
-        g = group_cost(net, acg, i, j, cost, options)
-        return None if g is None else g.cost
+        if (i, j) not in groups:
+            g = cost(net.steps[i].layer) if j - i == 1 else group_cost(net, acg, i, j, cost, options)
+            groups[i, j] = g if j - i == 1 or g is None else g.cost
+        return groups[i, j]
     best, runs = brute_force_partition(len(net.steps), group)
     assert plan.cost == pytest.approx(best)
     assert plan.cost <= plan.unfused_cost

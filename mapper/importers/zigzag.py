@@ -16,9 +16,11 @@ located loader (errors name file, line and field); `zigzag_to_acg` writes the AC
   bandwidth of the ports ZigZag allocates to that transfer (`I1, tl` at the source, `I1, fh` at the
   destination...), times the instances;
 - the array becomes a `C[m,n] += A[m,k] * B[k,n]` capability: n fixed to the K unrolling, k to the
-  C x FX x FY unrolling, and m streaming at the OX x OY x B unrolling per cycle (`cdiv(m, U)`);
+  C x FX x FY unrolling, and m streaming at the OX x OY x B unrolling per cycle (`cdiv(m, U)`), over
+  that many PE lanes (`lanes: {m: U}`: what a per-PE memory holds of its inputs);
 - per-PE output registers (the first memory of O, when it has copies) give a second, output-stationary
-  capability `mac_os`: m and n fixed to the unrollings, the reduction k streaming, C in the
+  capability `mac_os`: m and n fixed to the unrollings, the reduction k streaming over the C x FX x FY
+  unrolling's PE lanes (`lanes: {k: U}`: a per-PE weight register holds ceil(k / U) of a stream), C in the
   registers, where partial sums stay across the reduction loops and are written back once (a
   register holds one int32 per 16-bit partial sum ZigZag's layers keep in it; its energies and
   ports are per partial sum). The streaming `mac` keeps them as its int32 accumulators (not a
@@ -136,7 +138,8 @@ def _mac(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> dict:
     a_mem, b_mem, c_mem = (ch[unroll.links[x]][0].name for x in ("I", "W", "O"))
     return {"name": "mac", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"k": u["k"], "n": u["n"]},
             "operands": {"A": a_mem, "B": b_mem, "C": c_mem}, "dtypes": {"A": "int8", "B": "int8", "C": "int32"},
-            "cycles": _cycles("m", _mac_rate(hw, unroll, ch)), "pj_per_mac": hw.unit_energy, "epilogue": True}
+            "cycles": _cycles("m", _mac_rate(hw, unroll, ch)), "pj_per_mac": hw.unit_energy, "epilogue": True,
+            **({"lanes": {"m": u["m"]}} if u["m"] > 1 else {})}
 
 
 def _mac_rate(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> Fraction:
@@ -161,7 +164,7 @@ def _mac_os(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]], reg: M
     return {"name": "mac_os", "expr": "C[m,n] += A[m,k] * B[k,n]", "dims": {"m": u["m"], "n": u["n"]},
             "operands": {"A": ch[unroll.links["I"]][0].name, "B": b, "C": reg.name},
             "dtypes": {"A": "int8", "B": "int8", "C": "int32"}, "cycles": _cycles("k", _os_rate(hw, unroll, ch)),
-            "pj_per_mac": hw.unit_energy, "epilogue": True}
+            "pj_per_mac": hw.unit_energy, "epilogue": True, **({"lanes": {"k": u["k"]}} if u["k"] > 1 else {})}
 
 
 def _weights(hw: Hardware, unroll: Unrolling, ch: dict[str, list[Memory]]) -> list[Memory]:

@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass, replace
 
 from mapper.mapping.binding import Binding, bind
+from mapper.mapping.instances import instance_bytes, split_axes, stream_axes
 from mapper.spec.acg import ACG
 from mapper.spec.dtypes import dtype_bytes
 from mapper.spec.notation import Access
@@ -153,39 +154,6 @@ def bare_layer(layer: Layer) -> Layer:
     return replace(layer, op=None, params={}, producers={}, count=1, slots=None)
 
 
-def split_axes(layer: Layer, binding: Binding, fixed: dict[str, int], tensor: str) -> dict[int, str]:
-    """The axes of `tensor` along which its tile is dealt over the instances of a replicated storage
-    (per-PE registers), axis -> layer dim: the axes every access indexes with one layer dim alone
-    (coefficient +-1, the dim's extent within the axis, the dim on no other axis), that dim bound to
-    a *fixed* capability dim (the array's PEs). An instruction of spatial extent s along that dim puts
-    its element i on PE lane i, so a tile of extent T leaves ceil(T / s) elements per lane; every
-    other axis is replicated (each instance holds the tile's whole extent along it)."""
-    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
-    shape = layer.tensors[tensor].shape
-    out = {}
-    for axis, n in enumerate(shape):
-        idx = [a.indices[axis] for a in accesses]
-        if len(idx[0].terms) != 1:
-            continue
-        d = idx[0].terms[0][0]
-        plain = layer.dims[d] <= n and all(len(i.terms) == 1 and i.terms[0][0] == d and abs(i.terms[0][1]) == 1
-                                           for i in idx)
-        alone = sum(any(x == d for x, _ in accesses[0].indices[ax].terms) for ax in range(len(shape))) == 1
-        if plain and alone and binding.dim_map.get(d) in fixed:
-            out[axis] = d
-    return out
-
-
-def instance_bytes(layer: Layer, tensor: str, tile: dict[str, int], lanes: dict[int, int], instances: int,
-                   dtype: str | None = None) -> int:
-    """Bytes of `tensor`'s tile that ONE instance of a replicated storage holds: along each split
-    axis (`lanes`: axis -> the instruction's spatial extent there) ceil(extent / lanes); when the
-    lanes outnumber the instances, an instance holds ceil(lanes / instances) lanes' shares."""
-    share = [-(-e // lanes[ax]) if ax in lanes else e for ax, e in enumerate(tile_shape(layer, tensor, tile))]
-    itemsize = dtype_bytes(dtype or layer.tensors[tensor].dtype)
-    return -(-math.prod(lanes.values()) // instances) * math.prod(share) * itemsize
-
-
 def storage_demand(m: Mapping, acg: ACG | None = None) -> dict[str, list[tuple[str, int]]]:
     """Per on-chip storage, the (tensor, bytes) it must hold, double buffering counted. With `acg`,
     a storage with several `instances` counts what one instance holds (see `split_axes`): each
@@ -197,10 +165,12 @@ def storage_demand(m: Mapping, acg: ACG | None = None) -> dict[str, list[tuple[s
                 continue
             st = acg.storages[storage] if acg is not None else None
             if st is not None and st.instances > 1:
-                fixed = acg.capability(m.binding.capability).fixed
-                lanes = {ax: m.spatial_of(d) for ax, d in split_axes(m.layer, m.binding, fixed, tensor).items()}
-                need = instance_bytes(m.layer, tensor, m.tile(level), lanes, st.instances,
-                                      held_dtype(m, tensor, level))
+                cap = acg.capability(m.binding.capability)
+                lanes = {ax: m.spatial_of(d) for ax, d in split_axes(m.layer, m.binding, cap.fixed, tensor).items()}
+                streams = tuple(({ax: m.spatial_of(d) for ax, d in axes.items()}, u)
+                                for axes, u in stream_axes(m.layer, m.binding, cap.lanes, tensor))
+                need = instance_bytes(tile_shape(m.layer, tensor, m.tile(level)),
+                                      dtype_bytes(held_dtype(m, tensor, level)), lanes, st.instances, streams)
             else:
                 need = tile_bytes(m.layer, tensor, m.tile(level), held_dtype(m, tensor, level))
             if m.is_double_buffered(tensor, storage):
@@ -236,6 +206,7 @@ def acg_digest(acg: ACG) -> str:
                                 sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)
                                + ((str(cap.interval),) if cap.interval is not None else ())
                                + (("epilogue",) if cap.epilogue else ())
+                               + ((sorted(cap.lanes.items()),) if cap.lanes else ())
                                for cap in c.capabilities]) for c in acg.computes.values()],
                     acg.edges) + (() if acg.cores == 1 else (acg.cores,)) + ((acg.power,) if acg.power else ())
                    + ((acg.staging,) if acg.staging else ()))

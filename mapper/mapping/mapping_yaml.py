@@ -23,7 +23,8 @@ import yaml
 
 from mapper.mapping.binding import Binding, bind
 from mapper.mapping.mapping import FORMAT, Mapping, acg_digest, check_legal
-from mapper.spec.acg import ACG, dtype_field, load_acg, parse_expr_field
+from mapper.spec.acg import ACG, load_acg
+from mapper.spec.capability import dtype_field, parse_expr_field
 from mapper.spec.files import write_text
 from mapper.spec.loader import Field, SpecError, load_yaml, load_yaml_text
 from mapper.spec.workload import Layer, OnChip, make_layer, parse_epilogue

@@ -14,18 +14,15 @@ DiGraph; the queries later stages need are plain functions over it:
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import networkx as nx
 
-from mapper.spec.dtypes import DTYPES, expr_dtype_problem
-from mapper.spec.formula import Arith, parse_arith
+from mapper.spec.capability import Capability, parse_capability, peak_ops_per_cycle
 from mapper.spec.hierarchy import check_cycles
 from mapper.spec.loader import Field, SpecError, find_spec, load_yaml
-from mapper.spec.notation import NotationError, TensorExpr, parse_tensor_expr
 
 
 @dataclass(frozen=True)
@@ -44,45 +41,6 @@ class Storage:
     @property
     def total_capacity(self) -> int:
         return self.capacity * self.instances
-
-
-@dataclass(frozen=True)
-class Capability:
-    """One instruction of a compute node, written in the tensor notation.
-
-    `fixed` gives the capability dims whose extent every instruction has (the array's shape);
-    the other dims stream: one instruction may cover any extent of them (bounded by buffers).
-    `operands` lists, per tensor, the storage nodes it may be read from / written to.
-    """
-
-    name: str
-    node: str
-    expr: TensorExpr
-    fixed: dict[str, int]
-    operands: dict[str, tuple[str, ...]]
-    dtypes: dict[str, str]
-    cycles: Arith
-    pj_per_op: float = 0.0
-    interval: Arith | None = None  # initiation interval: the next instruction may start this soon
-    epilogue: bool = False  # its output's write-backs can requantise complete sums (`Layer.epilogue`)
-
-    def instruction_interval(self, extents: dict[str, int]) -> int:
-        """Cycles after which the next instruction may start (at most the instruction's own cycles;
-        without an `interval`, all of them: no overlap)."""
-        full = self.instruction_cycles(extents)
-        return full if self.interval is None else min(full, self.interval.evaluate({**self.fixed, **extents}))
-
-    @property
-    def streaming_dims(self) -> tuple[str, ...]:
-        return tuple(d for d in self.expr.dims if d not in self.fixed)
-
-    def ops_per_instruction(self, extents: dict[str, int]) -> int:
-        """Points of the iteration space one instruction covers (MACs for a MAC capability)."""
-        return math.prod(extents.get(d, self.fixed.get(d, 1)) for d in self.expr.dims)
-
-    def instruction_cycles(self, extents: dict[str, int]) -> int:
-        """Cycles of one instruction; `extents` gives the streaming dims (fixed ones are filled in)."""
-        return self.cycles.evaluate({**self.fixed, **extents})
 
 
 @dataclass(frozen=True)
@@ -194,18 +152,6 @@ def _offchip_paths(acg: ACG, node: str, inbound: bool) -> list[tuple[str, ...]]:
     return sorted(paths, key=lambda p: (len(p), p))
 
 
-def peak_ops_per_cycle(cap: Capability) -> Fraction:
-    """Iteration points (MACs) per cycle in the limit of long streaming dims.
-
-    For `C[m,n] += A[m,k]*B[k,n]` with k, n fixed at 32 and `cycles: m + 64` this is 1024: the
-    pipeline fill is amortised away, as for any long enough stream.
-    """
-    big = 2**40 if cap.streaming_dims else 1
-    extents = {d: big for d in cap.streaming_dims}
-    ratio = Fraction(cap.ops_per_instruction(extents), cap.instruction_cycles(extents))
-    return ratio.limit_denominator(1000) if cap.streaming_dims else ratio
-
-
 def peak_macs_per_cycle(acg: ACG) -> dict[str, Fraction]:
     """Peak MACs per cycle of every multiply-accumulate capability, by name."""
     return {c.name: peak_ops_per_cycle(c) for c in acg.capabilities if c.expr.is_mac}
@@ -218,8 +164,6 @@ ACG_FOLDER = "acg_specs"
 MAX_CORES = 64
 _STORAGE_FIELDS = ("kind", "capacity", "offchip", "instances", "double_buffer",
                    "read_pj_per_byte", "write_pj_per_byte", "bytes_per_cycle")
-_CAPABILITY_FIELDS = ("name", "expr", "dims", "operands", "dtypes", "cycles", "interval", "pj_per_mac", "pj_per_op",
-                      "epilogue")
 MAX_LATENCY = 10**6  # cycles of set-up per transfer
 
 
@@ -262,7 +206,7 @@ def parse_acg(root: Field) -> ACG:
         caps = []
         fields = node.keys(required=("kind", "capabilities"))
         for item in fields["capabilities"].items():
-            cap = _parse_capability(node_name, item, storages, set(compute_fields))
+            cap = parse_capability(node_name, item, storages, set(compute_fields))
             if cap.name in seen_caps:
                 raise item.child("name").error(f"capability name '{cap.name}' is already used by "
                                                f"{seen_caps[cap.name]}")
@@ -387,80 +331,6 @@ def _parse_staging(f: Field, storages: dict[str, Storage], graph: nx.DiGraph, ed
     return Staging(source, target, staged, routes[0], routes[1]), kept
 
 
-def _parse_capability(node_name: str, item: Field, storages: dict[str, Storage],
-                      compute_names: set[str]) -> Capability:
-    f = item.keys(required=("name", "expr", "operands", "dtypes", "cycles"), optional=_CAPABILITY_FIELDS)
-    name = f["name"].ident()
-    expr = parse_expr_field(f["expr"], immediates=True)
-    tensors = expr.tensors
-
-    fixed = {}
-    if "dims" in f:
-        for dim, value in f["dims"].mapping().items():
-            if dim not in expr.dims:
-                raise value.error(f"'{dim}' is not a dim of '{expr}' (dims: {', '.join(expr.dims)})")
-            fixed[dim] = value.int(minimum=1)
-
-    operands = {}
-    for tensor, value in _tensor_map(f["operands"], tensors).items():
-        places = [p.str() for p in value.items()] if isinstance(value.value, list) else [value.str()]
-        if not places:
-            raise value.error("expected a storage node or a non-empty list of them")
-        for place in places:
-            if place not in storages:
-                what = "a compute node" if place in compute_names else "not a node of the layers' memory"
-                raise value.error(f"'{place}' is {what}: an operand must name a storage node "
-                                  f"({', '.join(storages)})")
-        operands[tensor] = tuple(places)
-
-    dtypes = {t: dtype_field(v) for t, v in _tensor_map(f["dtypes"], tensors).items()}
-    problem = expr_dtype_problem(expr, dtypes[expr.output.tensor])
-    if problem:
-        raise f["dtypes"].error(problem)
-
-    streaming = [d for d in expr.dims if d not in fixed]
-    cycles = _cycle_formula(f["cycles"], expr, fixed, streaming)
-    interval = _cycle_formula(f["interval"], expr, fixed, streaming) if "interval" in f else None
-    if "pj_per_mac" in f and "pj_per_op" in f:
-        raise f["pj_per_op"].error("give either pj_per_mac or pj_per_op (they are the same field)")
-    energy = f.get("pj_per_mac") or f.get("pj_per_op")
-    epilogue = f["epilogue"].bool() if "epilogue" in f else False
-    if epilogue and not expr.is_mac:
-        raise f["epilogue"].error("an epilogue requantises a MAC's sums; this capability is not a MAC")
-    return Capability(name, node_name, expr, fixed, operands, dtypes, cycles,
-                      energy.number() if energy else 0.0, interval, epilogue)
-
-
-def _cycle_formula(f: Field, expr: TensorExpr, fixed: dict[str, int], streaming: list[str]) -> Arith:
-    """A cycle formula (`cycles` or `interval`) over the capability's dims, >= 1 where probed."""
-    formula = parse_arith_field(f)
-    unknown = formula.names - set(expr.dims)
-    if unknown:
-        raise f.error(f"unknown name(s) {', '.join(sorted(unknown))} in the cycle formula; "
-                      f"it may use the capability's dims: {', '.join(expr.dims)}")
-    for probe in (1, 2, 7, 1024):
-        try:
-            value = formula.evaluate({**fixed, **{d: probe for d in streaming}})
-        except ZeroDivisionError as exc:
-            raise f.error(str(exc)) from None
-        if value < 1:
-            raise f.error(f"the formula gives {value} cycles when the streaming dims are {probe}; "
-                          "expected at least 1")
-    return formula
-
-
-def _tensor_map(f: Field, tensors: tuple[str, ...]) -> dict[str, Field]:
-    """A mapping keyed by exactly the expression's tensors."""
-    children = f.mapping()
-    for key, child in children.items():
-        if key not in tensors:
-            raise child.error(f"'{key}' is not a tensor of the expression (tensors: {', '.join(tensors)})")
-    missing = [t for t in tensors if t not in children]
-    if missing:
-        raise f.error(f"missing entry for tensor(s) {', '.join(missing)}")
-    return {t: children[t] for t in tensors}
-
-
 def _check_reachable(acg: ACG, cap: Capability, operands: Field) -> None:
     for tensor, places in cap.operands.items():
         is_output = tensor == cap.expr.output.tensor
@@ -471,28 +341,6 @@ def _check_reachable(acg: ACG, cap: Capability, operands: Field) -> None:
                 raise operands.mapping()[tensor].error(
                     f"operand {tensor} in {place} cannot {direction} off-chip memory "
                     f"({', '.join(acg.offchip)}) along edges")
-
-
-def parse_expr_field(f: Field, immediates: bool = False) -> TensorExpr:
-    try:
-        return parse_tensor_expr(f.str(), immediates)
-    except NotationError as exc:
-        raise f.error(str(exc)) from None
-
-
-def parse_arith_field(f: Field) -> Arith:
-    if isinstance(f.value, bool) or not isinstance(f.value, int | str):
-        raise f.expected("an integer or a formula such as 'm + 64'")
-    try:
-        return parse_arith(f.value)
-    except NotationError as exc:
-        raise f.error(str(exc)) from None
-
-
-def dtype_field(f: Field) -> str:
-    if not isinstance(f.value, str) or f.value not in DTYPES:
-        raise f.expected(f"a dtype ({', '.join(DTYPES)})")
-    return f.value
 
 
 __all__ = ["ACG", "Capability", "Compute", "Edge", "Staging", "Storage", "SpecError", "load_acg", "parse_acg",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from mapper.spec.acg import dtype_field, parse_expr_field
+from mapper.spec.capability import dtype_field, parse_expr_field
 from mapper.spec.dtypes import dtype_bytes, expr_dtype_problem
 from mapper.spec.limits import MAX_INT, NAME_RULE, name_problem
 from mapper.spec.loader import Field, SpecError, find_spec, load_yaml

@@ -200,8 +200,9 @@ def _frugal(text: str) -> float | str:
 
 def frugal_rows(pairs: list, with_zigzag: list, acg, args) -> dict[str, dict]:
     """Per layer name: the least-energy mapping at most --frugal % slower than the layer's fastest,
-    or (--frugal zigzag) at most as slow as ZigZag's layer (when the fastest is not slower; a
-    simulation above ZigZag's cycles is solved once more with the cap lowered by the excess). Its
+    or (--frugal zigzag) at most as slow as ZigZag's layer, or 4 % above the layer's physical bound
+    where ZigZag is below it (when the fastest is not slower; a simulation above that target is
+    solved once more with the cap lowered by the excess). Its
     figures predicted, and simulated unless --no-validate; identical layers solved once."""
     zz_cycles = {rec.name: z["latency"] for rec, z in with_zigzag}
     out, done = {}, {}
@@ -209,7 +210,10 @@ def frugal_rows(pairs: list, with_zigzag: list, acg, args) -> dict[str, dict]:
         if mapping is None:
             continue
         fastest = evaluate(mapping, acg).latency
-        target = Fraction(str(zz_cycles.get(rec.name, 0))) if args.frugal == "zigzag" else None
+        target = None
+        if args.frugal == "zigzag":  # ZigZag's cycles; where they are below the layer's physical bound, 4 % above it
+            zz, bound = Fraction(str(zz_cycles.get(rec.name, 0))), Fraction(str(rec.roofline_cycles))
+            target = zz if zz >= bound else bound * Fraction(104, 100)
         key = (layer_key(mapping.layer), target)
         if key not in done:
             cap = max(fastest, target) if target is not None else fastest * (1 + Fraction(str(args.frugal)) / 100)

@@ -77,7 +77,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from mapper.mapping.mapping import Mapping, moved_dtype, tile_bytes
-from mapper.spec.acg import ACG, Capability, peak_ops_per_cycle
+from mapper.spec.acg import ACG, Capability, Edge, Storage, peak_ops_per_cycle
 from mapper.spec.workload import Layer
 
 OBJECTIVES = ("latency", "energy", "edp")
@@ -188,19 +188,24 @@ def distinct(m: Mapping, tensor: str, k: int) -> int:
 
 def transfer(acg: ACG, tensor: str, src: str, dst: str, level: int, kind: str, nbytes: int, count: int,
              total: int | None = None, last: int | None = None) -> Stream:
-    edge = acg.edge(src, dst)
-    bandwidths = [exact(edge.bytes_per_cycle)]
-    engines = [f"edge:{src}->{dst}"]
-    for node in (src, dst):
-        port = acg.storages[node].bytes_per_cycle
-        if port:
-            bandwidths.append(exact(port))
-            engines.append(f"port:{node}")
-    pj = exact(acg.storages[src].read_pj_per_byte) + exact(acg.storages[dst].write_pj_per_byte) + \
-        exact(edge.pj_per_byte)
-    return Stream(tensor, src, dst, level, kind, nbytes, count, tuple(engines), min(bandwidths), pj,
+    engines, bandwidth, pj = _link(acg.edge(src, dst), acg.storages[src], acg.storages[dst])
+    return Stream(tensor, src, dst, level, kind, nbytes, count, engines, bandwidth, pj,
                   nbytes * count if total is None else total, nbytes if last is None else last,
-                  acg.storages[src].offchip or acg.storages[dst].offchip, edge.latency)
+                  acg.storages[src].offchip or acg.storages[dst].offchip, acg.edge(src, dst).latency)
+
+
+@functools.lru_cache(maxsize=4096)
+def _link(edge: Edge, src: Storage, dst: Storage) -> tuple[tuple[str, ...], Fraction, Fraction]:
+    """An edge's engines (itself and the ports of its ends), bandwidth (the slowest) and pJ per byte
+    (source read + destination write + edge): the same for every transfer along it."""
+    bandwidths = [exact(edge.bytes_per_cycle)]
+    engines = [f"edge:{src.name}->{dst.name}"]
+    for node in (src, dst):
+        if node.bytes_per_cycle:
+            bandwidths.append(exact(node.bytes_per_cycle))
+            engines.append(f"port:{node.name}")
+    return tuple(engines), min(bandwidths), exact(src.read_pj_per_byte) + exact(dst.write_pj_per_byte) + \
+        exact(edge.pj_per_byte)
 
 
 def tile_extents(m: Mapping, dim: str, level: int) -> dict[int, int]:

@@ -200,7 +200,21 @@ def over_capacity(m: Mapping, acg: ACG) -> list[str]:
 
 
 def acg_digest(acg: ACG) -> str:
-    """A content hash of what an ACG means (not of its file: comments and layout do not count)."""
+    """A content hash of what an ACG means (not of its file: comments and layout do not count),
+    worked out once per ACG object (every decoded mapping records it)."""
+    known = _DIGESTS.get(id(acg))
+    if known is not None and known[0] is acg:
+        return known[1]
+    if len(_DIGESTS) > 64:
+        _DIGESTS.clear()
+    _DIGESTS[id(acg)] = (acg, _digest(acg))
+    return _DIGESTS[id(acg)][1]
+
+
+_DIGESTS: dict[int, tuple[ACG, str]] = {}  # id -> (the ACG, kept alive so that its id is not reused; its digest)
+
+
+def _digest(acg: ACG) -> str:
     content = repr((acg.name, acg.clock_ghz, sorted(acg.storages.items()),
                     [(c.name, [(cap.name, str(cap.expr), sorted(cap.fixed.items()), sorted(cap.operands.items()),
                                 sorted(cap.dtypes.items()), str(cap.cycles), cap.pj_per_op)

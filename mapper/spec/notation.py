@@ -140,6 +140,13 @@ class TensorExpr:
     rhs: Expr
     text: str
 
+    def __hash__(self) -> int:  # the fields' hash, worked out once: expressions key many caches
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.output, self.update, self.rhs, self.text))
+
     @cached_property
     def accesses(self) -> tuple[Access, ...]:
         """Every input access in order of appearance (a tensor may be read at several offsets)."""

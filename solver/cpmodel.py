@@ -29,6 +29,8 @@ from ortools.sat.python import cp_model
 LIMIT = 2**60  # every domain and every linear sum of the model stays below this
 
 Term = tuple  # (var | int, lo, hi)
+# sum(value_i * var_i) built in one call (a Python sum of products is slow on big one-hots)
+_WEIGHTED_SUM = getattr(cp_model.LinearExpr, "weighted_sum", None) or cp_model.LinearExpr.WeightedSum
 
 
 class Model:
@@ -61,7 +63,7 @@ class Model:
         if lo == hi:
             return (lo, lo, lo)
         v = self.m.NewBoolVar(self.name(prefix)) if (lo, hi) == (0, 1) else self.var(lo, hi, prefix)
-        self.m.Add(v == sum(c * b for c, b in zip(values, bools, strict=True)))
+        self.m.Add(v == _WEIGHTED_SUM(bools, values))
         return (v, lo, hi)
 
     def product(self, terms: list[Term], keys: list, hi: int | None = None) -> Term:

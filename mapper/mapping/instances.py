@@ -8,6 +8,7 @@ CP-SAT model mirrors it (`solver/cptiles.per_instance`), the simulator has its o
 
 from __future__ import annotations
 
+import functools
 import math
 
 from mapper.mapping.binding import Binding
@@ -17,20 +18,25 @@ from mapper.spec.workload import Layer
 def plain_axes(layer: Layer, tensor: str) -> dict[int, str]:
     """The axes of `tensor` that every access indexes with one layer dim alone (coefficient +-1, the
     dim's extent within the axis, the dim on no other axis), axis -> that dim."""
-    accesses = [a for a in [layer.expr.output, *layer.expr.accesses] if a.tensor == tensor]
-    shape = layer.tensors[tensor].shape
+    return dict(_plain_axes(layer.expr, tuple(layer.dims.items()), tensor, tuple(layer.tensors[tensor].shape)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_axes(expr, dims: tuple, tensor: str, shape: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
+    extents = dict(dims)
+    accesses = [a for a in [expr.output, *expr.accesses] if a.tensor == tensor]
     out = {}
     for axis, n in enumerate(shape):
         idx = [a.indices[axis] for a in accesses]
         if len(idx[0].terms) != 1:
             continue
         d = idx[0].terms[0][0]
-        plain = layer.dims[d] <= n and all(len(i.terms) == 1 and i.terms[0][0] == d and abs(i.terms[0][1]) == 1
-                                           for i in idx)
+        plain = extents[d] <= n and all(len(i.terms) == 1 and i.terms[0][0] == d and abs(i.terms[0][1]) == 1
+                                        for i in idx)
         alone = sum(any(x == d for x, _ in accesses[0].indices[ax].terms) for ax in range(len(shape))) == 1
         if plain and alone:
             out[axis] = d
-    return out
+    return tuple(out.items())
 
 
 def split_axes(layer: Layer, binding: Binding, fixed: dict[str, int], tensor: str) -> dict[int, str]:

@@ -160,10 +160,10 @@ def compare(acc: str, model: str, inputs: Path, args) -> dict:
         print(f"== {label}: covenant ({len(layers)} MAC layers) ...", flush=True)
         pairs = map_layers(layers, acg, Options(time_limit=args.time_limit, validate=not args.no_validate))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    frugal = frugal_rows(pairs, paired([rec for rec, _ in pairs], zz["layers"]), acg, args) \
-        if args.frugal is not None else {}
+    with_zigzag = paired([rec for rec, _ in pairs], zz["layers"])
+    frugal = frugal_rows(pairs, with_zigzag, acg, args) if args.frugal is not None else {}
     rows = []
-    for rec, z in paired([rec for rec, _ in pairs], zz["layers"]):
+    for rec, z in with_zigzag:
         cycles = rec.simulated_cycles if rec.simulated_cycles is not None else rec.predicted_cycles
         rows.append({"layer": rec.name, "zigzag_layer": z["name"], "macs": rec.macs, "zigzag_macs": z["macs"],
                      "zigzag_cycles": z["latency"],

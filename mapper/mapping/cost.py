@@ -188,10 +188,11 @@ def distinct(m: Mapping, tensor: str, k: int) -> int:
 
 def transfer(acg: ACG, tensor: str, src: str, dst: str, level: int, kind: str, nbytes: int, count: int,
              total: int | None = None, last: int | None = None) -> Stream:
-    engines, bandwidth, pj = _link(acg.edge(src, dst), acg.storages[src], acg.storages[dst])
+    edge, a, b = acg.edge(src, dst), acg.storages[src], acg.storages[dst]
+    engines, bandwidth, pj = _link(edge, a, b)
     return Stream(tensor, src, dst, level, kind, nbytes, count, engines, bandwidth, pj,
                   nbytes * count if total is None else total, nbytes if last is None else last,
-                  acg.storages[src].offchip or acg.storages[dst].offchip, acg.edge(src, dst).latency)
+                  a.offchip or b.offchip, edge.latency)
 
 
 @functools.lru_cache(maxsize=4096)
